@@ -1,0 +1,10 @@
+import ArgumentParser
+import PETL
+
+@main
+struct SwiftPETL: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "swift-petl",
+    abstract: "Which transformer modules are winning tickets? Parameter-efficient fine-tuning study on CPU clusters.",
+    subcommands: [])
+}
