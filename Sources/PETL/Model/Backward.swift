@@ -1,0 +1,179 @@
+extension BertModel {
+  /// Backward pass of the last `forward` + `loss`, ACCUMULATING into `grads` (the trainable set's
+  /// gradient slab). Weight gradients are computed only for trainable tensors, and the pass stops at
+  /// the lowest stage that holds one: a cell that trains the top layer's LayerNorms costs little
+  /// more than the forward.
+  public func backward(_ batch: Batch, ws: Workspace, trainable: TrainableSet,
+                       grads: UnsafeMutablePointer<Float>, dropoutKey: UInt64 = 0, training: Bool = true) {
+    let H = dims.hidden, I = dims.intermediate, N = batch.tokens, B = batch.count, L = dims.layers
+    let C = dims.numLabels
+    let ph: Float = training ? hiddenDropout : 0
+    let pa: Float = training ? attentionDropout : 0
+    func key(_ site: DropoutSite, _ layer: Int = 0) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, UInt64(layer)) }
+    let offs = batch.offsets, ids = batch.exampleIds
+    let grad = GradientTargets(trainable: trainable, grads: grads, ws: ws)
+
+    // head: dWc += dlogitsᵀ · pooledDrop; dpooled = dlogits · Wc
+    let ci = layout.slotIndex(named: "classifier.weight")!
+    let needPooled = trainable.lowestLayer < L || trainable.includesPooler
+    grad.linear(ci, ci + 1) { dw, db in
+      Ops.linearBackward(dinp: needPooled ? ws.dpooled.p : nil, dw: dw, db: db, dout: ws.dlogits.p,
+                         inp: ws.pooledDrop.p, w: params + layout.slots[ci].offset, n: B, i: H, o: C)
+    }
+    guard needPooled else { return }
+    let pc: Float = training ? classifierDropout : 0
+    Dropout.apply(ws.dpooled.p, offsets: Array(0...B), exampleIds: ids, cols: H, p: pc, base: key(.classifier))
+    // pooler: dz = dpooled ∘ (1 - pooled²); dWp += dzᵀ · cls; dcls = dz · Wp
+    Ops.tanhBackward(ws.dpooled.p, dy: ws.dpooled.p, y: ws.pooled.p, count: B * H)
+    let pi = layout.slotIndex(named: "pooler.dense.weight")!
+    let needCls = trainable.lowestLayer < L
+    grad.linear(pi, pi + 1) { dw, db in
+      Ops.linearBackward(dinp: needCls ? ws.dcls.p : nil, dw: dw, db: db, dout: ws.dpooled.p,
+                         inp: ws.cls.p, w: params + layout.slots[pi].offset, n: B, i: H, o: H)
+    }
+    guard needCls else { return }
+    // dx_L: the [CLS] rows get dcls, every other row 0
+    ws.dx.p.update(repeating: 0, count: N * H)
+    for b in 0..<B { (ws.dx.p + offs[b] * H).update(from: ws.dcls.p + b * H, count: H) }
+
+    var l = L - 1
+    while l >= max(trainable.lowestLayer, 0) {
+      func w(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l) }
+      func si(_ m: ModuleKind) -> Int { layout.slotIndex(m, l) }
+      // Deepest stage this layer must reach: 6 = the layer input (something below trains).
+      let stage: Int = {
+        if trainable.lowestLayer < l { return 6 }
+        let order: [ModuleKind] = [.lnOut, .output, .intermediate, .lnAttn, .attnOut]
+        var s = 0
+        for (i, m) in order.enumerated() where grad.trains(si(m)) || grad.trains(si(m) + 1) { s = i }
+        if [ModuleKind.query, .key, .value].contains(where: { grad.trains(si($0)) || grad.trains(si($0) + 1) }) { s = 5 }
+        return s
+      }()
+      // LN2: dr2 [N,H]
+      grad.layerNorm(si(.lnOut)) { dg, db in
+        Ops.layerNormBackward(dinp: stage > 0 ? ws.dr.p : nil, dgamma: dg, dbeta: db, dout: ws.dx.p,
+                              xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, gamma: w(.lnOut), n: N, c: H)
+      }
+      if stage == 0 { break }
+      // dropout, then output dense: dg [N,I] = do · Wo ; dWo += doᵀ · g
+      ws.dtmp.p.update(from: ws.dr.p, count: N * H)
+      Dropout.apply(ws.dtmp.p, offsets: offs, exampleIds: ids, cols: H, p: ph, base: key(.ffnOutput, l))
+      grad.linear(si(.output), si(.output) + 1) { dw, db in
+        Ops.linearBackward(dinp: stage > 1 ? ws.dI.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
+                           inp: ws.g[l].p, w: w(.output), n: N, i: I, o: H)
+      }
+      if stage == 1 { break }
+      // gelu, then intermediate dense: dy1 [N,H] = dr2 + du · Wi ; dWi += duᵀ · y1
+      Ops.geluBackward(ws.dI.p, dg: ws.dI.p, u: ws.u[l].p, count: N * I)
+      if stage > 2 { ws.dy1.p.update(from: ws.dr.p, count: N * H) }
+      grad.linear(si(.intermediate), si(.intermediate) + 1) { dw, db in
+        Ops.linearBackward(dinp: stage > 2 ? ws.dy1.p : nil, accumulateInput: true, dw: dw, db: db,
+                           dout: ws.dI.p, inp: ws.y1[l].p, w: w(.intermediate), n: N, i: H, o: I)
+      }
+      if stage == 2 { break }
+      // LN1: dr1 [N,H] (reuses dr)
+      grad.layerNorm(si(.lnAttn)) { dg, db in
+        Ops.layerNormBackward(dinp: stage > 3 ? ws.dr.p : nil, dgamma: dg, dbeta: db, dout: ws.dy1.p,
+                              xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, gamma: w(.lnAttn), n: N, c: H)
+      }
+      if stage == 3 { break }
+      // dropout, then attention output dense: dctx [N,H] = da · Wa
+      ws.dtmp.p.update(from: ws.dr.p, count: N * H)
+      Dropout.apply(ws.dtmp.p, offsets: offs, exampleIds: ids, cols: H, p: ph, base: key(.attentionOutput, l))
+      grad.linear(si(.attnOut), si(.attnOut) + 1) { dw, db in
+        Ops.linearBackward(dinp: stage > 4 ? ws.dctx.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
+                           inp: ws.ctx[l].p, w: w(.attnOut), n: N, i: H, o: H)
+      }
+      if stage == 4 { break }
+      // attention: dq, dk, dv [N,H]
+      Attention.backward(dq: ws.dq.p, dk: ws.dk.p, dv: ws.dv.p, dctx: ws.dctx.p, probs: ws.probs[l].p,
+                         q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, offsets: offs, exampleIds: ids,
+                         hidden: H, heads: dims.heads, dropout: pa, dropoutBase: key(.attentionProbs, l),
+                         scratch: ws.attnScratch.p, maxLen: ws.maxLen)
+      // q, k, v dense: dx_in [N,H] = dr1 (residual) + dq·Wq + dk·Wk + dv·Wv
+      let below = stage > 5
+      if below { ws.dxIn.p.update(from: ws.dr.p, count: N * H) }
+      for (m, d) in [(ModuleKind.query, ws.dq.p), (.key, ws.dk.p), (.value, ws.dv.p)] {
+        grad.linear(si(m), si(m) + 1) { dw, db in
+          Ops.linearBackward(dinp: below ? ws.dxIn.p : nil, accumulateInput: true, dw: dw, db: db,
+                             dout: d, inp: ws.x[l].p, w: w(m), n: N, i: H, o: H)
+        }
+      }
+      if !below { break }
+      swap(&ws.dx, &ws.dxIn)
+      l -= 1
+    }
+    guard trainable.lowestLayer < 0 else { return }
+
+    // embeddings: dropout, LN0, then scatter into the word / position / token-type tables
+    Dropout.apply(ws.dx.p, offsets: offs, exampleIds: ids, cols: H, p: ph, base: key(.embeddings))
+    grad.layerNorm(3) { dg, db in
+      Ops.layerNormBackward(dinp: ws.dr.p, dgamma: dg, dbeta: db, dout: ws.dx.p, xhat: ws.xhat0.p,
+                            rstd: ws.rstd0.p, gamma: params + layout.slots[3].offset, n: N, c: H)
+    }
+    for (slot, index) in [(0, { (r: Int) in Int(batch.inputIds[r]) }), (2, { r in Int(batch.tokenTypes[r]) })] {
+      grad.single(slot) { g in
+        for r in 0..<N { Ops.addInPlace(g + index(r) * H, ws.dr.p + r * H, count: H) }
+      }
+    }
+    grad.single(1) { g in
+      for b in 0..<B {
+        for t in 0..<(offs[b + 1] - offs[b]) { Ops.addInPlace(g + t * H, ws.dr.p + (offs[b] + t) * H, count: H) }
+      }
+    }
+  }
+}
+
+/// Resolves where the backward pass writes each slot's gradient: straight into the gradient slab
+/// for a wholly trainable tensor, into zeroed scratch (then gathered) for a partly trainable one,
+/// nowhere (nil) for a frozen one.
+struct GradientTargets {
+  let trainable: TrainableSet
+  let grads: UnsafeMutablePointer<Float>
+  let ws: Workspace
+
+  func trains(_ slot: Int) -> Bool { trainable.slotGradients[slot] != nil }
+
+  /// A weight slot and its bias slot (consecutive in the layout).
+  func linear(_ wSlot: Int, _ bSlot: Int, _ body: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void) {
+    let sw = trainable.layout.slots[wSlot], sb = trainable.layout.slots[bSlot]
+    let (scrW, scrB) = needsScratch(wSlot) || needsScratch(bSlot)
+      ? ws.partialScratch(max(sw.count, sb.count)) : (grads, grads)
+    let dw = target(wSlot, scratch: scrW), db = target(bSlot, scratch: scrB)
+    body(dw, db)
+    gather(wSlot, from: scrW)
+    gather(bSlot, from: scrB)
+  }
+
+  func layerNorm(_ gammaSlot: Int, _ body: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void) {
+    linear(gammaSlot, gammaSlot + 1, body)
+  }
+
+  func single(_ slot: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {
+    let s = trainable.layout.slots[slot]
+    let scr = needsScratch(slot) ? ws.partialScratch(s.count).0 : grads
+    guard let t = target(slot, scratch: scr) else { return }
+    body(t)
+    gather(slot, from: scr)
+  }
+
+  private func needsScratch(_ slot: Int) -> Bool {
+    if case .partial = trainable.slotGradients[slot] { return true }
+    return false
+  }
+
+  private func target(_ slot: Int, scratch: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float>? {
+    switch trainable.slotGradients[slot] {
+    case nil: return nil
+    case .full(let g): return grads + g
+    case .partial:
+      scratch.update(repeating: 0, count: trainable.layout.slots[slot].count)
+      return scratch
+    }
+  }
+
+  private func gather(_ slot: Int, from scratch: UnsafeMutablePointer<Float>) {
+    guard case .partial(let g, let idx) = trainable.slotGradients[slot] else { return }
+    for (k, e) in idx.enumerated() { grads[g + k] += scratch[e] }
+  }
+}

@@ -1,0 +1,111 @@
+import Foundation
+
+/// Dropout sites: with the step key, layer and example they make every mask reproducible.
+enum DropoutSite: UInt64 { case embeddings = 1, attentionProbs, attentionOutput, ffnOutput, classifier }
+
+extension BertModel {
+  /// How far the forward pass goes: `encoder` stops at the last hidden states (for `embed`),
+  /// `logits` runs the pooler and head too.
+  public enum ForwardDepth { case encoder, logits }
+
+  /// Forward pass over a packed batch. In training mode dropout draws from `dropoutKey` (one key per
+  /// optimizer step); in eval mode no dropout. Activations stay in `ws` for `backward`.
+  public func forward(_ batch: Batch, ws: Workspace, training: Bool, dropoutKey: UInt64 = 0,
+                      depth: ForwardDepth = .logits) {
+    ws.reserve(for: batch)
+    let H = dims.hidden, I = dims.intermediate, N = batch.tokens, B = batch.count
+    let ph: Float = training ? hiddenDropout : 0
+    let pa: Float = training ? attentionDropout : 0
+    func key(_ site: DropoutSite, _ layer: Int = 0) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, UInt64(layer)) }
+
+    // embeddings: x0[N,H] = LN(word[id] + position[t] + type[tt]), dropout
+    let word = params + layout.slots[0].offset, pos = params + layout.slots[1].offset
+    let typ = params + layout.slots[2].offset
+    let e = ws.dtmp.p  // pre-LN sum; scratch
+    for b in 0..<B {
+      let o = batch.offsets[b]
+      for t in 0..<(batch.offsets[b + 1] - o) {
+        let row = e + (o + t) * H
+        let w = word + Int(batch.inputIds[o + t]) * H, pp = pos + t * H, ty = typ + Int(batch.tokenTypes[o + t]) * H
+        forEachBlock(H) { i, l in store16(load16(w, i, l) + load16(pp, i, l) + load16(ty, i, l), row, i, l) }
+      }
+    }
+    Ops.layerNormForward(ws.x[0].p, xhat: ws.xhat0.p, rstd: ws.rstd0.p, e,
+                         gamma: params + layout.slots[3].offset, beta: params + layout.slots[4].offset,
+                         n: N, c: H, eps: dims.layerNormEps)
+    Dropout.apply(ws.x[0].p, offsets: batch.offsets, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.embeddings))
+
+    for l in 0..<dims.layers {
+      let x = ws.x[l].p
+      func w(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l) }
+      func b(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l, bias: true) }
+      // q, k, v [N,H] = x · Wᵀ + b
+      Ops.linearForward(ws.q[l].p, x, w(.query), b(.query), n: N, i: H, o: H)
+      Ops.linearForward(ws.k[l].p, x, w(.key), b(.key), n: N, i: H, o: H)
+      Ops.linearForward(ws.v[l].p, x, w(.value), b(.value), n: N, i: H, o: H)
+      // ctx [N,H] = softmax(q kᵀ/√d) v, per sequence and head
+      Attention.forward(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p,
+                        offsets: batch.offsets, exampleIds: batch.exampleIds, hidden: H, heads: dims.heads,
+                        dropout: pa, dropoutBase: key(.attentionProbs, l), scratch: ws.attnScratch.p)
+      // y1 [N,H] = LN1(dropout(ctx · Waᵀ + ba) + x)
+      let r1 = ws.dtmp.p
+      Ops.linearForward(r1, ws.ctx[l].p, w(.attnOut), b(.attnOut), n: N, i: H, o: H)
+      Dropout.apply(r1, offsets: batch.offsets, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.attentionOutput, l))
+      Ops.addInPlace(r1, x, count: N * H)
+      Ops.layerNormForward(ws.y1[l].p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, r1,
+                           gamma: w(.lnAttn), beta: b(.lnAttn), n: N, c: H, eps: dims.layerNormEps)
+      // u [N,I] = y1 · Wiᵀ + bi ;  g = gelu(u)
+      Ops.linearForward(ws.u[l].p, ws.y1[l].p, w(.intermediate), b(.intermediate), n: N, i: H, o: I)
+      Ops.geluForward(ws.g[l].p, ws.u[l].p, count: N * I)
+      // x[l+1] [N,H] = LN2(dropout(g · Woᵀ + bo) + y1)
+      let r2 = ws.dtmp.p
+      Ops.linearForward(r2, ws.g[l].p, w(.output), b(.output), n: N, i: I, o: H)
+      Dropout.apply(r2, offsets: batch.offsets, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.ffnOutput, l))
+      Ops.addInPlace(r2, ws.y1[l].p, count: N * H)
+      Ops.layerNormForward(ws.x[l + 1].p, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2,
+                           gamma: w(.lnOut), beta: b(.lnOut), n: N, c: H, eps: dims.layerNormEps)
+    }
+    guard depth == .logits else { return }
+
+    // pooler: pooled [B,H] = tanh(x_L[CLS] · Wpᵀ + bp); logits [B,C] = dropout(pooled) · Wcᵀ + bc
+    let xL = ws.x[dims.layers].p
+    for bi in 0..<B { (ws.cls.p + bi * H).update(from: xL + batch.offsets[bi] * H, count: H) }
+    let wp = pointer(named: "pooler.dense.weight")!, bp = pointer(named: "pooler.dense.bias")!
+    Ops.linearForward(ws.pooled.p, ws.cls.p, wp, bp, n: B, i: H, o: H)
+    Ops.tanhForward(ws.pooled.p, ws.pooled.p, count: B * H)
+    ws.pooledDrop.p.update(from: ws.pooled.p, count: B * H)
+    let pc: Float = training ? classifierDropout : 0
+    let clsOffsets = Array(0...B)  // one "token" per example
+    Dropout.apply(ws.pooledDrop.p, offsets: clsOffsets, exampleIds: batch.exampleIds, cols: H, p: pc, base: key(.classifier))
+    let wc = pointer(named: "classifier.weight")!, bc = pointer(named: "classifier.bias")!
+    Ops.linearForward(ws.logits.p, ws.pooledDrop.p, wc, bc, n: B, i: H, o: dims.numLabels)
+  }
+
+  /// Loss of the last forward pass (cross-entropy, or MSE when numLabels == 1), summed over the
+  /// batch and divided by `divisor` (the GLOBAL batch size under data parallelism, so shards' losses
+  /// and gradients add up to the full batch's). Also writes dloss/dlogits for `backward`.
+  @discardableResult
+  public func loss(_ batch: Batch, ws: Workspace, divisor: Int? = nil) -> Double {
+    let B = batch.count, C = dims.numLabels
+    let inv = 1 / Float(divisor ?? B)
+    var total: Double = 0
+    for b in 0..<B {
+      let z = ws.logits.p + b * C, dz = ws.dlogits.p + b * C
+      if C == 1 {
+        let diff = z[0] - batch.labels[b]
+        total += Double(diff * diff)
+        dz[0] = 2 * diff * inv
+      } else {
+        var m = Double(z[0])
+        for c in 1..<C { m = max(m, Double(z[c])) }
+        var s = 0.0
+        for c in 0..<C { s += Foundation.exp(Double(z[c]) - m) }
+        let y = Int(batch.labels[b])
+        total += (Foundation.log(s) + m) - Double(z[y])
+        for c in 0..<C { dz[c] = Float(Foundation.exp(Double(z[c]) - m) / s - (c == y ? 1 : 0)) * inv }
+      }
+    }
+    return total * Double(inv)
+  }
+}
+

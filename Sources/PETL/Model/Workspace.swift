@@ -1,0 +1,90 @@
+/// An owned Float buffer; freed with its owner. The workspace allocates all of them once per shape
+/// capacity, so a training step allocates nothing.
+final class FloatBuffer {
+  let p: UnsafeMutablePointer<Float>
+  let count: Int
+  init(_ count: Int) {
+    self.count = max(count, 1)
+    p = .allocate(capacity: self.count)
+    p.initialize(repeating: 0, count: self.count)
+  }
+  deinit { p.deallocate() }
+}
+
+/// Activations kept for the backward pass, and gradient scratch, sized for a maximum batch shape.
+/// Layer l's input is `x[l]`; `x[layers]` is the encoder output.
+public final class Workspace {
+  public let dims: ModelDims
+  public private(set) var maxTokens = 0
+  public private(set) var maxBatch = 0
+  public private(set) var maxLen = 0
+  private(set) var maxProbs = 0
+
+  // forward
+  var x: [FloatBuffer] = []
+  var xhat0 = FloatBuffer(0), rstd0 = FloatBuffer(0)
+  var q: [FloatBuffer] = [], k: [FloatBuffer] = [], v: [FloatBuffer] = []
+  var probs: [FloatBuffer] = []
+  var ctx: [FloatBuffer] = []
+  var xhat1: [FloatBuffer] = [], rstd1: [FloatBuffer] = [], y1: [FloatBuffer] = []
+  var u: [FloatBuffer] = [], g: [FloatBuffer] = []
+  var xhat2: [FloatBuffer] = [], rstd2: [FloatBuffer] = []
+  var cls = FloatBuffer(0), pooled = FloatBuffer(0), pooledDrop = FloatBuffer(0)
+  var logits = FloatBuffer(0)
+  // backward
+  var dx = FloatBuffer(0), dxIn = FloatBuffer(0), dr = FloatBuffer(0), dtmp = FloatBuffer(0)
+  var dy1 = FloatBuffer(0), dI = FloatBuffer(0)
+  var dq = FloatBuffer(0), dk = FloatBuffer(0), dv = FloatBuffer(0), dctx = FloatBuffer(0)
+  var dcls = FloatBuffer(0), dpooled = FloatBuffer(0), dlogits = FloatBuffer(0)
+  var attnScratch = FloatBuffer(0)
+  var gradScratchW = FloatBuffer(0), gradScratchB = FloatBuffer(0)
+
+  public init(dims: ModelDims) { self.dims = dims }
+
+  /// Grows the buffers to hold `batch` (no-op when it already fits). Call it with the largest batch
+  /// shape before training so the steps themselves never allocate.
+  public func reserve(tokens: Int, batch: Int, maxLength: Int) {
+    let probsNeeded = dims.heads * batch * maxLength * maxLength
+    guard tokens > maxTokens || batch > maxBatch || maxLength > maxLen || probsNeeded > maxProbs else { return }
+    maxTokens = max(tokens, maxTokens); maxBatch = max(batch, maxBatch)
+    maxLen = max(maxLength, maxLen); maxProbs = max(probsNeeded, maxProbs)
+    let N = maxTokens, H = dims.hidden, I = dims.intermediate, L = dims.layers, B = maxBatch
+    func many(_ n: Int, _ c: Int) -> [FloatBuffer] { (0..<n).map { _ in FloatBuffer(c) } }
+    x = many(L + 1, N * H)
+    xhat0 = FloatBuffer(N * H); rstd0 = FloatBuffer(N)
+    q = many(L, N * H); k = many(L, N * H); v = many(L, N * H)
+    probs = many(L, maxProbs)
+    ctx = many(L, N * H)
+    xhat1 = many(L, N * H); rstd1 = many(L, N); y1 = many(L, N * H)
+    u = many(L, N * I); g = many(L, N * I)
+    xhat2 = many(L, N * H); rstd2 = many(L, N)
+    cls = FloatBuffer(B * H); pooled = FloatBuffer(B * H); pooledDrop = FloatBuffer(B * H)
+    logits = FloatBuffer(B * dims.numLabels)
+    dx = FloatBuffer(N * H); dxIn = FloatBuffer(N * H); dr = FloatBuffer(N * H); dtmp = FloatBuffer(N * H)
+    dy1 = FloatBuffer(N * H); dI = FloatBuffer(N * I)
+    dq = FloatBuffer(N * H); dk = FloatBuffer(N * H); dv = FloatBuffer(N * H); dctx = FloatBuffer(N * H)
+    dcls = FloatBuffer(B * H); dpooled = FloatBuffer(B * H); dlogits = FloatBuffer(B * dims.numLabels)
+    attnScratch = FloatBuffer(2 * maxLen * maxLen)
+  }
+
+  public func reserve(for batch: Batch) {
+    reserve(tokens: batch.tokens, batch: batch.count, maxLength: batch.maxLength)
+  }
+
+  /// Scratch for tensors that train only in part (the `random` control), allocated on first use.
+  func partialScratch(_ count: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+    if gradScratchW.count < count { gradScratchW = FloatBuffer(count); gradScratchB = FloatBuffer(count) }
+    return (gradScratchW.p, gradScratchB.p)
+  }
+
+  /// Logits of the last forward pass, [batch, numLabels].
+  public func logitsArray(batch: Int) -> [[Float]] {
+    let C = dims.numLabels
+    return (0..<batch).map { b in Array(UnsafeBufferPointer(start: logits.p + b * C, count: C)) }
+  }
+
+  /// The encoder output rows of the last forward pass, [tokens, hidden].
+  public func lastHidden(tokens: Int) -> UnsafeBufferPointer<Float> {
+    UnsafeBufferPointer(start: x[dims.layers].p, count: tokens * dims.hidden)
+  }
+}

@@ -1,0 +1,46 @@
+import Foundation
+
+/// Counter-based randomness: every random number is a pure function of (seed, stream, index), so
+/// dropout masks can be regenerated in the backward pass instead of stored, and a data-parallel rank
+/// draws exactly the numbers a single rank would draw for the same global example.
+public enum CounterRNG {
+  /// SplitMix64 finaliser: a strong 64-bit mix of the input.
+  @inline(__always)
+  public static func mix(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  /// A stream key from several parts (seed, step, site, layer, example...).
+  @inline(__always)
+  public static func key(_ parts: UInt64...) -> UInt64 {
+    var h: UInt64 = 0x243F_6A88_85A3_08D3
+    for p in parts { h = mix(h ^ p) }
+    return h
+  }
+
+  /// Uniform in [0, 1) with 24 bits, for element `index` of stream `key`.
+  @inline(__always)
+  public static func uniform(_ key: UInt64, _ index: UInt64) -> Float {
+    Float(mix(key ^ (index &* 0xD1B5_4A32_D192_ED03)) >> 40) * (1.0 / 16_777_216.0)
+  }
+}
+
+/// A sequential seeded generator for shuffling and initialisation (SplitMix64).
+public struct SeededGenerator: RandomNumberGenerator {
+  private var state: UInt64
+  public init(seed: UInt64) { state = seed }
+  public mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    return CounterRNG.mix(state &- 0x9E37_79B9_7F4A_7C15)
+  }
+  /// Standard normal by Box-Muller.
+  public mutating func normal() -> Float {
+    let u1 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+    let u2 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+    let r = (-2.0 * log(max(u1, 1e-300))).squareRoot()
+    return Float(r * cos(2.0 * Double.pi * u2))
+  }
+}

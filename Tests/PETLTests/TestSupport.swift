@@ -1,0 +1,55 @@
+import Foundation
+import XCTest
+@testable import PETL
+
+/// Paths and builders shared by the tests.
+enum TestSupport {
+  /// The package root (Tests/PETLTests/ -> ../..).
+  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+  static let fixtures = root.appendingPathComponent("Tests/Fixtures")
+  static let modelDir = root.appendingPathComponent("models/all-MiniLM-L6-v2")
+  static let glueDir = root.deletingLastPathComponent().appendingPathComponent("shared/data/glue")
+
+  /// Fails the test (not skips) when setup has not been run.
+  static func requireModel(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
+    guard FileManager.default.fileExists(atPath: modelDir.appendingPathComponent("model.safetensors").path) else {
+      XCTFail("models/all-MiniLM-L6-v2 missing: run launch/setup", file: file, line: line)
+      throw PETLError("model missing")
+    }
+    return modelDir
+  }
+
+  static let tinyDims = ModelDims(vocabSize: 40, hidden: 32, layers: 3, heads: 2, intermediate: 48,
+                                  maxPositions: 16, typeVocab: 2, numLabels: 3, layerNormEps: 1e-5)
+
+  /// A tiny model with all parameters random and large enough that every gradient is well above
+  /// float noise (LayerNorm gains and biases perturbed too).
+  static func tinyModel(dims: ModelDims = tinyDims, seed: UInt64 = 7) -> BertModel {
+    let m = BertModel(dims: dims, hiddenDropout: 0.1, attentionDropout: 0.1)
+    var rng = SeededGenerator(seed: seed)
+    for s in m.layout.slots {
+      let p = m.pointer(s)
+      for i in 0..<s.count {
+        switch s.role {
+        case .gamma: p[i] = 1 + 0.2 * rng.normal()
+        case .weight, .table: p[i] = 0.25 * rng.normal()
+        case .bias, .beta: p[i] = 0.1 * rng.normal()
+        }
+      }
+    }
+    return m
+  }
+
+  static func tinyBatch(dims: ModelDims = tinyDims, lengths: [Int] = [5, 7, 3], seed: UInt64 = 3) -> Batch {
+    var rng = SeededGenerator(seed: seed)
+    var seqs: [(ids: [Int32], types: [Int32])] = []
+    var labels: [Float] = []
+    for (i, n) in lengths.enumerated() {
+      let ids = (0..<n).map { _ in Int32(rng.next() % UInt64(dims.vocabSize)) }
+      let types = (0..<n).map { $0 < n / 2 ? Int32(0) : Int32(1) }
+      seqs.append((ids, types))
+      labels.append(dims.numLabels == 1 ? Float(i) * 0.7 - 0.3 : Float(i % dims.numLabels))
+    }
+    return Batch(sequences: seqs, labels: labels, exampleIds: (0..<UInt64(lengths.count)).map { $0 + 100 })
+  }
+}
