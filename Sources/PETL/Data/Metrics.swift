@@ -1,9 +1,9 @@
-/// GLUE's metrics, computed as the reference implementations do (scikit-learn's `accuracy_score`,
-/// `f1_score`, `matthews_corrcoef`; SciPy's `pearsonr`, `spearmanr`), in Double.
-///
-/// Degenerate inputs give 0, never NaN: constant predictions (MCC), a constant series (Pearson,
-/// Spearman; SciPy would return NaN), no positive predictions or labels (F1, as sklearn's default).
-/// A cell that evaluates to NaN would poison the study's comparisons; 0 is the "no signal" value.
+// GLUE's metrics, computed as the reference implementations do (scikit-learn's `accuracy_score`,
+// `f1_score`, `matthews_corrcoef`; SciPy's `pearsonr`, `spearmanr`), in Double.
+//
+// Degenerate inputs give 0, never NaN: constant predictions (MCC), a constant series (Pearson,
+// Spearman; SciPy would return NaN), no positive predictions or labels (F1, as sklearn's default).
+// A cell that evaluates to NaN would poison the study's comparisons; 0 is the "no signal" value.
 
 /// Scores one dev split. `outputs` holds the logits per example (argmax, first maximum on ties as
 /// NumPy does, for classification) or the single predicted score (regression); `labels` the class
