@@ -1,0 +1,51 @@
+/// One optimizer step of a cell: zero the gradient slab, forward, loss, backward, all-reduce the slab
+/// across the data-parallel group (one fused call: only trainable parameters travel), clip, update.
+/// Owns the gradient slab and the optimizer state; allocates nothing per step.
+public final class TrainingStep {
+  public let model: BertModel
+  public let trainable: TrainableSet
+  public let workspace: Workspace
+  public let optimizer: Optimizer
+  public let maxGradNorm: Double
+  /// The contiguous gradient slab: exactly the trainable parameters, in slab order.
+  public let grads: UnsafeMutablePointer<Float>
+  /// Sums the gradient slab (and the loss) over the data-parallel group; nil for one rank.
+  public var allReduce: ((UnsafeMutablePointer<Float>, Int) -> Void)?
+  public private(set) var lastGradNorm: Double = 0
+
+  public init(model: BertModel, trainable: TrainableSet, optimizer: TrainOptions.Optimizer,
+              weightDecay: Double, maxGradNorm: Double) {
+    self.model = model
+    self.trainable = trainable
+    self.workspace = Workspace(dims: model.dims)
+    self.optimizer = Optimizer(kind: optimizer, trainable: trainable, weightDecay: weightDecay)
+    self.maxGradNorm = maxGradNorm
+    grads = .allocate(capacity: max(trainable.count, 1) + 1)
+    grads.initialize(repeating: 0, count: max(trainable.count, 1) + 1)
+  }
+
+  deinit { grads.deallocate() }
+
+  /// Bytes one all-reduce sends per step: the gradient slab plus the loss riding in its last slot.
+  public var allReduceFloats: Int { trainable.count + 1 }
+
+  /// Runs one step on this rank's shard of a global batch of `globalBatchSize` examples and returns
+  /// the global batch's mean loss. `training` turns dropout on.
+  @discardableResult
+  public func run(_ batch: Batch, globalBatchSize: Int? = nil, lr: Double, dropoutKey: UInt64, training: Bool = true) -> Double {
+    let n = trainable.count
+    grads.update(repeating: 0, count: n + 1)
+    var loss = 0.0
+    if batch.count > 0 {
+      model.forward(batch, ws: workspace, training: training, dropoutKey: dropoutKey)
+      loss = model.loss(batch, ws: workspace, divisor: globalBatchSize ?? batch.count)
+      model.backward(batch, ws: workspace, trainable: trainable, grads: grads, dropoutKey: dropoutKey, training: training)
+    }
+    grads[n] = Float(loss)
+    if let allReduce { allReduce(grads, n + 1) }
+    loss = Double(grads[n])
+    lastGradNorm = Optimizer.clip(grads, count: n, maxNorm: maxGradNorm)
+    optimizer.update(params: model.params, grads: grads, lr: lr)
+    return loss
+  }
+}
