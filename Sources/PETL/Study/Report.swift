@@ -41,7 +41,7 @@ public struct StudyReport: Sendable {
     guard !axes.sets.isEmpty else { return nil }
     let values = axes.sets.map { set in axes.layers.map { results.best(CellGroup(task: task, set: set, layers: $0))?.mean } }
     return SVGHeatmap.render(title: "\(ReportFormat.task(task)) by module and layer (x100)", rows: axes.sets,
-                             columns: axes.layers.map { "\($0)" }, values: values)
+                             columns: axes.layers.map(ReportFormat.layers), values: values)
   }
 
   public func moduleWiseCSV() -> String {

@@ -59,7 +59,7 @@ extension StudyReport {
       let axes = results.layerWiseAxes(task: task)
       guard !axes.sets.isEmpty else { continue }
       out += ["### \(ReportFormat.task(task))", "",
-              "| Module | " + axes.layers.map { "\($0)" }.joined(separator: " | ") + " |",
+              "| Module | " + axes.layers.map(ReportFormat.layers).joined(separator: " | ") + " |",
               "|---|" + String(repeating: "---:|", count: axes.layers.count)]
       for set in axes.sets {
         let cells = axes.layers.map { l in results.best(CellGroup(task: task, set: set, layers: l)).map(ReportFormat.summary) ?? "–" }

@@ -17,7 +17,9 @@ public enum SVGHeatmap {
     let left = 16 + 8 * (rows.map(\.count).max() ?? 0), top = 56
     let gridWidth = cellWidth * columns.count, gridHeight = cellHeight * rows.count
     let legendTop = top + gridHeight + 24, legendStep = max(gridWidth / legendSteps, 16)
-    let width = left + max(gridWidth, legendStep * legendSteps) + 16, height = legendTop + 44
+    // Labels are sized by an estimate of 0.6 em per character; the title sets a floor on the width.
+    let width = max(left + max(gridWidth, legendStep * legendSteps) + 16, 16 + title.count * 9)
+    let height = legendTop + 44
 
     var svg = [
       #"<?xml version="1.0" encoding="UTF-8"?>"#,
