@@ -77,6 +77,7 @@ final class ReportTests: XCTestCase {
     XCTAssertEqual(report.coverage.gaps.map { "\($0.group.set)@\($0.group.layers)" }, ["value@0", "random(9984)@all"])
     XCTAssertEqual(report.coverage.failed.map(\.reason), ["loss became NaN at step 12"])
     let md = report.markdown()
+    XCTAssertTrue(md.contains("Journals: journal-a.jsonl. 34 cells (33 ok, 1 failed), 0.12 h of wall time."), md)
     XCTAssertTrue(md.contains("Status: **partial**, 2 of 36 expected cells missing"), md)
     XCTAssertTrue(md.contains("- rte random(9984)@all: 1 of 3 missing (lr 0.001 seed 3)"), md)
     XCTAssertTrue(md.contains("- rte value@0 seed2 lr1e-03: loss became NaN at step 12"), md)

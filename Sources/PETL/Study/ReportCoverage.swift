@@ -5,14 +5,11 @@ import Foundation
 /// set x the task's layer selections x the set's learning rates x the task's seeds. Learning rates are
 /// per set because the grid gives full fine-tuning a different range than a single module.
 public struct StudyCoverage: Sendable {
-  public struct Gap: Equatable, Sendable {
+  /// A group of cells with some (learning rate, seed) pairs absent, out of `expected`.
+  public struct Gap: Sendable {
     public let group: CellGroup
     public let missing: [(learningRate: Double, seed: UInt64)]
     public let expected: Int
-    public static func == (a: Gap, b: Gap) -> Bool {
-      a.group == b.group && a.expected == b.expected
-        && a.missing.elementsEqual(b.missing) { $0.learningRate == $1.learningRate && $0.seed == $1.seed }
-    }
   }
 
   public let gaps: [Gap]

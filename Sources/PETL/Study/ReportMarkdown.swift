@@ -9,7 +9,8 @@ extension StudyReport {
   public func markdown() -> String {
     var md = ["# Study report", ""]
     let ok = results.records.filter { $0.status == .ok }.count
-    md.append("Journals: \(journals.map(\.lastPathComponent).joined(separator: ", ")). \(results.records.count) cells (\(ok) ok, \(coverage.failed.count) failed).")
+    let hours = results.records.compactMap(\.wallSeconds).reduce(0, +) / 3600
+    md.append("Journals: \(journals.map(\.lastPathComponent).joined(separator: ", ")). \(results.records.count) cells (\(ok) ok, \(coverage.failed.count) failed), \(String(format: "%.2f", hours)) h of wall time.")
     if coverage.isPartial {
       md.append("Status: **partial**, \(coverage.missingCells) of \(coverage.expectedCells) expected cells missing (see Missing).")
     } else {
