@@ -67,12 +67,24 @@ func oneLine(_ error: Error) -> String {
   let text: String
   switch error {
   case DecodingError.keyNotFound(let key, let ctx): text = "missing '\(key.stringValue)'\(at(ctx.codingPath))"
-  case DecodingError.typeMismatch(let type, let ctx): text = "expected \(type)\(at(ctx.codingPath))"
-  case DecodingError.valueNotFound(let type, let ctx): text = "expected \(type), found null\(at(ctx.codingPath))"
+  case DecodingError.typeMismatch(let type, let ctx): text = "expected \(jsonKind(type))\(at(ctx.codingPath))"
+  case DecodingError.valueNotFound(let type, let ctx): text = "expected \(jsonKind(type)), found null\(at(ctx.codingPath))"
   case DecodingError.dataCorrupted(let ctx):
     let underlying = ctx.underlyingError.map { " (\($0))" } ?? ""
     text = ctx.debugDescription + underlying + at(ctx.codingPath)
   default: text = String(describing: error)
   }
   return text.replacingOccurrences(of: "\n", with: " ")
+}
+
+/// The JSON name of the Swift type a decoder expected ("an object" rather than "Dictionary<String, Any>").
+private func jsonKind(_ type: Any.Type) -> String {
+  let name = String(describing: type)
+  if name.hasPrefix("Dictionary") { return "an object" }
+  if name.hasPrefix("Array") { return "an array" }
+  if name == "String" { return "a string" }
+  if name == "Bool" { return "true or false" }
+  if name.hasPrefix("Int") || name.hasPrefix("UInt") { return "an integer" }
+  if name == "Double" || name == "Float" { return "a number" }
+  return name
 }

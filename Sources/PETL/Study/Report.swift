@@ -1,0 +1,84 @@
+import Foundation
+
+/// The study report built from one or more journals: `report.md` (findings, module-wise table,
+/// layer-wise tables with heatmaps, missing and failed cells), two CSVs and one SVG per task with
+/// layer-wise cells. Every table cell is mean ±sample std over seeds at the set's best learning rate.
+public struct StudyReport: Sendable {
+  public let journals: [URL]
+  public let results: StudyResults
+  public let coverage: StudyCoverage
+
+  public init(journals: [URL]) throws {
+    guard !journals.isEmpty else { throw PETLError("report: give at least one journal") }
+    self.journals = journals
+    results = try StudyResults(records: try StudyJournal.load(journals))
+    coverage = StudyCoverage(results)
+  }
+
+  /// Writes every file into `folder` (created if needed) and returns their URLs.
+  @discardableResult
+  public func write(to folder: URL) throws -> [URL] {
+    do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
+      throw PETLError("\(folder.path): cannot create the report folder (\(error.localizedDescription))")
+    }
+    var files: [(String, String)] = [("report.md", markdown()), ("module_wise.csv", moduleWiseCSV()),
+                                     ("layer_wise.csv", layerWiseCSV())]
+    for task in results.tasks { if let svg = heatmap(task: task) { files.append((Self.heatmapName(task), svg)) } }
+    return try files.map { name, content in
+      let url = folder.appendingPathComponent(name)
+      do { try Data(content.utf8).write(to: url, options: .atomic) } catch {
+        throw PETLError("\(url.path): cannot write (\(error.localizedDescription))")
+      }
+      return url
+    }
+  }
+
+  static func heatmapName(_ task: String) -> String { "\(task)_layers.svg" }
+
+  /// Module type x layer heatmap for a task, nil when the task has no layer-wise cells.
+  public func heatmap(task: String) -> String? {
+    let axes = results.layerWiseAxes(task: task)
+    guard !axes.sets.isEmpty else { return nil }
+    let values = axes.sets.map { set in axes.layers.map { results.best(CellGroup(task: task, set: set, layers: $0))?.mean } }
+    return SVGHeatmap.render(title: "\(ReportFormat.task(task)) by module and layer (x100)", rows: axes.sets,
+                             columns: axes.layers.map(ReportFormat.layers), values: values)
+  }
+
+  public func moduleWiseCSV() -> String {
+    var lines = ["task,metric,set,layers,trainable_parameters,total_parameters,best_learning_rate,n,mean,std,gap_to_full"]
+    for task in results.tasks {
+      let full = results.best(CellGroup(task: task, set: "full", layers: .all))
+      for set in results.moduleWiseSets(task: task) {
+        let group = CellGroup(task: task, set: set, layers: .all)
+        let p = results.parameters[group]
+        let best = results.best(group)
+        lines.append(([task, JournalRecord.primaryMetric(task: task), set, "all",
+                       p.map { String($0.trainable) } ?? "", p.map { String($0.total) } ?? ""]
+                      + summaryFields(best) + [best.flatMap { b in full.map { String(format: "%.4f", b.mean - $0.mean) } } ?? ""])
+                     .map(ReportFormat.csv).joined(separator: ","))
+      }
+    }
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  public func layerWiseCSV() -> String {
+    var lines = ["task,metric,set,layers,trainable_parameters,best_learning_rate,n,mean,std"]
+    for task in results.tasks {
+      let axes = results.layerWiseAxes(task: task)
+      for set in axes.sets {
+        for layers in axes.layers {
+          let group = CellGroup(task: task, set: set, layers: layers)
+          lines.append(([task, JournalRecord.primaryMetric(task: task), set, "\(layers)",
+                         results.parameters[group].map { String($0.trainable) } ?? ""] + summaryFields(results.best(group)))
+                       .map(ReportFormat.csv).joined(separator: ","))
+        }
+      }
+    }
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  private func summaryFields(_ s: SeedSummary?) -> [String] {
+    guard let s else { return ["", "0", "", ""] }
+    return [ReportFormat.learningRate(s.learningRate), String(s.n), String(format: "%.4f", s.mean), String(format: "%.4f", s.std)]
+  }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// One line of a study journal: a cell's spec and how its run ended. Only the fields the report uses
+/// are decoded; the journal writer owns the full schema.
+public struct JournalRecord: Decodable, Sendable {
+  public enum Status: String, Decodable, Sendable { case ok, failed }
+
+  public let spec: CellSpec
+  public let specHash: String
+  public let status: Status
+  /// Why a failed cell failed (NaN loss, divergence, ...).
+  public let reason: String?
+  /// Dev-set metrics as fractions (accuracy 0.71, not 71).
+  public let dev: [String: Double]?
+  public let trainableParameters: Int?
+  public let totalParameters: Int?
+  public let wallSeconds: Double?
+
+  enum CodingKeys: String, CodingKey {
+    case spec, status, reason, dev
+    case specHash = "spec_hash"
+    case trainableParameters = "trainable_parameters"
+    case totalParameters = "total_parameters"
+    case wallSeconds = "wall_seconds"
+  }
+
+  /// The metric a task's cells are ranked by, as named in `dev`.
+  public static func primaryMetric(task: String) -> String {
+    switch task.lowercased().replacingOccurrences(of: "-", with: "") {
+    case "cola": return "mcc"
+    case "stsb": return "pearson"
+    case "mrpc", "qqp": return "f1"
+    default: return "accuracy"
+    }
+  }
+
+  /// The primary metric of an `ok` record.
+  public var score: Double? { dev?[Self.primaryMetric(task: spec.task)] }
+}
+
+/// Reads and merges journals (JSON lines). Journals are read in the order given and lines in file
+/// order; a spec hash seen again replaces the earlier record unless that would replace an `ok` with a
+/// `failed` (a retried cell that succeeded once stays succeeded).
+public enum StudyJournal {
+  public static func load(_ urls: [URL]) throws -> [JournalRecord] {
+    var order: [String] = []
+    var byHash: [String: JournalRecord] = [:]
+    for url in urls {
+      for record in try records(in: url) {
+        if let previous = byHash[record.specHash] {
+          if record.status == .ok || previous.status == .failed { byHash[record.specHash] = record }
+        } else {
+          order.append(record.specHash)
+          byHash[record.specHash] = record
+        }
+      }
+    }
+    return order.map { byHash[$0]! }
+  }
+
+  /// The records of one journal, each checked: an `ok` record must carry its task's primary metric.
+  static func records(in url: URL) throws -> [JournalRecord] {
+    let path = url.path
+    let text: String
+    do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+      throw PETLError("\(path): cannot read journal (\(error.localizedDescription))")
+    }
+    let decoder = JSONDecoder()
+    var out: [JournalRecord] = []
+    for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+      guard !line.allSatisfy(\.isWhitespace) else { continue }
+      let record: JournalRecord
+      do {
+        record = try decoder.decode(JournalRecord.self, from: Data(line.utf8))
+      } catch {
+        throw PETLError("\(path):\(index + 1): not a journal record (\(oneLine(error)))")
+      }
+      if record.status == .ok {
+        let metric = JournalRecord.primaryMetric(task: record.spec.task)
+        guard let score = record.score, score.isFinite else {
+          throw PETLError("\(path):\(index + 1): ok record for \(record.spec.label) has no finite dev '\(metric)'")
+        }
+      }
+      out.append(record)
+    }
+    return out
+  }
+}

@@ -1,0 +1,138 @@
+import Foundation
+
+/// A result over seeds at one learning rate: the unit every table cell shows. Scores are x100.
+public struct SeedSummary: Equatable, Sendable {
+  public let learningRate: Double
+  public let n: Int
+  public let mean: Double
+  /// Sample standard deviation (n - 1); 0 when n == 1.
+  public let std: Double
+
+  init(learningRate: Double, scores: [Double]) {
+    self.learningRate = learningRate
+    n = scores.count
+    let m = scores.reduce(0, +) / Double(scores.count)
+    mean = m
+    std = n > 1 ? (scores.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(n - 1)).squareRoot() : 0
+  }
+}
+
+/// What one (task, trainable set, layers) group of cells trained: e.g. rte / layernorm / all.
+public struct CellGroup: Hashable, Sendable {
+  public let task: String
+  /// Modules joined by `+`; the random control is `random(K)` so different counts stay apart.
+  public let set: String
+  public let layers: LayerSelection
+
+  public init(task: String, set: String, layers: LayerSelection) {
+    self.task = task; self.set = set; self.layers = layers
+  }
+
+  init(_ spec: CellSpec) {
+    task = spec.task
+    if let k = spec.randomCount {
+      set = spec.modules.joined(separator: "+") + "(\(k))"
+    } else {
+      set = spec.modules.joined(separator: "+")
+    }
+    layers = spec.layers
+  }
+}
+
+/// The journals' ok records grouped and summarised: per group, every learning rate's seed summary and
+/// the best one (highest mean; ties go to the smaller learning rate).
+public struct StudyResults: Sendable {
+  public let records: [JournalRecord]
+  public let tasks: [String]
+  /// Per group, learning rate -> seed -> score x100 (ok records only).
+  public let scores: [CellGroup: [Double: [UInt64: Double]]]
+  /// Per group, the trainable and total parameter counts the runs reported.
+  public let parameters: [CellGroup: (trainable: Int, total: Int)]
+
+  public init(records: [JournalRecord]) throws {
+    self.records = records
+    var scores: [CellGroup: [Double: [UInt64: Double]]] = [:]
+    var parameters: [CellGroup: (trainable: Int, total: Int)] = [:]
+    var settings: [String: CellSpec] = [:]
+    for record in records {
+      let group = CellGroup(record.spec)
+      // Seeds and learning rates are the grid's axes; anything else differing within a task would
+      // silently mix two experiments in one cell.
+      var setting = record.spec
+      setting.modules = []; setting.layers = .all; setting.randomCount = nil
+      setting.options.seed = 0; setting.options.learningRate = 0
+      if let first = settings[group.task], first != setting {
+        throw PETLError("task '\(group.task)' mixes training settings (\(first.canonicalJSON) vs \(setting.canonicalJSON)); report them separately")
+      }
+      settings[group.task] = setting
+      if let t = record.trainableParameters, let m = record.totalParameters, parameters[group] == nil {
+        parameters[group] = (t, m)
+      }
+      if record.status == .ok, let score = record.score {
+        scores[group, default: [:]][record.spec.options.learningRate, default: [:]][record.spec.options.seed] = score * 100
+      }
+    }
+    self.scores = scores
+    self.parameters = parameters
+    tasks = Set(records.map(\.spec.task)).sorted(by: StudyOrder.task)
+  }
+
+  /// Every learning rate's summary for a group, smallest learning rate first.
+  public func summaries(_ group: CellGroup) -> [SeedSummary] {
+    (scores[group] ?? [:]).sorted { $0.key < $1.key }.map { SeedSummary(learningRate: $0.key, scores: $0.value.sorted { $0.key < $1.key }.map(\.value)) }
+  }
+
+  /// The summary at the group's best learning rate, nil when the group has no ok cell.
+  public func best(_ group: CellGroup) -> SeedSummary? {
+    summaries(group).reduce(nil) { best, s in (best.map { s.mean > $0.mean } ?? true) ? s : best }
+  }
+
+  /// Trainable sets run on all layers for a task, in table order.
+  public func moduleWiseSets(task: String) -> [String] {
+    Set(records.map(\.spec).filter { $0.task == task && $0.layers == .all }.map { CellGroup($0).set })
+      .sorted(by: StudyOrder.set)
+  }
+
+  /// Trainable sets run on some layers only, and those layer selections (single layers first, by index).
+  public func layerWiseAxes(task: String) -> (sets: [String], layers: [LayerSelection]) {
+    let specs = records.map(\.spec).filter { $0.task == task && $0.layers != .all }
+    let sets = Set(specs.map { CellGroup($0).set }).sorted(by: StudyOrder.set)
+    let layers = Set(specs.map(\.layers)).sorted(by: StudyOrder.layers)
+    return (sets, layers)
+  }
+}
+
+/// Display order: GLUE's task order, the paper's module order, then anything else alphabetically.
+enum StudyOrder {
+  static let taskOrder = ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"]
+  static let setOrder = ["full", "bias", "classifier", "embeddings", "query", "key", "value", "attention_output",
+                         "intermediate", "output", "layernorm"]
+
+  static func task(_ a: String, _ b: String) -> Bool { ranked(a, b, taskOrder, a.lowercased().replacingOccurrences(of: "-", with: ""), b.lowercased().replacingOccurrences(of: "-", with: "")) }
+
+  static func set(_ a: String, _ b: String) -> Bool {
+    // The random control goes last, by count.
+    let (ra, rb) = (a.hasPrefix("random"), b.hasPrefix("random"))
+    if ra != rb { return rb }
+    if ra { return (randomCount(a) ?? 0, a) < (randomCount(b) ?? 0, b) }
+    return ranked(a, b, setOrder, a, b)
+  }
+
+  static func layers(_ a: LayerSelection, _ b: LayerSelection) -> Bool {
+    switch (a, b) {
+    case (.all, _): return b != .all
+    case (_, .all): return false
+    case (.indices(let x), .indices(let y)): return x.count != y.count ? x.count < y.count : x.lexicographicallyPrecedes(y)
+    }
+  }
+
+  static func randomCount(_ set: String) -> Int? {
+    guard let open = set.firstIndex(of: "("), set.hasSuffix(")") else { return nil }
+    return Int(set[set.index(after: open)..<set.index(before: set.endIndex)])
+  }
+
+  private static func ranked(_ a: String, _ b: String, _ order: [String], _ ka: String, _ kb: String) -> Bool {
+    let (ia, ib) = (order.firstIndex(of: ka) ?? order.count, order.firstIndex(of: kb) ?? order.count)
+    return ia != ib ? ia < ib : a < b
+  }
+}
