@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import PETL
+
+/// `swift-petl tokenize`: the model's input ids for lines of stdin, one output line per input line, so
+/// the tokenizer can be diffed against HuggingFace from the shell.
+struct TokenizeCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "tokenize",
+    abstract: "Print BERT input ids ([CLS] ... [SEP]) for each line of stdin, separated by spaces.")
+
+  @Option(help: "Model folder with vocab.txt (and tokenizer_config.json).")
+  var model: String
+
+  @Option(help: "Truncate each encoding to this many ids (longest-first for pairs).")
+  var maxLength: Int = 128
+
+  @Flag(help: "Each line holds two texts separated by a TAB, encoded as a pair.")
+  var pairs = false
+
+  func validate() throws {
+    let minimum = pairs ? 3 : 2
+    guard maxLength >= minimum else {
+      throw ValidationError("--max-length must be at least \(minimum) to hold the special tokens, got \(maxLength)")
+    }
+  }
+
+  func run() throws {
+    let tokenizer = try BertTokenizer(modelDirectory: URL(fileURLWithPath: model))
+    let input = FileHandle.standardInput.readDataToEndOfFile()
+    var lines = input.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+    if lines.last?.isEmpty == true { lines.removeLast() }
+    var output = ""
+    for (index, bytes) in lines.enumerated() {
+      guard let line = String(validating: bytes, as: UTF8.self) else {
+        throw PETLError("stdin line \(index + 1): not valid UTF-8")
+      }
+      let encoding: Encoding
+      if pairs {
+        guard let tab = line.firstIndex(of: "\t") else {
+          throw PETLError("stdin line \(index + 1): --pairs expects two texts separated by a TAB")
+        }
+        encoding = tokenizer.encode(String(line[..<tab]), String(line[line.index(after: tab)...]),
+                                    maxLength: maxLength)
+      } else {
+        encoding = tokenizer.encode(line, maxLength: maxLength)
+      }
+      output += encoding.inputIds.map(String.init).joined(separator: " ")
+      output += "\n"
+      if output.utf8.count >= 1 << 16 { print(output, terminator: ""); output = "" }
+    }
+    print(output, terminator: "")
+  }
+}
