@@ -9,7 +9,7 @@ public final class TrainingStep {
   public let maxGradNorm: Double
   /// The contiguous gradient slab: exactly the trainable parameters, in slab order.
   public let grads: UnsafeMutablePointer<Float>
-  /// Sums the gradient slab (and the loss) over the data-parallel group; nil for one rank.
+  /// Sums the gradient slab over the data-parallel group in one fused call; nil for one rank.
   public var allReduce: ((UnsafeMutablePointer<Float>, Int) -> Void)?
   public private(set) var lastGradNorm: Double = 0
 
@@ -20,30 +20,30 @@ public final class TrainingStep {
     self.workspace = Workspace(dims: model.dims)
     self.optimizer = Optimizer(kind: optimizer, trainable: trainable, weightDecay: weightDecay)
     self.maxGradNorm = maxGradNorm
-    grads = .allocate(capacity: max(trainable.count, 1) + 1)
-    grads.initialize(repeating: 0, count: max(trainable.count, 1) + 1)
+    grads = .allocate(capacity: max(trainable.count, 1))
+    grads.initialize(repeating: 0, count: max(trainable.count, 1))
   }
 
   deinit { grads.deallocate() }
 
-  /// Bytes one all-reduce sends per step: the gradient slab plus the loss riding in its last slot.
-  public var allReduceFloats: Int { trainable.count + 1 }
+  /// Bytes the gradient all-reduce carries per step: exactly 4 x trainable parameters.
+  public var allReduceBytes: Int { 4 * trainable.count }
 
   /// Runs one step on this rank's shard of a global batch of `globalBatchSize` examples and returns
-  /// the global batch's mean loss. `training` turns dropout on.
+  /// this shard's share of the global mean loss (shards' returns add up to it). `training` turns
+  /// dropout on. After the all-reduce every rank holds the same gradients, so `lastGradNorm` (NaN
+  /// when the step diverged) is the same everywhere.
   @discardableResult
   public func run(_ batch: Batch, globalBatchSize: Int? = nil, lr: Double, dropoutKey: UInt64, training: Bool = true) -> Double {
     let n = trainable.count
-    grads.update(repeating: 0, count: n + 1)
+    grads.update(repeating: 0, count: n)
     var loss = 0.0
     if batch.count > 0 {
       model.forward(batch, ws: workspace, training: training, dropoutKey: dropoutKey)
       loss = model.loss(batch, ws: workspace, divisor: globalBatchSize ?? batch.count)
       model.backward(batch, ws: workspace, trainable: trainable, grads: grads, dropoutKey: dropoutKey, training: training)
     }
-    grads[n] = Float(loss)
-    if let allReduce { allReduce(grads, n + 1) }
-    loss = Double(grads[n])
+    if let allReduce { allReduce(grads, n) }
     lastGradNorm = Optimizer.clip(grads, count: n, maxNorm: maxGradNorm)
     optimizer.update(params: model.params, grads: grads, lr: lr)
     return loss
