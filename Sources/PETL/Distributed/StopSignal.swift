@@ -1,51 +1,55 @@
-import Dispatch
 import Foundation
+import Synchronization
+
+/// The first stop signal received while a `StopSignal` is installed (0: none). A lock-free atomic is
+/// one of the few things a signal handler may touch.
+private let pendingStopSignal = Atomic<Int32>(0)
 
 /// Turns SIGUSR1, SIGTERM and SIGINT into a "stop handing out work" flag while a grid runs.
 ///
-/// Slurm's `--signal=USR1@N` warns a job before its time limit, and SIGTERM comes first when a job is
-/// cancelled or preempted; the default action of all three kills the process and would lose the cells
-/// in flight. While a `StopSignal` is alive those signals only set the flag; the cells that run go on
-/// to their end and are journaled. Handled through Dispatch signal sources, so no Swift code runs in
-/// an async-signal context.
+/// Slurm's `--signal=USR1@N` warns a job before its time limit, SIGTERM comes first when a job is
+/// cancelled or preempted, and mpirun forwards SIGUSR1 to its ranks. The default action of all three
+/// kills the process and would lose the cells in flight; while a `StopSignal` is installed they only
+/// record themselves, and the running cells go on to their end and are journaled. One grid (so one
+/// `StopSignal`) runs at a time per process.
 public final class StopSignal: @unchecked Sendable {
   public static let handled: [Int32] = [SIGUSR1, SIGTERM, SIGINT]
+  private var previous: [Int32: sigaction] = [:]
 
-  private let lock = NSLock()
-  private var received: Int32? = nil
-  private var sources: [DispatchSourceSignal] = []
-  private let queue = DispatchQueue(label: "swift-petl.stop-signal")
-
-  /// Installs the handlers; `cancel()` restores the default actions.
+  /// Installs the handlers and clears any earlier signal; `cancel()` restores the previous actions.
   public init() {
+    pendingStopSignal.store(0, ordering: .sequentiallyConsistent)
     for sig in Self.handled {
-      signal(sig, SIG_IGN)
-      let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-      source.setEventHandler { [weak self] in self?.record(sig) }
-      source.resume()
-      sources.append(source)
+      var action = sigaction()
+      action.__sigaction_handler.sa_handler = { sig in
+        _ = pendingStopSignal.compareExchange(expected: 0, desired: sig, ordering: .sequentiallyConsistent)
+      }
+      sigemptyset(&action.sa_mask)
+      action.sa_flags = SA_RESTART
+      var old = sigaction()
+      sigaction(sig, &action, &old)
+      previous[sig] = old
     }
   }
 
   /// The first signal received, if any.
   public var receivedSignal: Int32? {
-    lock.lock(); defer { lock.unlock() }
-    return received
+    let sig = pendingStopSignal.load(ordering: .sequentiallyConsistent)
+    return sig == 0 ? nil : sig
   }
 
-  /// Sets the flag as a signal would (a worker reported a signal that reached only its own rank).
-  public func request(_ sig: Int32) { record(sig) }
-
-  private func record(_ sig: Int32) {
-    lock.lock(); defer { lock.unlock() }
-    if received == nil { received = sig }
+  /// Records `sig` as a signal would (a group leader reported a signal that reached only its rank).
+  public func request(_ sig: Int32) {
+    _ = pendingStopSignal.compareExchange(expected: 0, desired: sig, ordering: .sequentiallyConsistent)
   }
 
-  /// Removes the handlers; the signals get their default actions back.
+  /// Restores the actions the signals had before; safe to call twice.
   public func cancel() {
-    for source in sources { source.cancel() }
-    sources = []
-    for sig in Self.handled { signal(sig, SIG_DFL) }
+    for (sig, old) in previous {
+      var action = old
+      sigaction(sig, &action, nil)
+    }
+    previous = [:]
   }
 
   deinit { cancel() }
