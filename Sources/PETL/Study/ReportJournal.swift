@@ -1,41 +1,20 @@
 import Foundation
 
-/// One line of a study journal: a cell's spec and how its run ended. Only the fields the report uses
-/// are decoded; the journal writer owns the full schema.
-public struct JournalRecord: Decodable, Sendable {
-  public enum Status: String, Decodable, Sendable { case ok, failed }
-
-  public let spec: CellSpec
-  public let specHash: String
-  public let status: Status
-  /// Why a failed cell failed (NaN loss, divergence, ...).
-  public let reason: String?
-  /// Dev-set metrics as fractions (accuracy 0.71, not 71).
-  public let dev: [String: Double]?
-  public let trainableParameters: Int?
-  public let totalParameters: Int?
-  public let wallSeconds: Double?
-
-  enum CodingKeys: String, CodingKey {
-    case spec, status, reason, dev
-    case specHash = "spec_hash"
-    case trainableParameters = "trainable_parameters"
-    case totalParameters = "total_parameters"
-    case wallSeconds = "wall_seconds"
-  }
+/// What the report reads of a journal line (the writer's `JournalRecord`, in CellResult.swift).
+extension JournalRecord {
+  public var status: CellResult.Status { result.status }
+  public var reason: String? { result.reason }
+  public var trainableParameters: Int? { result.trainableParameters }
+  public var totalParameters: Int? { result.totalParameters }
+  public var wallSeconds: Double? { result.wallSeconds }
 
   /// The metric a task's cells are ranked by, as named in `dev`.
   public static func primaryMetric(task: String) -> String {
-    switch task.lowercased().replacingOccurrences(of: "-", with: "") {
-    case "cola": return "mcc"
-    case "stsb": return "pearson"
-    case "mrpc", "qqp": return "f1"
-    default: return "accuracy"
-    }
+    (try? TaskDescriptor.named(task).primaryMetric) ?? "accuracy"
   }
 
   /// The primary metric of an `ok` record.
-  public var score: Double? { dev?[Self.primaryMetric(task: spec.task)] }
+  public var score: Double? { result.dev[Self.primaryMetric(task: spec.task)] }
 }
 
 /// Reads and merges journals (JSON lines). Journals are read in the order given and lines in file

@@ -1,0 +1,103 @@
+import Foundation
+
+/// What training one cell produced: the trainer returns it, the coordinator journals it.
+public struct CellResult: Codable, Hashable, Sendable {
+  public enum Status: String, Codable, Sendable { case ok, failed }
+
+  /// One evaluation at the end of an epoch (or at the last step when training by `maxSteps`).
+  public struct EpochRecord: Codable, Hashable, Sendable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var dev: [String: Double]
+    public var seconds: Double
+
+    public init(epoch: Int, trainLoss: Double, dev: [String: Double], seconds: Double) {
+      self.epoch = epoch; self.trainLoss = trainLoss; self.dev = dev; self.seconds = seconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case epoch, trainLoss = "train_loss", dev, seconds
+    }
+  }
+
+  public var status: Status
+  /// Why a cell failed, one line, e.g. `diverged: loss is nan at step 12`; nil when ok.
+  public var reason: String?
+  /// Final dev metrics, e.g. `["accuracy": 0.65]`, `["pearson": 0.8, "spearman": 0.79]`.
+  public var dev: [String: Double]
+  public var epochs: [EpochRecord]
+  public var trainableParameters: Int
+  public var totalParameters: Int
+  public var steps: Int
+  /// Bytes each rank hands to the gradient all-reduce per optimizer step (0 with one rank).
+  public var allreduceBytesPerStep: Int
+  public var wallSeconds: Double
+  /// Ranks that trained the cell together (the data-parallel group size).
+  public var ranks: Int
+
+  public init(status: Status, reason: String? = nil, dev: [String: Double] = [:], epochs: [EpochRecord] = [],
+              trainableParameters: Int = 0, totalParameters: Int = 0, steps: Int = 0,
+              allreduceBytesPerStep: Int = 0, wallSeconds: Double = 0, ranks: Int = 1) {
+    self.status = status; self.reason = reason; self.dev = dev; self.epochs = epochs
+    self.trainableParameters = trainableParameters; self.totalParameters = totalParameters
+    self.steps = steps; self.allreduceBytesPerStep = allreduceBytesPerStep
+    self.wallSeconds = wallSeconds; self.ranks = ranks
+  }
+
+  /// A failed cell that produced nothing but its reason (the runner threw).
+  public static func failed(reason: String, wallSeconds: Double, ranks: Int) -> CellResult {
+    CellResult(status: .failed, reason: reason, wallSeconds: wallSeconds, ranks: ranks)
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case status, reason, dev, epochs, steps, ranks
+    case trainableParameters = "trainable_parameters", totalParameters = "total_parameters"
+    case allreduceBytesPerStep = "allreduce_bytes_per_step", wallSeconds = "wall_seconds"
+  }
+}
+
+/// One line of the results journal: the cell, its identity, its result (fields at top level), who
+/// trained it and when it finished.
+public struct JournalRecord: Codable, Hashable, Sendable {
+  public var spec: CellSpec
+  public var specHash: String
+  public var result: CellResult
+  /// World rank of the leader of the group that trained the cell.
+  public var worker: Int
+  /// ISO 8601 UTC, e.g. `2026-11-29T03:12:45Z`.
+  public var finishedAt: String
+
+  public init(spec: CellSpec, result: CellResult, worker: Int, finishedAt: Date = Date()) {
+    self.spec = spec; self.specHash = spec.hash; self.result = result; self.worker = worker
+    self.finishedAt = Self.timestamp(finishedAt)
+  }
+
+  static func timestamp(_ date: Date) -> String {
+    let f = ISO8601DateFormatter()
+    f.timeZone = TimeZone(identifier: "UTC")
+    f.formatOptions = [.withInternetDateTime]
+    return f.string(from: date)
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case spec, specHash = "spec_hash", worker, finishedAt = "finished_at"
+  }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    spec = try c.decode(CellSpec.self, forKey: .spec)
+    specHash = try c.decode(String.self, forKey: .specHash)
+    worker = try c.decode(Int.self, forKey: .worker)
+    finishedAt = try c.decode(String.self, forKey: .finishedAt)
+    result = try CellResult(from: decoder)
+  }
+
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(spec, forKey: .spec)
+    try c.encode(specHash, forKey: .specHash)
+    try c.encode(worker, forKey: .worker)
+    try c.encode(finishedAt, forKey: .finishedAt)
+    try result.encode(to: encoder)
+  }
+}

@@ -1,0 +1,126 @@
+import Foundation
+
+/// Rank 0's coordinator thread: answers group leaders' reports with the next cell, journals each
+/// finished cell and prints one progress line for it. Polls with sleeps, so it needs no core of its own.
+final class Dispatcher: @unchecked Sendable {
+  private let journal: Journal
+  private let control: Communicator
+  private let groups: Int
+  private let stop: StopSignal
+  private let log: @Sendable (String) -> Void
+  private var cost: CostModel
+  private var queue: [CellSpec]
+  private var running: [Int: CellSpec] = [:]
+  private var summary = GridSummary()
+  private var total: Int
+  private var finished = 0
+  private let done = DispatchSemaphore(value: 0)
+
+  init(cells: [CellSpec], journal: Journal, control: Communicator, groups: Int, dp: Int,
+       retryFailed: Bool, cost: CostModel, stop: StopSignal, log: @escaping @Sendable (String) -> Void) {
+    self.journal = journal; self.control = control; self.groups = groups; self.stop = stop; self.log = log
+    self.cost = cost
+    let ok = journal.okHashes, failed = journal.failedHashes
+    var seen = Set<String>()
+    var todo: [CellSpec] = []
+    for spec in cells where seen.insert(spec.hash).inserted {
+      summary.planned += 1
+      if ok.contains(spec.hash) { summary.alreadyOK += 1; continue }
+      if failed.contains(spec.hash) && !retryFailed { summary.skippedFailed += 1; continue }
+      todo.append(spec)
+    }
+    queue = cost.costliestFirst(todo)
+    total = todo.count
+    var line = "grid: \(summary.planned) cells, \(summary.alreadyOK) already ok"
+    line += retryFailed ? ", failed ones retried" : ", \(summary.skippedFailed) failed skipped (--retry-failed to rerun)"
+    line += "; \(total) to run on \(groups) group(s) of \(dp) rank(s)"
+    log(line)
+  }
+
+  func start() {
+    let thread = Thread { [self] in
+      run()
+      done.signal()
+    }
+    thread.name = "swift-petl coordinator"
+    thread.start()
+  }
+
+  /// Waits for the thread to end and returns the summary every rank will receive.
+  func finish() -> GridSummary {
+    done.wait()
+    return summary
+  }
+
+  private func run() {
+    var active = groups
+    var announcedStop = false
+    var poller = Poller()
+    while active > 0 {
+      guard let message = control.tryReceive(tag: Coordinator.reportTag) else { poller.pause(); continue }
+      poller = Poller()
+      let report: Coordinator.Report
+      do { report = try JSONDecoder().decode(Coordinator.Report.self, from: Data(message.bytes)) } catch {
+        summary.error = summary.error ?? "grid: unreadable report from rank \(message.source)"
+        report = Coordinator.Report()
+      }
+      running[message.source] = nil
+      if let sig = report.signal { stop.request(sig) }
+      if let spec = report.spec, let result = report.result { record(spec, result, worker: message.source) }
+
+      let stopping = stop.receivedSignal != nil || summary.error != nil
+      if stopping && !announcedStop && !queue.isEmpty {
+        announcedStop = true
+        let why = stop.receivedSignal.map { StopSignal.name($0) + " received" } ?? "error"
+        log("grid: \(why): no new cells; \(running.count) running cell(s) will finish, "
+          + "\(queue.count) left for the next run")
+      }
+      var assignment = Coordinator.Assignment(spec: nil)
+      if !stopping && !queue.isEmpty {
+        let spec = queue.removeFirst()
+        running[message.source] = spec
+        assignment.spec = spec
+      } else {
+        active -= 1
+      }
+      let bytes = (try? JSONEncoder().encode(assignment)).map { [UInt8]($0) } ?? []
+      control.send(bytes, to: message.source, tag: Coordinator.assignTag)
+    }
+    summary.remaining = queue.count
+    summary.stoppedBy = stop.receivedSignal
+    log("grid: \(summary.ok) ok, \(summary.failed) failed, \(summary.remaining) left"
+      + (summary.resumable ? " (rerun to resume)" : ""))
+  }
+
+  private func record(_ spec: CellSpec, _ result: CellResult, worker: Int) {
+    do {
+      try journal.append(JournalRecord(spec: spec, result: result, worker: worker))
+    } catch {
+      summary.error = summary.error ?? Coordinator.oneLine(error)
+      log("grid: \(Coordinator.oneLine(error)); stopping")
+      return
+    }
+    finished += 1
+    if result.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
+    cost.observe(spec, seconds: result.wallSeconds)
+    log(progressLine(spec, result))
+  }
+
+  private func progressLine(_ spec: CellSpec, _ result: CellResult) -> String {
+    let outcome: String
+    switch result.status {
+    case .ok: outcome = result.dev.keys.sorted().map { "\($0)=\(String(format: "%.4f", result.dev[$0] ?? .nan))" }.joined(separator: " ")
+    case .failed: outcome = "FAILED (\(result.reason ?? "no reason given"))"
+    }
+    let left = queue + Array(running.values)
+    let eta = left.isEmpty ? "done" : cost.estimatedSeconds(left, workers: groups).map { "ETA " + Self.duration($0) } ?? "ETA ?"
+    return "[\(finished)/\(total)] \(spec.label)  \(outcome)  \(String(format: "%.1f", result.wallSeconds))s  \(eta)"
+  }
+
+  static func duration(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    if s < 60 { return "\(s)s" }
+    if s < 3600 { return "\(s / 60)m" }
+    return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m"
+  }
+}

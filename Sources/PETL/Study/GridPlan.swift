@@ -1,0 +1,140 @@
+/// Which layers a grid covers. Unlike `train --layers 3,4` (one cell training layers 3 and 4 together),
+/// a grid's list means layer-wise cells: one for layer 3, one for layer 4.
+public enum GridLayers: Hashable, Sendable {
+  /// One cell per module over all layers (the paper's module-wise table).
+  case all
+  /// One cell per layer 0..<L (the layer-wise table).
+  case each
+  /// One cell per listed layer.
+  case list([Int])
+
+  /// Parses `all`, `each` or `I[,I...]`.
+  public static func parse(_ text: String, flag: String = "--layers") throws -> GridLayers {
+    switch text.trimmingCharacters(in: .whitespaces) {
+    case "all": return .all
+    case "each": return .each
+    default:
+      switch try LayerSelection.parse(text, flag: flag) {
+      case .all: return .all
+      case .indices(let list): return .list(list)
+      }
+    }
+  }
+}
+
+/// Every trainable-set name the study knows, grouped by the learning rate family they share.
+public enum ModuleCatalog {
+  /// Weight matrices of one kind.
+  public static let matrices = ["query", "key", "value", "attn_out", "intermediate", "output", "pooler"]
+  /// Small vectors (LayerNorm gains and shifts, biases), the head, and the random-subset control.
+  public static let vectors = ["ln_attn", "ln_out", "layernorm", "bias", "classifier", "random"]
+  /// Everything, or the whole embedding block.
+  public static let whole = ["full", "embeddings"]
+  public static let known = matrices + vectors + whole
+
+  /// Names whose cells are not about encoder layers: a grid gives them one `all` cell even with
+  /// `--layers each` or a list.
+  public static let notLayerWise: Set<String> = ["full", "bias", "embeddings", "pooler", "classifier", "random"]
+
+  /// Throws if `name` is not a known module, listing the known ones.
+  public static func check(_ name: String, flag: String = "--modules") throws {
+    guard known.contains(name) else {
+      throw PETLError("\(flag): unknown module '\(name)' (known: \(known.joined(separator: " ")))")
+    }
+  }
+}
+
+/// The default learning rate of a trainable set: the fewer (and smaller) the parameters, the larger the
+/// step they need. Full/embeddings 5e-5; weight matrices 5e-4; vectors (LayerNorm, bias, head, random)
+/// 5e-3. A set mixing families takes the smallest, which is safe for its largest member.
+public func defaultLearningRate(modules: [String]) -> Double {
+  let rates = modules.map { name -> Double in
+    if ModuleCatalog.whole.contains(name) { return 5e-5 }
+    if ModuleCatalog.matrices.contains(name) { return 5e-4 }
+    return 5e-3
+  }
+  return rates.min() ?? 5e-3
+}
+
+/// The expansion of a grid's flags into cells, in a stable order: task, then module set, then layer,
+/// then seed, then learning rate. The same flags give the same cells in the same order on every rank
+/// and every restart, which the journal's resume relies on.
+public struct GridPlan: Sendable {
+  public let cells: [CellSpec]
+  /// Lines worth telling the user, e.g. which module sets got one `all` cell despite `--layers each`.
+  public let notes: [String]
+
+  /// - Parameters:
+  ///   - modules: module sets, each one cell family; `query+value` trains both together.
+  ///   - learningRates: explicit rates for every cell, or nil for `defaultLearningRate` per module set.
+  ///   - randomCount: scalars trained by the `random` control (required when `random` is listed).
+  public init(tasks: [String], modules: [String], layers: GridLayers, seeds: [UInt64],
+              learningRates: [Double]?, base: TrainOptions, model: String, numLayers: Int,
+              randomCount: Int? = nil) throws {
+    guard !tasks.isEmpty else { throw PETLError("--tasks: the grid needs at least one task") }
+    guard !modules.isEmpty else { throw PETLError("--modules: the grid needs at least one module") }
+    guard !seeds.isEmpty else { throw PETLError("--seeds: the grid needs at least one seed") }
+    if let lrs = learningRates {
+      guard !lrs.isEmpty else { throw PETLError("--lrs: the grid needs at least one learning rate") }
+      for lr in lrs where !(lr > 0 && lr.isFinite) { throw PETLError("--lrs: learning rate \(lr) is not positive") }
+      try Self.noDuplicates(lrs, flag: "--lrs")
+    }
+    try Self.noDuplicates(tasks, flag: "--tasks")
+    try Self.noDuplicates(modules, flag: "--modules")
+    try Self.noDuplicates(seeds, flag: "--seeds")
+    guard numLayers > 0 else { throw PETLError("model \(model): has no encoder layers") }
+    if case .list(let list) = layers {
+      guard !list.isEmpty else { throw PETLError("--layers: empty layer list") }
+      for i in list where i >= numLayers {
+        throw PETLError("--layers: layer \(i) does not exist (model \(model) has layers 0..\(numLayers - 1))")
+      }
+    }
+    let sets = try modules.map { entry -> [String] in
+      let names = entry.split(separator: "+").map { String($0).trimmingCharacters(in: .whitespaces) }
+      guard !names.isEmpty, !names.contains("") else { throw PETLError("--modules: empty module name in '\(entry)'") }
+      for name in names { try ModuleCatalog.check(name) }
+      return names
+    }
+    if sets.contains(where: { $0.contains("random") }), randomCount == nil {
+      throw PETLError("--random-count: required when the grid includes the 'random' module")
+    }
+    if let k = randomCount, k <= 0 { throw PETLError("--random-count: must be positive, got \(k)") }
+
+    let layerCells: [LayerSelection]
+    switch layers {
+    case .all: layerCells = [.all]
+    case .each: layerCells = (0..<numLayers).map { .indices([$0]) }
+    case .list(let list): layerCells = list.map { .indices([$0]) }
+    }
+
+    var notes: [String] = []
+    var cells: [CellSpec] = []
+    for task in tasks {
+      for set in sets {
+        let layerWise = !set.contains(where: ModuleCatalog.notLayerWise.contains)
+        if !layerWise && layers != .all && task == tasks[0] {
+          notes.append("\(set.joined(separator: "+")) is not layer-wise: one cell over all layers")
+        }
+        for selection in layerWise ? layerCells : [.all] {
+          for seed in seeds {
+            for lr in learningRates ?? [defaultLearningRate(modules: set)] {
+              var options = base
+              options.seed = seed
+              options.learningRate = lr
+              cells.append(CellSpec(task: task, modules: set, layers: selection,
+                                    randomCount: set.contains("random") ? randomCount : nil,
+                                    model: model, options: options))
+            }
+          }
+        }
+      }
+    }
+    self.cells = cells
+    self.notes = notes
+  }
+
+  private static func noDuplicates<T: Hashable & CustomStringConvertible>(_ values: [T], flag: String) throws {
+    var seen = Set<T>()
+    for v in values where !seen.insert(v).inserted { throw PETLError("\(flag): '\(v)' is listed twice") }
+  }
+}

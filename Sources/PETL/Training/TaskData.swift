@@ -1,0 +1,92 @@
+import Foundation
+
+/// One tokenized example.
+public struct EncodedExample: Sendable {
+  public var ids: [Int32]
+  public var types: [Int32]
+  public var label: Float
+}
+
+/// A task's training set and dev split(s), tokenized once. A grid runs many cells on the same task,
+/// so ranks keep this in a cache keyed by what changes it.
+public struct TaskData: Sendable {
+  public let task: TaskDescriptor
+  public let train: [EncodedExample]
+  /// (split name, examples) for each dev split: one for most tasks, two for MNLI.
+  public let dev: [(split: String, examples: [EncodedExample])]
+
+  public init(task: TaskDescriptor, dataDir: URL, tokenizer: BertTokenizer, maxLength: Int,
+              maxTrain: Int? = nil, maxEval: Int? = nil) throws {
+    func encode(_ xs: [Example]) -> [EncodedExample] {
+      xs.map { e in
+        let enc = tokenizer.encode(e.textA, e.textB, maxLength: maxLength)
+        return EncodedExample(ids: enc.inputIds, types: enc.tokenTypeIds, label: e.label)
+      }
+    }
+    var train = try loadExamples(task: task, dataDir: dataDir, split: "train")
+    if let n = maxTrain { train = Array(train.prefix(n)) }
+    guard !train.isEmpty else { throw PETLError("\(task.name): the training split is empty") }
+    self.task = task
+    self.train = encode(train)
+    self.dev = try task.devSplits.map { split in
+      var d = try loadExamples(task: task, dataDir: dataDir, split: split)
+      if let n = maxEval { d = Array(d.prefix(n)) }
+      return (split, encode(d))
+    }
+  }
+
+  /// Packs examples `indices` into a batch; their positions in `train` (or the dev split) are the
+  /// global example ids that key dropout.
+  public static func batch(_ examples: [EncodedExample], indices: ArraySlice<Int>) -> Batch {
+    Batch(sequences: indices.map { (examples[$0].ids, examples[$0].types) },
+          labels: indices.map { examples[$0].label }, exampleIds: indices.map { UInt64($0) })
+  }
+}
+
+/// Caches what every cell of a grid on this rank reuses: the tokenizer, tokenized task data, and
+/// the pretrained weights (a cell starts from a copy of the slab instead of re-reading the file).
+public final class StudyContext {
+  public let modelDirectory: URL
+  public let dataDirectory: URL
+  public let tokenizer: BertTokenizer
+  public let config: BertConfig
+  private var dataCache: [String: TaskData] = [:]
+  private var baseWeights: [Int: (BertModel, BertModel.LoadReport)] = [:]
+
+  public init(modelDirectory: URL, dataDirectory: URL) throws {
+    self.modelDirectory = modelDirectory
+    self.dataDirectory = dataDirectory
+    self.config = try BertConfig.load(modelDirectory.appendingPathComponent("config.json"))
+    self.tokenizer = try BertTokenizer(modelDirectory: modelDirectory)
+  }
+
+  public var modelName: String { modelDirectory.standardizedFileURL.lastPathComponent }
+
+  public func data(_ task: TaskDescriptor, options: TrainOptions) throws -> TaskData {
+    let key = "\(task.name)|\(options.maxLength)|\(options.maxTrain ?? -1)|\(options.maxEval ?? -1)"
+    if let d = dataCache[key] { return d }
+    let d = try TaskData(task: task, dataDir: dataDirectory, tokenizer: tokenizer, maxLength: options.maxLength,
+                         maxTrain: options.maxTrain, maxEval: options.maxEval)
+    dataCache[key] = d
+    return d
+  }
+
+  /// A fresh model with the pretrained weights and a head of `numLabels` initialised from `seed`
+  /// (so every cell of the same seed starts from the same head).
+  public func freshModel(numLabels: Int, seed: UInt64) throws -> (BertModel, BertModel.LoadReport) {
+    let base: (BertModel, BertModel.LoadReport)
+    if let b = baseWeights[numLabels] { base = b } else {
+      base = try BertModel.load(directory: modelDirectory, numLabels: numLabels, seed: 0)
+      baseWeights[numLabels] = base
+    }
+    let (b, report) = base
+    let m = BertModel(dims: b.dims, hiddenDropout: b.hiddenDropout, attentionDropout: b.attentionDropout,
+                      classifierDropout: b.classifierDropout)
+    m.params.update(from: b.params, count: b.layout.count)
+    var r = report
+    r.seed = seed
+    let fresh = m.layout.slots.filter { s in r.initialized.contains(s.module.hfPath(layer: 0)) }
+    m.initialize(slots: fresh, seed: seed)
+    return (m, r)
+  }
+}
