@@ -6,5 +6,5 @@ struct SwiftPETL: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "swift-petl",
     abstract: "Which transformer modules are winning tickets? Parameter-efficient fine-tuning study on CPU clusters.",
-    subcommands: [TokenizeCommand.self, ReportCommand.self, MPICheckCommand.self])
+    subcommands: [TrainCommand.self, TokenizeCommand.self, ReportCommand.self, MPICheckCommand.self])
 }

@@ -1,0 +1,151 @@
+import Foundation
+
+/// Trains one cell of the study (task x trainable set x seed x learning rate) on one rank, or on a
+/// data-parallel group: each rank takes its share of every global batch, one fused all-reduce sums
+/// the trainable gradients, and every rank applies the same update. This is what `train` runs alone
+/// and what every group runs inside the grid.
+public struct CellTrainer {
+  public let spec: CellSpec
+  public let context: StudyContext
+  public let group: Communicator?
+  /// Parameters loaded over the pretrained ones before training (e.g. a fixed head).
+  public var adapter: URL?
+  public var log: (String) -> Void
+
+  public init(spec: CellSpec, context: StudyContext, group: Communicator? = nil, adapter: URL? = nil,
+              log: @escaping (String) -> Void = { _ in }) {
+    self.spec = spec; self.context = context; self.group = group; self.adapter = adapter; self.log = log
+  }
+
+  /// The trained model beside the journaled result, for `--save-adapter` and tests.
+  public struct Outcome {
+    public var result: CellResult
+    public var model: BertModel
+    public var trainable: TrainableSet
+  }
+
+  public func run() throws -> Outcome {
+    let start = Date()
+    let o = spec.options
+    let task = try TaskDescriptor.named(spec.task)
+    let data = try context.data(task, options: o)
+    let (model, report) = try context.freshModel(numLabels: task.numLabels, seed: o.seed)
+    if let msg = report.message { log(msg) }
+    if let adapter { let names = try AdapterFile.load(adapter, into: model); log("loaded \(names.count) tensors from \(adapter.path)") }
+    if let p = o.dropout {
+      guard p >= 0 && p < 1 else { throw PETLError("--dropout \(p): must be in [0, 1)") }
+      model.hiddenDropout = Float(p); model.attentionDropout = Float(p); model.classifierDropout = Float(p)
+    }
+    let trainable = try TrainableSet(modules: spec.modules, layers: spec.layers, layout: model.layout,
+                                     randomCount: spec.randomCount, seed: o.seed)
+    let ranks = group?.size ?? 1, rank = group?.rank ?? 0
+    try checkSamePlan(trainable)
+    guard o.batchSize >= ranks else {
+      throw PETLError("--batch-size \(o.batchSize) is smaller than the data-parallel group (\(ranks) ranks)")
+    }
+    let step = TrainingStep(model: model, trainable: trainable, optimizer: o.optimizer,
+                            weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm)
+    if let group, ranks > 1 { step.allReduce = { group.allreduceSum($0, count: $1) } }
+    step.workspace.reserve(tokens: o.batchSize * o.maxLength, batch: o.batchSize, maxLength: o.maxLength)
+
+    let n = data.train.count
+    let stepsPerEpoch = (n + o.batchSize - 1) / o.batchSize
+    let totalSteps = o.maxSteps ?? (o.epochs * stepsPerEpoch)
+    guard totalSteps > 0 else { throw PETLError("nothing to train: --epochs or --max-steps must be positive") }
+    let schedule = LinearSchedule(base: o.learningRate, warmupSteps: Int((o.warmupRatio * Double(totalSteps)).rounded()),
+                                  totalSteps: totalSteps)
+    var result = CellResult(status: .ok, trainableParameters: trainable.count, totalParameters: model.layout.count,
+                            allreduceBytesPerStep: ranks > 1 ? step.allReduceBytes : 0, ranks: ranks)
+    var s = 0, epoch = 0
+    var order = Array(0..<n)
+    training: while s < totalSteps {
+      epoch += 1
+      let epochStart = Date()
+      if o.shuffle {
+        var rng = SeededGenerator(seed: CounterRNG.key(o.seed, 0x5348_5546, UInt64(epoch)))
+        order = Array(0..<n)
+        order.shuffle(using: &rng)
+      }
+      var lossSum = 0.0, batches = 0
+      var i = 0
+      while i < n && s < totalSteps {
+        let global = order[i..<min(i + o.batchSize, n)]
+        // This rank's contiguous share of the global batch.
+        let share = (global.count + ranks - 1) / ranks
+        let lo = global.startIndex + min(rank * share, global.count), hi = global.startIndex + min((rank + 1) * share, global.count)
+        let batch = TaskData.batch(data.train, indices: global[lo..<hi])
+        let loss = step.run(batch, globalBatchSize: global.count, lr: schedule.rate(at: s),
+                            dropoutKey: CounterRNG.key(o.seed, 0x4452_4F50, UInt64(s)))
+        guard step.lastGradNorm.isFinite else {
+          result.status = .failed
+          result.reason = "diverged: gradient norm is \(step.lastGradNorm) at step \(s + 1) (learning rate \(o.learningRate))"
+          s += 1
+          break training
+        }
+        lossSum += loss; batches += 1
+        s += 1; i += o.batchSize
+      }
+      if let group, ranks > 1 { lossSum = group.allreduceSum(lossSum) }
+      let trainLoss = lossSum / Double(max(batches, 1))
+      let dev = try evaluate(model: model, ws: step.workspace, data: data)
+      result.epochs.append(.init(epoch: epoch, trainLoss: trainLoss, dev: dev, seconds: Date().timeIntervalSince(epochStart)))
+      result.dev = dev
+      log("epoch \(epoch): train loss \(String(format: "%.4f", trainLoss))  " + dev.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(separator: "  "))
+    }
+    result.steps = s
+    result.wallSeconds = Date().timeIntervalSince(start)
+    return Outcome(result: result, model: model, trainable: trainable)
+  }
+
+  /// Dev metrics of the current parameters, over every dev split. Under data parallelism each rank
+  /// scores a contiguous share and one all-reduce assembles the outputs.
+  func evaluate(model: BertModel, ws: Workspace, data: TaskData) throws -> [String: Double] {
+    var metrics: [String: Double] = [:]
+    for (split, examples) in data.dev {
+      let outputs = Predictor.outputs(model: model, ws: ws, examples: examples, batchSize: spec.options.batchSize, group: group)
+      do {
+        for (k, v) in try PETL.evaluate(task: data.task, split: split, outputs: outputs, labels: examples.map(\.label)) { metrics[k] = v }
+      } catch let e as PETLError {
+        throw PETLError("evaluating \(data.task.name) \(split): \(e.message)")
+      }
+    }
+    return metrics
+  }
+
+  /// Data-parallel pre-flight: every rank must train the same scalars in the same gradient order.
+  func checkSamePlan(_ t: TrainableSet) throws {
+    guard let group, group.size > 1 else { return }
+    var mine = Array(t.planHash.utf8)
+    var root = mine
+    group.broadcast(bytes: &root, root: 0)
+    let mismatch = group.allreduceSum(root == mine ? 0 : 1)
+    mine.removeAll()
+    guard mismatch == 0 else {
+      throw PETLError("data-parallel group disagrees on the trainable plan (\(Int(mismatch)) rank(s) differ): same binary, model and flags on every rank?")
+    }
+  }
+}
+
+/// Forward passes in eval mode over many examples: sorted by length so batches pack tightly.
+public enum Predictor {
+  /// Logits (or the regression score) per example, in the examples' order. With a group, each rank
+  /// computes a contiguous share and an all-reduce gives every rank all outputs.
+  public static func outputs(model: BertModel, ws: Workspace, examples: [EncodedExample], batchSize: Int = 32,
+                             group: Communicator? = nil) -> [[Float]] {
+    let C = model.dims.numLabels, n = examples.count
+    let ranks = group?.size ?? 1, rank = group?.rank ?? 0
+    let share = (n + ranks - 1) / ranks
+    let mine = Array(min(rank * share, n)..<min((rank + 1) * share, n)).sorted { examples[$0].ids.count < examples[$1].ids.count }
+    var flat = [Float](repeating: 0, count: n * C)
+    var i = 0
+    while i < mine.count {
+      let idx = mine[i..<min(i + batchSize, mine.count)]
+      let batch = TaskData.batch(examples, indices: idx)
+      model.forward(batch, ws: ws, training: false)
+      for (b, e) in idx.enumerated() { for c in 0..<C { flat[e * C + c] = ws.logits.p[b * C + c] } }
+      i += batchSize
+    }
+    if let group, ranks > 1 { flat.withUnsafeMutableBufferPointer { group.allreduceSum($0.baseAddress!, count: n * C) } }
+    return (0..<n).map { Array(flat[($0 * C)..<(($0 + 1) * C)]) }
+  }
+}

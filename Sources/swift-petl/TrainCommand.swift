@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import PETL
+
+/// `swift-petl train`: fine-tune one cell alone, for debugging a cell or a single result.
+struct TrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train",
+    abstract: "Fine-tune one cell: a task with one trainable set (module types in all or chosen layers).",
+    discussion: """
+      Trainable sets (--modules, comma-separated): \(TrainableSet.knownModules.joined(separator: " ")).
+      The classifier head always trains; the pooler only with 'pooler' or 'full'. --layers all is
+      module-wise; --layers 3 or 3,4 trains those layers only (one cell).
+      """)
+
+  @OptionGroup var location: LocationFlags
+  @Option(help: "GLUE task (cola sst2 mrpc stsb qqp mnli qnli rte wnli) or rt-vader.") var task: String
+  @Option(help: "Trainable set(s), comma-separated.") var modules: String = "full"
+  @Option(help: "all, or comma-separated 0-based layer indices.") var layers: String = "all"
+  @Option(help: "For --modules random: how many scalars to train.") var randomCount: Int?
+  @Option(help: "Peak learning rate (default per module family).") var lr: Double?
+  @Option(help: "Seed: head initialisation, shuffling, dropout.") var seed: UInt64 = 1
+  @OptionGroup var training: TrainingFlags
+  @Option(help: "Safetensors file loaded over the pretrained weights before training.") var adapter: String?
+  @Option(help: "Save the trainable parameters (with the head) to this safetensors file.") var saveAdapter: String?
+  @Option(help: "Write the result as JSON here.") var output: String?
+
+  func run() throws {
+    let mods = commaList(modules)
+    let spec = CellSpec(task: task, modules: mods, layers: try LayerSelection.parse(layers), randomCount: randomCount,
+                        model: URL(fileURLWithPath: location.model).lastPathComponent,
+                        options: try training.options(seed: seed, learningRate: lr ?? defaultLearningRate(modules: mods)))
+    let context = try StudyContext(modelDirectory: location.modelURL, dataDirectory: location.dataURL)
+    let trainer = CellTrainer(spec: spec, context: context, adapter: adapter.map { URL(fileURLWithPath: $0) },
+                              log: { print($0) })
+    print("cell: \(spec.label)  [\(spec.hash)]")
+    let task = try TaskDescriptor.named(spec.task)
+    let data = try context.data(task, options: spec.options)
+    print("data: \(data.train.count) train, " + data.dev.map { "\($0.examples.count) \($0.split)" }.joined(separator: ", "))
+    let outcome = try trainer.run()
+    let r = outcome.result, t = outcome.trainable
+    print("trainable: \(t.count) of \(r.totalParameters) parameters (\(String(format: "%.4f", 100 * t.fractionOfModel))%)"
+          + (t.includesPooler ? ", pooler included" : ", pooler frozen"))
+    if r.status == .failed { print("status: failed: \(r.reason ?? "")") }
+    print("dev: " + r.dev.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
+          + String(format: "  (%d steps, %.1fs)", r.steps, r.wallSeconds))
+    if let saveAdapter {
+      try AdapterFile.save(outcome.model, trainable: t, to: URL(fileURLWithPath: saveAdapter),
+                           metadata: ["swift_petl.task": spec.task, "swift_petl.spec_hash": spec.hash])
+      print("adapter: \(saveAdapter)")
+    }
+    if let output {
+      try writeJSON(TrainReport(spec: spec, result: r, trainableNames: t.trainableNames), to: output)
+      print("result: \(output)")
+    }
+    if r.status == .failed { throw ExitCode(3) }
+  }
+}
+
+/// `train --output`: the cell, its result (as journaled) and the exact trainable tensors.
+struct TrainReport: Encodable {
+  let spec: CellSpec
+  let result: CellResult
+  let trainableNames: [String]
+
+  enum CodingKeys: String, CodingKey {
+    case task, modules, layers, spec, specHash = "spec_hash", trainableParameters = "trainable_parameters"
+    case trainLosses = "train_losses", dev, result, trainable = "trainable_tensors"
+  }
+
+  func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(spec.task, forKey: .task)
+    try c.encode(spec.modules, forKey: .modules)
+    try c.encode(spec.layers, forKey: .layers)
+    try c.encode(spec, forKey: .spec)
+    try c.encode(spec.hash, forKey: .specHash)
+    try c.encode(result.trainableParameters, forKey: .trainableParameters)
+    try c.encode(result.epochs.map(\.trainLoss), forKey: .trainLosses)
+    try c.encode(result.dev, forKey: .dev)
+    try c.encode(result, forKey: .result)
+    try c.encode(trainableNames, forKey: .trainable)
+  }
+}
