@@ -9,9 +9,9 @@
 func hfGeneralCategory(_ s: Unicode.Scalar) -> Unicode.GeneralCategory {
   switch s.value {
   case 0x166D, 0x111C9: return .otherPunctuation  // Po in 8.0, re-categorised since
-  case 0x1734, 0x1171E: return .nonspacingMark  // Mn in 8.0, Mc now
-  case 0x1885, 0x1886: return .otherLetter  // Lo in 8.0, Mn now
-  case 0xA9BD: return .spacingMark  // Mc in 8.0, Mn now
+  case 0x1734, 0x1171E: return .nonspacingMark  // Mn in 8.0, re-categorised since
+  case 0x1885, 0x1886: return .otherLetter  // Lo in 8.0, re-categorised since
+  case 0xA9BD: return .spacingMark  // Mc in 8.0, re-categorised since
   default: break
   }
   let p = s.properties
