@@ -34,7 +34,7 @@ struct BertNormalizer: Sendable {
     var s = String.UnicodeScalarView()
     s.append(contentsOf: scalars)
     let nfd = String(s).decomposedStringWithCanonicalMapping.unicodeScalars
-    return nfd.filter { $0.properties.generalCategory != .nonspacingMark }
+    return nfd.filter { hfGeneralCategory($0) != .nonspacingMark }
   }
 
   /// Per-scalar full lower-case mapping (Rust's `char::to_lowercase`): no context, so a final capital
@@ -58,13 +58,14 @@ struct BertNormalizer: Sendable {
   }
 }
 
-/// Tab, newline and carriage return count as whitespace, not control; otherwise every "Other" category
-/// (Cc, Cf, Cn, Co, Cs) is a control character and is dropped.
+/// Tab, newline and carriage return count as whitespace, not control; otherwise the "Other" categories
+/// Cc, Cf and Co are control characters and are dropped. Unassigned code points (Cn) are kept (they
+/// become `[UNK]`): HuggingFace's Rust normalizer does so, unlike the old Python one.
 func isControl(_ s: Unicode.Scalar) -> Bool {
   if s == "\t" || s == "\n" || s == "\r" { return false }
   if s.value < 0x7F { return s.value < 0x20 }
-  switch s.properties.generalCategory {
-  case .control, .format, .unassigned, .privateUse, .surrogate: return true
+  switch hfGeneralCategory(s) {
+  case .control, .format, .privateUse: return true
   default: return false
   }
 }
@@ -76,11 +77,12 @@ func isWhitespace(_ s: Unicode.Scalar) -> Bool {
 }
 
 /// The CJK Unified Ideographs blocks BERT isolates as single-character words. Hiragana, Katakana and
-/// Hangul are not in them: those are written with spaces (Korean) or split by WordPiece.
+/// Hangul are not in them. Extension E starts at 0x2B920 here, not 0x2B820 as in Google's BERT: that is
+/// HuggingFace's Rust range, and the sweep over all code points pins it.
 func isCJKIdeograph(_ s: Unicode.Scalar) -> Bool {
   switch s.value {
   case 0x4E00...0x9FFF, 0x3400...0x4DBF, 0x20000...0x2A6DF, 0x2A700...0x2B73F, 0x2B740...0x2B81F,
-       0x2B820...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F:
+       0x2B920...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F:
     return true
   default:
     return false
@@ -95,7 +97,7 @@ func isPunctuation(_ s: Unicode.Scalar) -> Bool {
     return true
   }
   if s.isASCII { return false }
-  switch s.properties.generalCategory {
+  switch hfGeneralCategory(s) {
   case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
        .initialPunctuation, .finalPunctuation, .otherPunctuation:
     return true

@@ -70,8 +70,11 @@ public struct BertTokenizer: Sendable {
 
   /// The token strings of `text` (no `[CLS]`/`[SEP]`), e.g. `["un", "##aff", "##able"]`.
   public func tokenize(_ text: String) -> [String] {
-    ids(text).map { vocabulary.tokens[Int($0)] }
+    ids(text).map(token(for:))
   }
+
+  /// The vocabulary entry of `id` (which must be below `vocabularySize`).
+  public func token(for id: Int32) -> String { vocabulary.tokens[Int(id)] }
 
   /// Token ids of `text` without special tokens around it.
   public func ids(_ text: String) -> [Int32] {

@@ -28,10 +28,11 @@ struct Vocabulary: Sendable {
       let bytes = ArraySlice(token.utf8)
       start[bytes] = Int32(id)
       longestStart = max(longestStart, token.unicodeScalars.count)
-      if token.hasPrefix(Vocabulary.continuationPrefix) {
-        let rest = token.unicodeScalars.dropFirst(2)
-        cont[ArraySlice(String(rest).utf8)] = Int32(id)
-        longestCont = max(longestCont, rest.count)
+      // Compared as bytes: `String.hasPrefix` works on Characters, and "##ि" is the Characters "#",
+      // "#ि" (a spacing mark joins the character before it).
+      if bytes.starts(with: Vocabulary.continuationPrefix.utf8) {
+        cont[bytes.dropFirst(2)] = Int32(id)
+        longestCont = max(longestCont, token.unicodeScalars.count - 2)
       }
     }
     wordStart = start
