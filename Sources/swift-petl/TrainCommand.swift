@@ -27,9 +27,13 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     let mods = commaList(modules)
+    var options = try training.apply(to: TrainOptions())
+    options.seed = seed
+    options.learningRate = lr ?? defaultLearningRate(modules: mods)
+    guard options.learningRate > 0 && options.learningRate.isFinite else { throw ValidationError("--lr must be positive") }
     let spec = CellSpec(task: task, modules: mods, layers: try LayerSelection.parse(layers), randomCount: randomCount,
                         model: URL(fileURLWithPath: location.model).lastPathComponent,
-                        options: try training.options(seed: seed, learningRate: lr ?? defaultLearningRate(modules: mods)))
+                        options: options)
     let context = try StudyContext(modelDirectory: location.modelURL, dataDirectory: location.dataURL)
     let trainer = CellTrainer(spec: spec, context: context, adapter: adapter.map { URL(fileURLWithPath: $0) },
                               log: { print($0) })

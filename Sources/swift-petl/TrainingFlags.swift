@@ -15,39 +15,40 @@ struct LocationFlags: ParsableArguments {
 }
 
 /// How a cell trains (everything but the trainable set, seed and learning rate): `train` and `grid`
-/// take the same flags and fill the same `TrainOptions`.
+/// take the same flags. Each flag left out keeps the base value (TrainOptions' defaults for `train`,
+/// the preset's for `grid`), so a preset can be adjusted one flag at a time.
 struct TrainingFlags: ParsableArguments {
-  @Option(help: "Passes over the training set.") var epochs: Int = 3
+  @Option(help: "Passes over the training set (default 3).") var epochs: Int?
   @Option(help: "Train this many optimizer steps instead of whole epochs.") var maxSteps: Int?
-  @Option(help: "Global batch size (split over a data-parallel group).") var batchSize: Int = 32
-  @Option(help: "Truncate encodings to this many tokens.") var maxLength: Int = 128
-  @Option(help: "adamw or sgd.") var optimizer: String = "adamw"
-  @Option(help: "AdamW decoupled weight decay (never on LayerNorm or biases).") var weightDecay: Double = 0.01
-  @Option(help: "Fraction of steps with linear warmup; then linear decay to 0.") var warmupRatio: Double = 0.06
-  @Option(help: "Clip the gradient norm of the trainable set to this (0: no clipping).") var maxGradNorm: Double = 1.0
-  @Option(help: "Override the config's dropout probabilities (0 turns dropout off).") var dropout: Double?
+  @Option(help: "Global batch size, split over a data-parallel group (default 32).") var batchSize: Int?
+  @Option(help: "Truncate encodings to this many tokens (default 128).") var maxLength: Int?
+  @Option(help: "adamw or sgd (default adamw).") var optimizer: String?
+  @Option(help: "AdamW decoupled weight decay, never on LayerNorm or biases (default 0.01).") var weightDecay: Double?
+  @Option(help: "Fraction of steps with linear warmup, then linear decay to 0 (default 0.06).") var warmupRatio: Double?
+  @Option(help: "Clip the trainable set's gradient norm to this; 0 = no clipping (default 1).") var maxGradNorm: Double?
+  @Option(help: "Override the config's dropout probabilities; 0 turns dropout off.") var dropout: Double?
   @Flag(help: "Train in file order instead of a seeded shuffle.") var noShuffle = false
   @Option(help: "Use only the first N training examples.") var maxTrain: Int?
   @Option(help: "Evaluate on at most N dev examples.") var maxEval: Int?
 
-  func options(seed: UInt64, learningRate: Double) throws -> TrainOptions {
-    guard let opt = TrainOptions.Optimizer(rawValue: optimizer) else {
-      throw ValidationError("--optimizer must be adamw or sgd, got '\(optimizer)'")
+  /// `base` with every given flag applied, validated.
+  func apply(to base: TrainOptions) throws -> TrainOptions {
+    var o = base
+    if let v = epochs { guard v > 0 else { throw ValidationError("--epochs must be positive") }; o.epochs = v }
+    if let v = maxSteps { guard v > 0 else { throw ValidationError("--max-steps must be positive") }; o.maxSteps = v }
+    if let v = batchSize { guard v > 0 else { throw ValidationError("--batch-size must be positive") }; o.batchSize = v }
+    if let v = maxLength { guard v >= 3 && v <= 512 else { throw ValidationError("--max-length must be in 3...512") }; o.maxLength = v }
+    if let v = optimizer {
+      guard let opt = TrainOptions.Optimizer(rawValue: v) else { throw ValidationError("--optimizer must be adamw or sgd, got '\(v)'") }
+      o.optimizer = opt
     }
-    guard epochs > 0 || (maxSteps ?? 0) > 0 else { throw ValidationError("--epochs must be positive") }
-    if let s = maxSteps, s <= 0 { throw ValidationError("--max-steps must be positive") }
-    guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
-    guard maxLength >= 3 && maxLength <= 512 else { throw ValidationError("--max-length must be in 3...512") }
-    guard warmupRatio >= 0 && warmupRatio <= 1 else { throw ValidationError("--warmup-ratio must be in [0, 1]") }
-    if let d = dropout, !(d >= 0 && d < 1) { throw ValidationError("--dropout must be in [0, 1)") }
-    if let n = maxTrain, n <= 0 { throw ValidationError("--max-train must be positive") }
-    if let n = maxEval, n <= 0 { throw ValidationError("--max-eval must be positive") }
-    guard learningRate > 0 && learningRate.isFinite else { throw ValidationError("--lr must be positive") }
-    var o = TrainOptions()
-    o.epochs = epochs; o.maxSteps = maxSteps; o.learningRate = learningRate; o.batchSize = batchSize
-    o.maxLength = maxLength; o.optimizer = opt; o.weightDecay = weightDecay; o.warmupRatio = warmupRatio
-    o.maxGradNorm = maxGradNorm; o.dropout = dropout; o.shuffle = !noShuffle; o.maxTrain = maxTrain
-    o.maxEval = maxEval; o.seed = seed
+    if let v = weightDecay { guard v >= 0 else { throw ValidationError("--weight-decay must be >= 0") }; o.weightDecay = v }
+    if let v = warmupRatio { guard v >= 0 && v <= 1 else { throw ValidationError("--warmup-ratio must be in [0, 1]") }; o.warmupRatio = v }
+    if let v = maxGradNorm { guard v >= 0 else { throw ValidationError("--max-grad-norm must be >= 0") }; o.maxGradNorm = v }
+    if let v = dropout { guard v >= 0 && v < 1 else { throw ValidationError("--dropout must be in [0, 1)") }; o.dropout = v }
+    if noShuffle { o.shuffle = false }
+    if let v = maxTrain { guard v > 0 else { throw ValidationError("--max-train must be positive") }; o.maxTrain = v }
+    if let v = maxEval { guard v > 0 else { throw ValidationError("--max-eval must be positive") }; o.maxEval = v }
     return o
   }
 }

@@ -262,7 +262,12 @@ final class DataTests: XCTestCase {
     XCTAssertEqual(classCounts(dev, classes: 2), [522, 512])
     XCTAssertTrue(Set(train.map(\.textA)).isDisjoint(with: dev.map(\.textA)))
     XCTAssertEqual(train[0].textB, nil)
-    XCTAssertTrue(train[0].textA.hasPrefix("The Rock is destined to be the 21st Century's new ''Conan''"))
+    XCTAssertTrue(train.contains { $0.textA.hasPrefix("The Rock is destined to be the 21st Century's new ''Conan''") })
+    // Hash order, not file order: every prefix is balanced (the file lists positives first).
+    for n in [100, 1000] {
+      let pos = train.prefix(n).filter { $0.label == 1 }.count
+      XCTAssertTrue(abs(pos - n / 2) < n / 8, "first \(n) train examples have \(pos) positive")
+    }
     XCTAssertFalse(train.contains { $0.textA.hasSuffix("\r") })
   }
 

@@ -64,6 +64,12 @@ public struct GridPlan: Sendable {
   /// Lines worth telling the user, e.g. which module sets got one `all` cell despite `--layers each`.
   public let notes: [String]
 
+  /// A plan assembled from several expansions (a preset's module-wise and layer-wise parts).
+  public init(cells: [CellSpec], notes: [String]) {
+    self.cells = cells
+    self.notes = notes
+  }
+
   /// - Parameters:
   ///   - modules: module sets, each one cell family; `query+value` trains both together.
   ///   - learningRates: explicit rates for every cell, or nil for `defaultLearningRate` per module set.
