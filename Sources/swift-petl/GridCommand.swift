@@ -32,6 +32,7 @@ struct GridCommand: ParsableCommand {
   @Flag(help: "Rerun cells the journal records as failed.") var retryFailed = false
   @Flag(help: "Print the plan and exit.") var planOnly = false
   @Flag(help: "Print each cell's epochs as it trains.") var verbose = false
+  @Flag(help: "Save each finished cell's trainable parameters to <results>/adapters/<spec_hash>.safetensors.") var saveAdapters = false
   @OptionGroup var training: TrainingFlags
 
   func run() throws {
@@ -60,11 +61,19 @@ struct GridCommand: ParsableCommand {
       }
     }
     let verbose = self.verbose
+    let adapterDir: URL? = saveAdapters ? journalURL.deletingLastPathComponent().appendingPathComponent("adapters") : nil
+    if let adapterDir, world.rank == 0 { try FileManager.default.createDirectory(at: adapterDir, withIntermediateDirectories: true) }
     let summary = try Coordinator.runGrid(
       cells: plan.cells, journal: journalFile, world: world, dp: dp, retryFailed: retryFailed, cost: cost,
       runner: { spec, group in
         let log: (String) -> Void = verbose && group.rank == 0 ? { print("  [\(spec.label)] \($0)") } : { _ in }
-        return try CellTrainer(spec: spec, context: context, group: group, log: log).run().result
+        let outcome = try CellTrainer(spec: spec, context: context, group: group, log: log).run()
+        if let adapterDir, group.rank == 0 {
+          try AdapterFile.save(outcome.model, trainable: outcome.trainable,
+                               to: adapterDir.appendingPathComponent("\(spec.hash).safetensors"),
+                               metadata: ["swift_petl.task": spec.task, "swift_petl.spec_hash": spec.hash])
+        }
+        return outcome.result
       },
       log: { line in print(line); fflush(stdout) })
     guard world.rank == 0 else {

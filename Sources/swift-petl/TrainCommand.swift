@@ -27,6 +27,7 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     let mods = commaList(modules)
+    for m in mods { try ModuleCatalog.check(m) }
     var options = try training.apply(to: TrainOptions())
     options.seed = seed
     options.learningRate = lr ?? defaultLearningRate(modules: mods)

@@ -42,64 +42,33 @@ final class CommunicatorTests: XCTestCase {
   // MARK: the built binary under a real mpirun
 
   func testMPICheckPassesWithTwoRanks() throws {
-    let run = try Self.launch(["mpirun", "-n", "2", Self.binary, "mpi-check", "--dp", "2"])
+    let run = try TestSupport.launch(["mpirun", "-n", "2", TestSupport.binary, "mpi-check", "--dp", "2"])
     XCTAssertEqual(run.status, 0, run.output)
     XCTAssertTrue(run.output.contains("world: 2 rank(s)"), run.output)
     XCTAssertTrue(run.output.contains("mpi-check: OK (2 rank(s), dp 2)"), run.output)
   }
 
   func testMPICheckPassesWithFourOversubscribedRanksInTwoGroups() throws {
-    let run = try Self.launch(["mpirun", "-n", "4", "--oversubscribe", Self.binary, "mpi-check", "--dp", "2"])
+    let run = try TestSupport.launch(["mpirun", "-n", "4", "--oversubscribe", TestSupport.binary, "mpi-check", "--dp", "2"])
     XCTAssertEqual(run.status, 0, run.output)
     XCTAssertTrue(run.output.contains("rank 3:"), run.output)
     XCTAssertTrue(run.output.contains("dp: 2 group(s) of 2 rank(s)"), run.output)
   }
 
   func testMPICheckFailsOnADpThatDoesNotDivideTheWorld() throws {
-    let run = try Self.launch(["mpirun", "-n", "2", Self.binary, "mpi-check", "--dp", "3"])
+    let run = try TestSupport.launch(["mpirun", "-n", "2", TestSupport.binary, "mpi-check", "--dp", "3"])
     XCTAssertNotEqual(run.status, 0)
     XCTAssertTrue(run.output.contains("--dp 3 does not divide the world size 2"), run.output)
   }
 
   func testWorldSizeMismatchIsAOneLineError() throws {
-    let stale = try Self.launch([Self.binary, "mpi-check"], extra: ["OMPI_COMM_WORLD_SIZE": "3"])
+    let stale = try TestSupport.launch([TestSupport.binary, "mpi-check"], extra: ["OMPI_COMM_WORLD_SIZE": "3"])
     XCTAssertNotEqual(stale.status, 0)
     XCTAssertTrue(stale.output.contains("MPI world has 1 rank(s) but OMPI_COMM_WORLD_SIZE says 3"), stale.output)
-    let srun = try Self.launch([Self.binary, "mpi-check"], extra: [
+    let srun = try TestSupport.launch([TestSupport.binary, "mpi-check"], extra: [
       "SLURM_PROCID": "0", "SLURM_NTASKS": "2", "SLURM_STEP_NUM_TASKS": "2", "SLURM_STEP_ID": "0"])
     XCTAssertNotEqual(srun.status, 0)
     XCTAssertTrue(srun.output.contains("srun without PMI"), srun.output)
     XCTAssertEqual(srun.output.split(separator: "\n").count, 1, srun.output)
-  }
-
-  /// `swift-petl`, built by `swift test` next to the test bundle (on Linux an executable, `.xctest`).
-  static var binary: String {
-    let bundle = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-    return bundle.deletingLastPathComponent().appendingPathComponent("swift-petl").path
-  }
-
-  /// Runs `argv` (through PATH) with this process's environment minus every `OMPI_*`/`PMIX_*` variable
-  /// (the singleton MPI of this test process set them; a child mpirun that inherits them fails
-  /// silently) and with root allowed; returns the exit status and stdout+stderr.
-  static func launch(_ argv: [String], extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
-    guard FileManager.default.isExecutableFile(atPath: binary) else {
-      XCTFail("\(binary) is missing: build with `swift build` (swift test builds it)")
-      return (-1, "")
-    }
-    var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
-    env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-    env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-    env.merge(extra) { $1 }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = argv
-    p.environment = env
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
   }
 }

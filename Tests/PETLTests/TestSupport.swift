@@ -52,4 +52,35 @@ enum TestSupport {
     }
     return Batch(sequences: seqs, labels: labels, exampleIds: (0..<UInt64(lengths.count)).map { $0 + 100 })
   }
+
+  /// `swift-petl`, built by `swift test` next to the test bundle (on Linux an executable, `.xctest`).
+  static var binary: String {
+    let bundle = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+    return bundle.deletingLastPathComponent().appendingPathComponent("swift-petl").path
+  }
+
+  /// Runs `argv` (through PATH) with this process's environment minus every `OMPI_*`/`PMIX_*` variable
+  /// (the singleton MPI of this test process set them; a child mpirun that inherits them fails
+  /// silently) and with root allowed; returns the exit status and stdout+stderr.
+  static func launch(_ argv: [String], extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+      XCTFail("\(binary) is missing: build with `swift build` (swift test builds it)")
+      return (-1, "")
+    }
+    var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+    env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    env.merge(extra) { $1 }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = argv
+    p.environment = env
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+  }
 }

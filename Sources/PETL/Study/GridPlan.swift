@@ -30,7 +30,7 @@ public enum ModuleCatalog {
   public static let vectors = ["ln_attn", "ln_out", "layernorm", "bias", "classifier", "random"]
   /// Everything, or the whole embedding block.
   public static let whole = ["full", "embeddings"]
-  public static let known = matrices + vectors + whole
+  public static let known = TrainableSet.knownModules
 
   /// Names whose cells are not about encoder layers: a grid gives them one `all` cell even with
   /// `--layers each` or a list.

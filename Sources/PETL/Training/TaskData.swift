@@ -17,12 +17,7 @@ public struct TaskData: Sendable {
 
   public init(task: TaskDescriptor, dataDir: URL, tokenizer: BertTokenizer, maxLength: Int,
               maxTrain: Int? = nil, maxEval: Int? = nil) throws {
-    func encode(_ xs: [Example]) -> [EncodedExample] {
-      xs.map { e in
-        let enc = tokenizer.encode(e.textA, e.textB, maxLength: maxLength)
-        return EncodedExample(ids: enc.inputIds, types: enc.tokenTypeIds, label: e.label)
-      }
-    }
+    func encode(_ xs: [Example]) -> [EncodedExample] { Self.encode(xs, tokenizer: tokenizer, maxLength: maxLength) }
     var train = try loadExamples(task: task, dataDir: dataDir, split: "train")
     if let n = maxTrain { train = Array(train.prefix(n)) }
     guard !train.isEmpty else { throw PETLError("\(task.name): the training split is empty") }
@@ -32,6 +27,14 @@ public struct TaskData: Sendable {
       var d = try loadExamples(task: task, dataDir: dataDir, split: split)
       if let n = maxEval { d = Array(d.prefix(n)) }
       return (split, encode(d))
+    }
+  }
+
+  /// Tokenizes examples as the task feeds them to the model (single sentence or pair).
+  public static func encode(_ xs: [Example], tokenizer: BertTokenizer, maxLength: Int) -> [EncodedExample] {
+    xs.map { e in
+      let enc = tokenizer.encode(e.textA, e.textB, maxLength: maxLength)
+      return EncodedExample(ids: enc.inputIds, types: enc.tokenTypeIds, label: e.label)
     }
   }
 

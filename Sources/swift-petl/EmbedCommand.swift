@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import PETL
+
+/// `swift-petl embed`: sentence embeddings as sentence-transformers computes them for
+/// all-MiniLM-L6-v2 (mean of the last hidden states over real tokens, L2-normalised).
+struct EmbedCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "embed", abstract: "Print a mean-pooled, L2-normalised sentence embedding per line of stdin.")
+
+  @Option(help: "HuggingFace BERT folder.") var model: String = "models/all-MiniLM-L6-v2"
+  @Option(help: "Truncate each sentence to this many tokens.") var maxLength: Int = 128
+
+  func run() throws {
+    guard maxLength >= 2 && maxLength <= 512 else { throw ValidationError("--max-length must be in 2...512") }
+    let dir = URL(fileURLWithPath: model)
+    let tokenizer = try BertTokenizer(modelDirectory: dir)
+    let (m, _) = try BertModel.load(directory: dir, numLabels: 2)
+    let ws = Workspace(dims: m.dims)
+    let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+    var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    if lines.last == "" { lines.removeLast() }
+    var i = 0
+    while i < lines.count {
+      let chunk = lines[i..<min(i + 32, lines.count)]
+      let batch = Batch(sequences: chunk.map { let e = tokenizer.encode($0, maxLength: maxLength); return (e.inputIds, e.tokenTypeIds) },
+                        labels: chunk.map { _ in 0 }, exampleIds: chunk.indices.map { UInt64($0) })
+      for v in m.embed(batch, ws: ws) { print(v.map { String($0) }.joined(separator: " ")) }
+      i += 32
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import PETL
+
+/// `swift-petl inspect`: what a checkpoint holds, in the study's terms: parameters per module type and
+/// layer, with their share of the whole model.
+struct InspectCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "inspect", abstract: "Show a model's config and its parameter counts by module type and layer.")
+
+  @Option(help: "HuggingFace BERT folder.") var model: String = "models/all-MiniLM-L6-v2"
+  @Option(help: "Labels of the classification head counted in the total.") var numLabels: Int = 2
+
+  func run() throws {
+    let dir = URL(fileURLWithPath: model)
+    let config = try BertConfig.load(dir.appendingPathComponent("config.json"))
+    let (m, report) = try BertModel.load(directory: dir, numLabels: numLabels)
+    let d = m.dims, layout = m.layout
+    print("model: \(dir.path)")
+    print("config: \(d.layers) layers, hidden \(d.hidden), \(d.heads) heads, intermediate \(d.intermediate), vocab \(d.vocabSize), max positions \(d.maxPositions), type vocab \(d.typeVocab), layer_norm_eps \(config.layerNormEps), dropout \(config.hiddenDropoutProb)/\(config.attentionProbsDropoutProb)")
+    if let msg = report.message { print(msg) }
+    print("parameters: \(layout.count) (head of \(numLabels) labels included)")
+    func pct(_ n: Int) -> String { String(format: "%8.4f%%", 100 * Double(n) / Double(layout.count)) }
+    func row(_ name: String, _ cells: [String]) { print(name.padding(toLength: 14, withPad: " ", startingAt: 0) + cells.joined()) }
+    row("module", (0..<d.layers).map { "layer \($0)".leftPad(11) } + ["all layers".leftPad(13), "% of model".leftPad(12)])
+    for kind in ModuleKind.allCases {
+      let total = layout.range(of: kind).count
+      let perLayer = kind.isPerLayer ? (0..<d.layers).map { String(layout.range(of: kind, layer: $0).count).leftPad(11) }
+                                     : Array(repeating: "-".leftPad(11), count: d.layers)
+      row(kind.rawValue, perLayer + [String(total).leftPad(13), pct(total).leftPad(12)])
+    }
+    let ln = try TrainableSet(modules: ["layernorm"], layers: .indices([0]), layout: layout).count
+      - (try TrainableSet(modules: ["classifier"], layers: .all, layout: layout).count)
+    print("one layer's LayerNorms: \(ln) parameters (\(pct(ln).trimmingCharacters(in: .whitespaces)))")
+  }
+}
+
+extension String {
+  func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import XCTest
+@testable import PETL
+
+/// The grid as users launch it: the built binary under a real `mpirun`, on the real model and the
+/// embedded default task, with cells small enough for a debug build (few examples, short sequences).
+final class GridTests: XCTestCase {
+  static let data = TestSupport.root.appendingPathComponent("data")
+  /// Flags that make every cell tiny; one BLAS thread so every run computes bit-identically.
+  static let tiny = ["--max-train", "24", "--max-eval", "16", "--max-length", "24", "--epochs", "1",
+                     "--batch-size", "8"]
+  static let env = ["OPENBLAS_NUM_THREADS": "1"]
+
+  func requireData() throws {
+    _ = try TestSupport.requireModel()
+    guard FileManager.default.fileExists(atPath: Self.data.appendingPathComponent("rt-vader").path) else {
+      XCTFail("data/rt-vader missing: run launch/setup"); throw PETLError("data missing")
+    }
+  }
+
+  func tempDir() throws -> URL {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("petl-grid-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+    addTeardownBlock { try? FileManager.default.removeItem(at: d) }
+    return d
+  }
+
+  func grid(_ ranks: Int, _ args: [String], results: URL) throws -> (status: Int32, output: String) {
+    var argv = ["mpirun", "-n", String(ranks)]
+    if ranks > 2 { argv.append("--oversubscribe") }
+    argv += [TestSupport.binary, "grid", "--model", TestSupport.modelDir.path, "--data-dir", Self.data.path,
+             "--tasks", "rt-vader", "--results", results.path] + Self.tiny + args
+    return try TestSupport.launch(argv, extra: Self.env)
+  }
+
+  func journalLines(_ results: URL) throws -> [[String: Any]] {
+    let text = try String(contentsOf: results.appendingPathComponent("journal.jsonl"), encoding: .utf8)
+    return text.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+  }
+
+  /// Four ranks, four layer-wise cells: each cell is journaled exactly once, and its dev metric is
+  /// exactly what `train` computes for the same cell alone.
+  func testFourRanksRunEveryCellOnceWithTheSameMetricsAsTrainAlone() throws {
+    try requireData()
+    let out = try tempDir()
+    let run = try grid(4, ["--modules", "layernorm,ln_out", "--layers", "4,5"], results: out)
+    XCTAssertEqual(run.status, 0, run.output)
+    let lines = try journalLines(out)
+    XCTAssertEqual(lines.count, 4, run.output)
+    XCTAssertEqual(Set(lines.map { $0["spec_hash"] as! String }).count, 4)
+    for line in lines.prefix(2) {
+      let spec = line["spec"] as! [String: Any]
+      let modules = (spec["modules"] as! [String]).joined(separator: ",")
+      let layer = (spec["layers"] as! [Int])[0]
+      let json = out.appendingPathComponent("alone-\(modules)-\(layer).json")
+      let alone = try TestSupport.launch([TestSupport.binary, "train", "--model", TestSupport.modelDir.path,
+                                          "--data-dir", Self.data.path, "--task", "rt-vader", "--modules", modules,
+                                          "--layers", String(layer), "--output", json.path] + Self.tiny, extra: Self.env)
+      XCTAssertEqual(alone.status, 0, alone.output)
+      let result = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [String: Any]
+      XCTAssertEqual(result["spec_hash"] as? String, line["spec_hash"] as? String, "train and grid describe the same cell")
+      XCTAssertEqual(result["dev"] as! [String: Double], line["dev"] as! [String: Double], "\(modules)@\(layer)")
+    }
+  }
+
+  /// `--dp 2` trains a cell to the same parameters as one rank with the same global batch, and the
+  /// all-reduce carries exactly 4 bytes per trainable parameter.
+  func testDataParallelMatchesOneRank() throws {
+    try requireData()
+    let one = try tempDir(), two = try tempDir()
+    let args = ["--modules", "layernorm", "--layers", "all", "--save-adapters"]
+    let r1 = try grid(1, args, results: one)
+    XCTAssertEqual(r1.status, 0, r1.output)
+    let r2 = try grid(2, args + ["--dp", "2"], results: two)
+    XCTAssertEqual(r2.status, 0, r2.output)
+    let l1 = try journalLines(one)[0], l2 = try journalLines(two)[0]
+    XCTAssertEqual(l1["spec_hash"] as? String, l2["spec_hash"] as? String)
+    XCTAssertEqual(l2["ranks"] as? Int, 2)
+    XCTAssertEqual(l2["allreduce_bytes_per_step"] as? Int, 4 * (l2["trainable_parameters"] as! Int))
+    let hash = l1["spec_hash"] as! String
+    let a = try SafeTensors.open(one.appendingPathComponent("adapters/\(hash).safetensors"))
+    let b = try SafeTensors.open(two.appendingPathComponent("adapters/\(hash).safetensors"))
+    XCTAssertEqual(a.names, b.names)
+    XCTAssertEqual(a.names.count, 26, "12 LayerNorms x (weight, bias) + classifier weight, bias")
+    for name in a.names {
+      let x = try a.floats(name), y = try b.floats(name)
+      var worst: Float = 0
+      for i in x.indices { worst = max(worst, abs(x[i] - y[i]) / max(abs(x[i]), 1e-3)) }
+      XCTAssertLessThan(worst, 1e-4, name)  // summation order differs; everything else is the same
+    }
+  }
+
+  /// A grid killed with SIGKILL part-way resumes: every cell ends up in the journal exactly once and the
+  /// lines written before the kill are untouched.
+  func testKilledGridResumes() throws {
+    try requireData()
+    let out = try tempDir()
+    let args = ["--modules", "ln_out", "--layers", "each"]
+    var argv = [TestSupport.binary, "grid", "--model", TestSupport.modelDir.path, "--data-dir", Self.data.path,
+                "--tasks", "rt-vader", "--results", out.path] + Self.tiny + args
+    var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: argv.removeFirst())
+    p.arguments = argv
+    p.environment = env
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let journal = out.appendingPathComponent("journal.jsonl")
+    let deadline = Date().addingTimeInterval(300)
+    while Date() < deadline {
+      if let t = try? String(contentsOf: journal, encoding: .utf8), t.split(separator: "\n").count >= 2 { break }
+      usleep(20_000)
+    }
+    kill(p.processIdentifier, SIGKILL)
+    p.waitUntilExit()
+    let before = try Data(contentsOf: journal)
+    let linesBefore = String(decoding: before, as: UTF8.self).split(separator: "\n").count
+    XCTAssertGreaterThanOrEqual(linesBefore, 2)
+    XCTAssertLessThan(linesBefore, 6, "killed before the end")
+    let rerun = try grid(1, args, results: out)
+    XCTAssertEqual(rerun.status, 0, rerun.output)
+    let after = try Data(contentsOf: journal)
+    XCTAssertEqual(after.prefix(before.count), before, "earlier lines untouched")
+    let lines = try journalLines(out)
+    XCTAssertEqual(lines.count, 6)
+    XCTAssertEqual(Set(lines.map { $0["spec_hash"] as! String }).count, 6)
+  }
+
+  /// Bad input fails with one clear line and leaves the journal as it was.
+  func testBadInputLeavesTheJournalUntouched() throws {
+    try requireData()
+    let out = try tempDir()
+    let journal = out.appendingPathComponent("journal.jsonl")
+    let good = try grid(1, ["--modules", "classifier"], results: out)
+    XCTAssertEqual(good.status, 0, good.output)
+    let bytes = try Data(contentsOf: journal)
+    let unknown = try grid(1, ["--modules", "quary"], results: out)
+    XCTAssertNotEqual(unknown.status, 0)
+    XCTAssertTrue(unknown.output.contains("unknown module 'quary'"), unknown.output)
+    let empty = try grid(1, ["--modules", "query", "--layers", "7"], results: out)
+    XCTAssertNotEqual(empty.status, 0)
+    XCTAssertTrue(empty.output.contains("layer 7 does not exist"), empty.output)
+    XCTAssertEqual(try Data(contentsOf: journal), bytes)
+    // a corrupted line in the middle: refuse to touch the journal
+    var corrupt = bytes
+    corrupt.append(contentsOf: Array("{not json\n".utf8))
+    corrupt.append(bytes)
+    try corrupt.write(to: journal)
+    let refused = try grid(1, ["--modules", "classifier,ln_out"], results: out)
+    XCTAssertNotEqual(refused.status, 0)
+    XCTAssertTrue(refused.output.contains("journal.jsonl:2"), refused.output)
+    XCTAssertEqual(try Data(contentsOf: journal), corrupt)
+  }
+}
