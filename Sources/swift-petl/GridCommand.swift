@@ -81,7 +81,13 @@ struct GridCommand: ParsableCommand {
       return
     }
     print("grid: \(summary.ok) ok, \(summary.failed) failed, \(summary.alreadyOK) already done, \(summary.remaining) left")
-    let reportDir = journalURL.deletingLastPathComponent().appendingPathComponent("report")
+    let folder = journalURL.deletingLastPathComponent()
+    do {
+      try writeMagnitudes(folder: folder, adapters: adapterDir, journal: journalFile)
+    } catch {
+      print("magnitudes: not written (\(error))")
+    }
+    let reportDir = folder.appendingPathComponent("report")
     do {
       let written = try StudyReport(journals: [journalURL]).write(to: reportDir)
       print("report: \(reportDir.path)/report.md (\(written.count) files)")
@@ -90,6 +96,24 @@ struct GridCommand: ParsableCommand {
     }
     print("results: \(journalURL.deletingLastPathComponent().path)")
     if summary.resumable { throw ExitCode(GridSummary.resumableExitCode) }
+  }
+
+  /// Weight magnitudes of the pretrained model into <results>/magnitudes, with how far each saved
+  /// module-wise adapter moved its modules.
+  func writeMagnitudes(folder: URL, adapters: URL?, journal: Journal?) throws {
+    let (base, _) = try BertModel.load(directory: location.modelURL, numLabels: 2)
+    var tuned: [(name: String, model: BertModel, touched: Set<String>)] = []
+    if let adapters, let journal {
+      for r in journal.records where r.result.status == .ok && r.spec.layers == .all && r.spec.modules != ["full"] {
+        let url = adapters.appendingPathComponent("\(r.spec.hash).safetensors")
+        guard FileManager.default.fileExists(atPath: url.path) else { continue }
+        let labels = (try SafeTensors.open(url)).info("classifier.weight")?.shape.first ?? 2
+        let (m, _) = try BertModel.load(directory: location.modelURL, numLabels: labels)
+        let names = try AdapterFile.load(url, into: m)
+        tuned.append((r.spec.label.replacingOccurrences(of: " ", with: "_"), m, Set(names)))
+      }
+    }
+    _ = try Magnitudes(base: base, tuned: tuned).write(to: folder.appendingPathComponent("magnitudes"), layers: base.dims.layers)
   }
 
   /// One OpenBLAS thread per core on this node unless the user chose (OPENBLAS_NUM_THREADS).

@@ -27,6 +27,11 @@ extension StudyReport {
     md += ["", "## Layer-wise", ""] + layerWiseSections()
     md += ["", "## Missing", ""] + missingSection()
     md += ["", "## Failed", ""] + failedSection()
+    // `swift-petl magnitudes --output <journal folder>/magnitudes` (the grid writes it) adds its section.
+    if let folder = journals.first?.deletingLastPathComponent().appendingPathComponent("magnitudes"),
+       let section = try? String(contentsOf: folder.appendingPathComponent("magnitudes.md"), encoding: .utf8) {
+      md += ["", section.trimmingCharacters(in: .whitespacesAndNewlines), "", "![weight magnitudes](../magnitudes/magnitudes.svg)"]
+    }
     return md.joined(separator: "\n") + "\n"
   }
 

@@ -10,8 +10,11 @@ public enum SVGHeatmap {
   /// ColorBrewer "Blues" anchors, light (low score) to dark (high score).
   static let ramp: [(Double, Double, Double)] = [(247, 251, 255), (198, 219, 239), (107, 174, 214), (33, 113, 181), (8, 48, 107)]
 
-  /// `values[row][column]`, nil for a cell without a result.
-  public static func render(title: String, rows: [String], columns: [String], values: [[Double?]]) -> String {
+  /// `values[row][column]`, nil for a cell without a result. `label` prints a value (cells and legend);
+  /// a log-scale map passes log values and a label that undoes the log.
+  public static func render(title: String, rows: [String], columns: [String], values: [[Double?]],
+                            label: ((Double) -> String)? = nil) -> String {
+    let label = label ?? { ReportFormat.score($0) }
     let present = values.flatMap { $0 }.compactMap { $0 }
     let low = present.min() ?? 0, high = present.max() ?? 0
     let left = 16 + 8 * (rows.map(\.count).max() ?? 0), top = 56
@@ -38,15 +41,15 @@ public enum SVGHeatmap {
         let fill = value.map { colour(fraction(of: $0, low: low, high: high)) } ?? (224, 224, 224)
         svg.append(#"<rect x="\#(x)" y="\#(y)" width="\#(cellWidth)" height="\#(cellHeight)" fill="\#(hex(fill))" stroke="white"/>"#)
         svg.append(text(x: x + cellWidth / 2, y: y + cellHeight / 2 + fontSize / 3,
-                        value.map(ReportFormat.score) ?? "n/a", anchor: "middle", fill: value == nil ? "#555555" : textColour(on: fill)))
+                        value.map(label) ?? "n/a", anchor: "middle", fill: value == nil ? "#555555" : textColour(on: fill)))
       }
     }
     for i in 0..<legendSteps {
       let fill = colour((Double(i) + 0.5) / Double(legendSteps))
       svg.append(#"<rect x="\#(left + i * legendStep)" y="\#(legendTop)" width="\#(legendStep)" height="14" fill="\#(hex(fill))"/>"#)
     }
-    svg.append(text(x: left, y: legendTop + 30, "min \(ReportFormat.score(low))"))
-    svg.append(text(x: left + legendStep * legendSteps, y: legendTop + 30, "max \(ReportFormat.score(high))", anchor: "end"))
+    svg.append(text(x: left, y: legendTop + 30, "min \(label(low))"))
+    svg.append(text(x: left + legendStep * legendSteps, y: legendTop + 30, "max \(label(high))", anchor: "end"))
     svg.append("</svg>")
     return svg.joined(separator: "\n") + "\n"
   }
