@@ -30,9 +30,10 @@ def record(task, modules, layers, lr, seed, score, trainable, status="ok", reaso
     r = {"spec": spec, "spec_hash": fnv(json.dumps(spec, sort_keys=True, separators=(",", ":"))), "status": status}
     if status == "ok":
         r["dev"] = {metric: score, "accuracy": 0.8} if task == "cola" else {"accuracy": score}
-        r["epochs"] = [{"epoch": 1, "loss": 0.6, "dev": r["dev"]}]
+        r["epochs"] = [{"epoch": 1, "train_loss": 0.6, "dev": r["dev"], "seconds": 4.0}]
     else:
         r["reason"] = reason
+        r["dev"] = {}
         r["epochs"] = []
     r.update({"trainable_parameters": trainable, "total_parameters": TOTAL, "wall_seconds": 12.5, "ranks": 2,
               "allreduce_bytes_per_step": trainable * 4, "steps": 234, "worker": 1, "finished_at": "2026-11-29T03:00:00Z"})
