@@ -156,7 +156,7 @@ done
 # once the journal has a line, USR1; the grid must journal its running cells, exit 75, the script
 # requeue the job (Restarts=1, SLURM_RESTART_COUNT=1) and the second run finish the rest, each cell once.
 SIG_CELLS=12
-for launcher in srun; do
+for launcher in srun mpirun; do
   out=$SLURM_ROOT/sig-$launcher.out; res=$SLURM_ROOT/sig-$launcher; jnl=$res/journal.jsonl
   id=$(SWIFT_PETL_LAUNCHER=$launcher SWIFT_PETL_BIN=$BIN submit "$out" "${GRID[@]}" --modules ln_out,ln_attn \
        --max-train 96 --results "$res")
@@ -170,14 +170,15 @@ for launcher in srun; do
   sent=$SECONDS
   # The first run ends (no hang) with 75; snapshot the journal in the ~11 s before the requeued run starts.
   end=$((SECONDS + 60))
-  while [ $SECONDS -lt $end ] && ! grep -q "grid exited with 75" "$out"; do sleep 0.3; done
-  cp "$jnl" "$SLURM_ROOT/sig-first.jsonl" 2>/dev/null
+  while [ $SECONDS -lt $end ] && ! grep -q "grid exited with [0-9]" "$out"; do sleep 0.3; done
+  cp "$jnl" "$res-first.jsonl" 2>/dev/null
   if ! grep -q "grid exited with 75" "$out"; then
-    fail "$what: the first run did not exit with 75 within 60 s of USR1 ($(job_field "$id" JobState))" "$out"; continue
+    fail "$what: the first run did not exit with 75 within 60 s of USR1 ($(job_field "$id" JobState); $(grep -o "grid exited with [0-9]*" "$out" | head -n 1))" "$out"
+    wait_job "$id" 60 >/dev/null; continue
   fi
   pass "$what: the first run stopped with 75 after $((SECONDS - sent)) s"
-  first=$(journal_lines "$SLURM_ROOT/sig-first.jsonl")
-  j1=$(check_journal "$SLURM_ROOT/sig-first.jsonl" "$first")
+  first=$(journal_lines "$res-first.jsonl")
+  j1=$(check_journal "$res-first.jsonl" "$first")
   if [ "$j1" = ok ] && [ "$first" -ge 1 ] && [ "$first" -lt $SIG_CELLS ] && grep -q "SIGUSR1 received: no new cells" "$out" \
      && grep -q "requeueing job $id" "$out"; then
     pass "$what: stopped with $first of $SIG_CELLS cells journaled, no torn or duplicate line, requeue asked"
@@ -188,7 +189,7 @@ for launcher in srun; do
   j=$(check_journal "$jnl" $SIG_CELLS)
   if [ "$st" = COMPLETED ] && [ "$rc" = 0:0 ] && [ "${restarts:-0}" -ge 1 ] && [ "$j" = ok ] \
      && grep -q "job $id restart 1:" "$out" && grep -q "grid exited with 0" "$out" \
-     && cmp -s "$SLURM_ROOT/sig-first.jsonl" <(head -c "$(wc -c <"$SLURM_ROOT/sig-first.jsonl")" "$jnl") \
+     && cmp -s "$res-first.jsonl" <(head -c "$(wc -c <"$res-first.jsonl")" "$jnl") \
      && [ -z "$(ls "$res" | grep torn)" ]; then
     pass "$what: requeued (Restarts=$restarts) and completed: $SIG_CELLS cells once each, first $first lines byte-identical"
   else
