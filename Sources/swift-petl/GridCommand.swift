@@ -36,6 +36,9 @@ struct GridCommand: ParsableCommand {
   @OptionGroup var training: TrainingFlags
 
   func run() throws {
+    // From the first instruction on, SIGUSR1/SIGTERM/SIGINT only record themselves (see StopSignal).
+    let stop = StopSignal()
+    defer { stop.cancel() }
     // Checks that need no MPI come first, so a bad flag fails fast on every rank alike.
     let config = try BertConfig.load(location.modelURL.appendingPathComponent("config.json"))
     let plan = try makePlan(config: config)

@@ -4,6 +4,8 @@ import Synchronization
 /// The first stop signal received while a `StopSignal` is installed (0: none). A lock-free atomic is
 /// one of the few things a signal handler may touch.
 private let pendingStopSignal = Atomic<Int32>(0)
+/// How many `StopSignal`s are installed (they nest: the grid command's around the coordinator's).
+private let installed = Atomic<Int>(0)
 
 /// Turns SIGUSR1, SIGTERM and SIGINT into a "stop handing out work" flag while a grid runs.
 ///
@@ -15,10 +17,17 @@ private let pendingStopSignal = Atomic<Int32>(0)
 public final class StopSignal: @unchecked Sendable {
   public static let handled: [Int32] = [SIGUSR1, SIGTERM, SIGINT]
   private var previous: [Int32: sigaction] = [:]
+  private var active = false
 
-  /// Installs the handlers and clears any earlier signal; `cancel()` restores the previous actions.
+  /// Installs the handlers; `cancel()` restores the previous actions. The outermost `StopSignal`
+  /// clears any earlier signal; a nested one keeps what the outer one recorded: the grid command
+  /// installs one before it loads the model, so a time-limit warning that arrives during start-up
+  /// still stops the grid cleanly (exit 75) instead of killing the ranks.
   public init() {
-    pendingStopSignal.store(0, ordering: .sequentiallyConsistent)
+    if installed.add(1, ordering: .sequentiallyConsistent).oldValue == 0 {
+      pendingStopSignal.store(0, ordering: .sequentiallyConsistent)
+    }
+    active = true
     for sig in Self.handled {
       var action = sigaction()
       action.__sigaction_handler.sa_handler = { sig in
@@ -45,6 +54,7 @@ public final class StopSignal: @unchecked Sendable {
 
   /// Restores the actions the signals had before; safe to call twice.
   public func cancel() {
+    if active { installed.subtract(1, ordering: .sequentiallyConsistent); active = false }
     for (sig, old) in previous {
       var action = old
       sigaction(sig, &action, nil)
