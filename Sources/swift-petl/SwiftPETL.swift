@@ -6,5 +6,11 @@ struct SwiftPETL: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "swift-petl",
     abstract: "Which transformer modules are winning tickets? Parameter-efficient fine-tuning study on CPU clusters.",
-    subcommands: [TrainCommand.self, TokenizeCommand.self, ReportCommand.self, MPICheckCommand.self])
+    subcommands: [TrainCommand.self, TokenizeCommand.self, ReportCommand.self, MPICheckCommand.self, BenchCommand.self])
+
+  /// Re-executes once with OPENBLAS_CORETYPE set when OpenBLAS fell back to a generic kernel.
+  static func main() {
+    BLASCore.ensureFastKernel()
+    main(nil)
+  }
 }
