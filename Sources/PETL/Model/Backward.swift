@@ -33,7 +33,7 @@ extension BertModel {
     }
     guard needCls else { return }
     // dx_L: the [CLS] rows get dcls, every other row 0
-    ws.dx.p.update(repeating: 0, count: N * H)
+    Ops.zero(ws.dx.p, count: N * H)
     for b in 0..<B { (ws.dx.p + offs[b] * H).update(from: ws.dcls.p + b * H, count: H) }
 
     var l = L - 1
@@ -56,7 +56,7 @@ extension BertModel {
       }
       if stage == 0 { break }
       // dropout, then output dense: dg [N,I] = do · Wo ; dWo += doᵀ · g
-      ws.dtmp.p.update(from: ws.dr.p, count: N * H)
+      Ops.copy(ws.dtmp.p, ws.dr.p, count: N * H)
       Dropout.apply(ws.dtmp.p, offsets: offs, exampleIds: ids, cols: H, p: ph, base: key(.ffnOutput, l))
       grad.linear(si(.output), si(.output) + 1) { dw, db in
         Ops.linearBackward(dinp: stage > 1 ? ws.dI.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
@@ -65,7 +65,7 @@ extension BertModel {
       if stage == 1 { break }
       // gelu, then intermediate dense: dy1 [N,H] = dr2 + du · Wi ; dWi += duᵀ · y1
       Ops.geluBackward(ws.dI.p, dg: ws.dI.p, u: ws.u[l].p, count: N * I)
-      if stage > 2 { ws.dy1.p.update(from: ws.dr.p, count: N * H) }
+      if stage > 2 { Ops.copy(ws.dy1.p, ws.dr.p, count: N * H) }
       grad.linear(si(.intermediate), si(.intermediate) + 1) { dw, db in
         Ops.linearBackward(dinp: stage > 2 ? ws.dy1.p : nil, accumulateInput: true, dw: dw, db: db,
                            dout: ws.dI.p, inp: ws.y1[l].p, w: w(.intermediate), n: N, i: H, o: I)
@@ -78,7 +78,7 @@ extension BertModel {
       }
       if stage == 3 { break }
       // dropout, then attention output dense: dctx [N,H] = da · Wa
-      ws.dtmp.p.update(from: ws.dr.p, count: N * H)
+      Ops.copy(ws.dtmp.p, ws.dr.p, count: N * H)
       Dropout.apply(ws.dtmp.p, offsets: offs, exampleIds: ids, cols: H, p: ph, base: key(.attentionOutput, l))
       grad.linear(si(.attnOut), si(.attnOut) + 1) { dw, db in
         Ops.linearBackward(dinp: stage > 4 ? ws.dctx.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
@@ -92,7 +92,7 @@ extension BertModel {
                          scratch: ws.attnScratch.p, maxLen: ws.maxLen)
       // q, k, v dense: dx_in [N,H] = dr1 (residual) + dq·Wq + dk·Wk + dv·Wv
       let below = stage > 5
-      if below { ws.dxIn.p.update(from: ws.dr.p, count: N * H) }
+      if below { Ops.copy(ws.dxIn.p, ws.dr.p, count: N * H) }
       for (m, d) in [(ModuleKind.query, ws.dq.p), (.key, ws.dk.p), (.value, ws.dv.p)] {
         grad.linear(si(m), si(m) + 1) { dw, db in
           Ops.linearBackward(dinp: below ? ws.dxIn.p : nil, accumulateInput: true, dw: dw, db: db,
@@ -111,14 +111,29 @@ extension BertModel {
       Ops.layerNormBackward(dinp: ws.dr.p, dgamma: dg, dbeta: db, dout: ws.dx.p, xhat: ws.xhat0.p,
                             rstd: ws.rstd0.p, gamma: params + layout.slots[3].offset, n: N, c: H)
     }
-    for (slot, index) in [(0, { (r: Int) in Int(batch.inputIds[r]) }), (2, { r in Int(batch.tokenTypes[r]) })] {
-      grad.single(slot) { g in
-        for r in 0..<N { Ops.addInPlace(g + index(r) * H, ws.dr.p + r * H, count: H) }
+    // Scatter-adds split by columns: each table element gets its rows' terms in row order.
+    let dr = ws.dr.p
+    func scatter(_ g: UnsafeMutablePointer<Float>, _ index: (Int) -> Int) {
+      Parallel.forColumns(H, rows: N) { lo, hi in
+        for r in 0..<N {
+          let dst = g + index(r) * H + lo, src = dr + r * H + lo
+          forEachBlock(hi - lo) { i, l in store16(load16(dst, i, l) + load16(src, i, l), dst, i, l) }
+        }
       }
     }
-    grad.single(1) { g in
-      for b in 0..<B {
-        for t in 0..<(offs[b + 1] - offs[b]) { Ops.addInPlace(g + t * H, ws.dr.p + (offs[b] + t) * H, count: H) }
+    batch.inputIds.withUnsafeBufferPointer { ids in grad.single(0) { g in scatter(g) { Int(ids[$0]) } } }
+    batch.tokenTypes.withUnsafeBufferPointer { types in grad.single(2) { g in scatter(g) { Int(types[$0]) } } }
+    // position of packed row r: r - offsets[b]; rows of sequence b are contiguous
+    offs.withUnsafeBufferPointer { o in
+      grad.single(1) { g in
+        Parallel.forColumns(H, rows: N) { lo, hi in
+          for b in 0..<B {
+            for t in 0..<(o[b + 1] - o[b]) {
+              let dst = g + t * H + lo, src = dr + (o[b] + t) * H + lo
+              forEachBlock(hi - lo) { i, l in store16(load16(dst, i, l) + load16(src, i, l), dst, i, l) }
+            }
+          }
+        }
       }
     }
   }

@@ -22,12 +22,20 @@ extension BertModel {
     let word = params + layout.slots[0].offset, pos = params + layout.slots[1].offset
     let typ = params + layout.slots[2].offset
     let e = ws.dtmp.p  // pre-LN sum; scratch
-    for b in 0..<B {
-      let o = batch.offsets[b]
-      for t in 0..<(batch.offsets[b + 1] - o) {
-        let row = e + (o + t) * H
-        let w = word + Int(batch.inputIds[o + t]) * H, pp = pos + t * H, ty = typ + Int(batch.tokenTypes[o + t]) * H
-        forEachBlock(H) { i, l in store16(load16(w, i, l) + load16(pp, i, l) + load16(ty, i, l), row, i, l) }
+    batch.offsets.withUnsafeBufferPointer { offs in
+      batch.inputIds.withUnsafeBufferPointer { ids in
+        batch.tokenTypes.withUnsafeBufferPointer { types in
+          Parallel.forRanges(B, minChunk: N * H >= 1 << 15 ? 1 : B) { _, seqs in
+            for b in seqs {
+              let o = offs[b]
+              for t in 0..<(offs[b + 1] - o) {
+                let row = e + (o + t) * H
+                let w = word + Int(ids[o + t]) * H, pp = pos + t * H, ty = typ + Int(types[o + t]) * H
+                forEachBlock(H) { i, l in store16(load16(w, i, l) + load16(pp, i, l) + load16(ty, i, l), row, i, l) }
+              }
+            }
+          }
+        }
       }
     }
     Ops.layerNormForward(ws.x[0].p, xhat: ws.xhat0.p, rstd: ws.rstd0.p, e,
@@ -46,7 +54,8 @@ extension BertModel {
       // ctx [N,H] = softmax(q kᵀ/√d) v, per sequence and head
       Attention.forward(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p,
                         offsets: batch.offsets, exampleIds: batch.exampleIds, hidden: H, heads: dims.heads,
-                        dropout: pa, dropoutBase: key(.attentionProbs, l), scratch: ws.attnScratch.p)
+                        dropout: pa, dropoutBase: key(.attentionProbs, l), scratch: ws.attnScratch.p,
+                        maxLen: ws.maxLen)
       // y1 [N,H] = LN1(dropout(ctx · Waᵀ + ba) + x)
       let r1 = ws.dtmp.p
       Ops.linearForward(r1, ws.ctx[l].p, w(.attnOut), b(.attnOut), n: N, i: H, o: H)

@@ -19,6 +19,7 @@ public final class Workspace {
   public private(set) var maxBatch = 0
   public private(set) var maxLen = 0
   private(set) var maxProbs = 0
+  private var scratchWorkers = 0
 
   // forward
   var x: [FloatBuffer] = []
@@ -45,7 +46,9 @@ public final class Workspace {
   /// shape before training so the steps themselves never allocate.
   public func reserve(tokens: Int, batch: Int, maxLength: Int) {
     let probsNeeded = dims.heads * batch * maxLength * maxLength
-    guard tokens > maxTokens || batch > maxBatch || maxLength > maxLen || probsNeeded > maxProbs else { return }
+    guard tokens > maxTokens || batch > maxBatch || maxLength > maxLen || probsNeeded > maxProbs
+      || Parallel.maxWorkers > scratchWorkers else { return }
+    scratchWorkers = Parallel.maxWorkers
     maxTokens = max(tokens, maxTokens); maxBatch = max(batch, maxBatch)
     maxLen = max(maxLength, maxLen); maxProbs = max(probsNeeded, maxProbs)
     let N = maxTokens, H = dims.hidden, I = dims.intermediate, L = dims.layers, B = maxBatch
@@ -64,7 +67,7 @@ public final class Workspace {
     dy1 = FloatBuffer(N * H); dI = FloatBuffer(N * I)
     dq = FloatBuffer(N * H); dk = FloatBuffer(N * H); dv = FloatBuffer(N * H); dctx = FloatBuffer(N * H)
     dcls = FloatBuffer(B * H); dpooled = FloatBuffer(B * H); dlogits = FloatBuffer(B * dims.numLabels)
-    attnScratch = FloatBuffer(2 * maxLen * maxLen)
+    attnScratch = FloatBuffer(Parallel.maxWorkers * Attention.scratchPerWorker(maxLen: maxLen))
   }
 
   public func reserve(for batch: Batch) {
