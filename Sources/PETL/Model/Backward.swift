@@ -32,23 +32,33 @@ extension BertModel {
                          inp: ws.cls.p, w: params + layout.slots[pi].offset, n: B, i: H, o: H)
     }
     guard needCls else { return }
-    // dx_L: the [CLS] rows get dcls, every other row 0
-    Ops.zero(ws.dx.p, count: N * H)
-    for b in 0..<B { (ws.dx.p + offs[b] * H).update(from: ws.dcls.p + b * H, count: H) }
+    // Deepest stage layer l must reach: 6 = the layer input (something below trains).
+    func stageOf(_ l: Int) -> Int {
+      func si(_ m: ModuleKind) -> Int { layout.slotIndex(m, l) }
+      if trainable.lowestLayer < l { return 6 }
+      var s = 0
+      for (i, m) in [ModuleKind.lnOut, .output, .intermediate, .lnAttn, .attnOut].enumerated()
+      where grad.trains(si(m)) || grad.trains(si(m) + 1) { s = i }
+      for m in [ModuleKind.query, .key, .value] where grad.trains(si(m)) || grad.trains(si(m) + 1) { s = 5 }
+      return s
+    }
 
     var l = L - 1
+    if ws.clsOnlyLastLayer {
+      // The last layer ran for the [CLS] rows only: its backward does too, down to dx_{L-1}.
+      guard backwardLastLayerCLS(batch, ws: ws, grad: grad, stage: stageOf(l), ph: ph, pa: pa,
+                                 key: { key($0, $1) }) else { return }
+      l -= 1
+    } else {
+      // dx_L: the [CLS] rows get dcls, every other row 0
+      Ops.zero(ws.dx.p, count: N * H)
+      for b in 0..<B { (ws.dx.p + offs[b] * H).update(from: ws.dcls.p + b * H, count: H) }
+    }
+
     while l >= max(trainable.lowestLayer, 0) {
       func w(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l) }
       func si(_ m: ModuleKind) -> Int { layout.slotIndex(m, l) }
-      // Deepest stage this layer must reach: 6 = the layer input (something below trains).
-      let stage: Int = {
-        if trainable.lowestLayer < l { return 6 }
-        let order: [ModuleKind] = [.lnOut, .output, .intermediate, .lnAttn, .attnOut]
-        var s = 0
-        for (i, m) in order.enumerated() where grad.trains(si(m)) || grad.trains(si(m) + 1) { s = i }
-        if [ModuleKind.query, .key, .value].contains(where: { grad.trains(si($0)) || grad.trains(si($0) + 1) }) { s = 5 }
-        return s
-      }()
+      let stage = stageOf(l)
       // LN2: dr2 [N,H]
       grad.layerNorm(si(.lnOut)) { dg, db in
         Ops.layerNormBackward(dinp: stage > 0 ? ws.dr.p : nil, dgamma: dg, dbeta: db, dout: ws.dx.p,
@@ -136,6 +146,78 @@ extension BertModel {
         }
       }
     }
+  }
+}
+
+extension BertModel {
+  /// Backward of `forwardLastLayerCLS` from dcls [B,H]. Returns true when it went down to the
+  /// layer input (then `ws.dx` holds dx_{L-1} [N,H]); false when nothing below needs a gradient.
+  fileprivate func backwardLastLayerCLS(_ batch: Batch, ws: Workspace, grad: GradientTargets, stage: Int,
+                                        ph: Float, pa: Float, key: (DropoutSite, Int) -> UInt64) -> Bool {
+    let H = dims.hidden, I = dims.intermediate, N = batch.tokens, B = batch.count, l = dims.layers - 1
+    func w(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l) }
+    func si(_ m: ModuleKind) -> Int { layout.slotIndex(m, l) }
+    let co = ws.clsOffsets, ids = batch.exampleIds, offs = batch.offsets
+    // LN2: dr2 [B,H]
+    grad.layerNorm(si(.lnOut)) { dg, db in
+      Ops.layerNormBackward(dinp: stage > 0 ? ws.dr.p : nil, dgamma: dg, dbeta: db, dout: ws.dcls.p,
+                            xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, gamma: w(.lnOut), n: B, c: H)
+    }
+    if stage == 0 { return false }
+    ws.dtmp.p.update(from: ws.dr.p, count: B * H)
+    Dropout.apply(ws.dtmp.p, offsets: co, exampleIds: ids, cols: H, p: ph, base: key(.ffnOutput, l))
+    grad.linear(si(.output), si(.output) + 1) { dw, db in
+      Ops.linearBackward(dinp: stage > 1 ? ws.dI.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
+                         inp: ws.g[l].p, w: w(.output), n: B, i: I, o: H)
+    }
+    if stage == 1 { return false }
+    Ops.geluBackward(ws.dI.p, dg: ws.dI.p, u: ws.u[l].p, count: B * I)
+    if stage > 2 { ws.dy1.p.update(from: ws.dr.p, count: B * H) }
+    grad.linear(si(.intermediate), si(.intermediate) + 1) { dw, db in
+      Ops.linearBackward(dinp: stage > 2 ? ws.dy1.p : nil, accumulateInput: true, dw: dw, db: db,
+                         dout: ws.dI.p, inp: ws.y1[l].p, w: w(.intermediate), n: B, i: H, o: I)
+    }
+    if stage == 2 { return false }
+    // LN1: dr1 [B,H] (reuses dr)
+    grad.layerNorm(si(.lnAttn)) { dg, db in
+      Ops.layerNormBackward(dinp: stage > 3 ? ws.dr.p : nil, dgamma: dg, dbeta: db, dout: ws.dy1.p,
+                            xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, gamma: w(.lnAttn), n: B, c: H)
+    }
+    if stage == 3 { return false }
+    ws.dtmp.p.update(from: ws.dr.p, count: B * H)
+    Dropout.apply(ws.dtmp.p, offsets: co, exampleIds: ids, cols: H, p: ph, base: key(.attentionOutput, l))
+    grad.linear(si(.attnOut), si(.attnOut) + 1) { dw, db in
+      Ops.linearBackward(dinp: stage > 4 ? ws.dctx.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
+                         inp: ws.ctx[l].p, w: w(.attnOut), n: B, i: H, o: H)
+    }
+    if stage == 4 { return false }
+    // attention: dq [B,H] for the [CLS] queries, dk, dv [N,H]
+    Attention.backwardCLS(dq: ws.dq.p, dk: ws.dk.p, dv: ws.dv.p, dctx: ws.dctx.p, probs: ws.probs[l].p,
+                          q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, offsets: offs, exampleIds: ids,
+                          hidden: H, heads: dims.heads, dropout: pa, dropoutBase: key(.attentionProbs, l),
+                          scratch: ws.attnScratch.p, maxLen: ws.maxLen)
+    // dx_in [N,H] = dk·Wk + dv·Wv, plus at the [CLS] rows dr1 (residual) + dq·Wq
+    let below = stage > 5
+    grad.linear(si(.key), si(.key) + 1) { dw, db in
+      Ops.linearBackward(dinp: below ? ws.dxIn.p : nil, accumulateInput: false, dw: dw, db: db,
+                         dout: ws.dk.p, inp: ws.x[l].p, w: w(.key), n: N, i: H, o: H)
+    }
+    grad.linear(si(.value), si(.value) + 1) { dw, db in
+      Ops.linearBackward(dinp: below ? ws.dxIn.p : nil, accumulateInput: true, dw: dw, db: db,
+                         dout: ws.dv.p, inp: ws.x[l].p, w: w(.value), n: N, i: H, o: H)
+    }
+    grad.linear(si(.query), si(.query) + 1) { dw, db in
+      Ops.linearBackward(dinp: below ? ws.dtmp.p : nil, accumulateInput: false, dw: dw, db: db,
+                         dout: ws.dq.p, inp: ws.clsIn.p, w: w(.query), n: B, i: H, o: H)
+    }
+    guard below else { return false }
+    for b in 0..<B {
+      let dst = ws.dxIn.p + offs[b] * H
+      Ops.addInPlace(dst, ws.dtmp.p + b * H, count: H)
+      Ops.addInPlace(dst, ws.dr.p + b * H, count: H)
+    }
+    swap(&ws.dx, &ws.dxIn)
+    return true
   }
 }
 

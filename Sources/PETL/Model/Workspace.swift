@@ -30,6 +30,13 @@ public final class Workspace {
   var xhat1: [FloatBuffer] = [], rstd1: [FloatBuffer] = [], y1: [FloatBuffer] = []
   var u: [FloatBuffer] = [], g: [FloatBuffer] = []
   var xhat2: [FloatBuffer] = [], rstd2: [FloatBuffer] = []
+  /// The last forward ran the last layer for the [CLS] rows only (depth .logits): layer L-1's q, ctx,
+  /// y1, u, g, LN buffers then hold B compact rows, `clsIn` its [CLS] input rows and x[L] is not
+  /// written (the encoder output of the [CLS] rows is in `cls`).
+  public internal(set) var clsOnlyLastLayer = false
+  var clsIn = FloatBuffer(0)
+  /// [0, 1, ..., B]: the [CLS] rows as one-token sequences (dropout counters t = 0).
+  var clsOffsets: [Int] = [0]
   var cls = FloatBuffer(0), pooled = FloatBuffer(0), pooledDrop = FloatBuffer(0)
   var logits = FloatBuffer(0)
   // backward
@@ -61,6 +68,7 @@ public final class Workspace {
     xhat1 = many(L, N * H); rstd1 = many(L, N); y1 = many(L, N * H)
     u = many(L, N * I); g = many(L, N * I)
     xhat2 = many(L, N * H); rstd2 = many(L, N)
+    clsIn = FloatBuffer(B * H)
     cls = FloatBuffer(B * H); pooled = FloatBuffer(B * H); pooledDrop = FloatBuffer(B * H)
     logits = FloatBuffer(B * dims.numLabels)
     dx = FloatBuffer(N * H); dxIn = FloatBuffer(N * H); dr = FloatBuffer(N * H); dtmp = FloatBuffer(N * H)
@@ -86,7 +94,8 @@ public final class Workspace {
     return (0..<batch).map { b in Array(UnsafeBufferPointer(start: logits.p + b * C, count: C)) }
   }
 
-  /// The encoder output rows of the last forward pass, [tokens, hidden].
+  /// The encoder output rows of the last forward pass, [tokens, hidden]. Valid after a forward with
+  /// depth `.encoder` or `.logitsAllRows` (depth `.logits` computes the last layer for [CLS] only).
   public func lastHidden(tokens: Int) -> UnsafeBufferPointer<Float> {
     UnsafeBufferPointer(start: x[dims.layers].p, count: tokens * dims.hidden)
   }

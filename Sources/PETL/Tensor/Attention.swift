@@ -139,3 +139,120 @@ public enum Attention {
     }
   }
 }
+
+// MARK: attention of the [CLS] query rows only (the last layer when only the logits are needed)
+
+extension Attention {
+  /// Attention for ONE query row per sequence (its first token, [CLS]) against all its keys:
+  /// qc [B,H] holds the [CLS] query rows, k, v [N,H] all rows; ctxc [B,H] gets the [CLS] context
+  /// rows; probsc holds the probability row of (b, h) at (b*heads + h) * maxLen. Dropout uses the
+  /// same stream and counters as row 0 of the full computation, so the numbers match it.
+  public static func forwardCLS(
+    ctx ctxc: UnsafeMutablePointer<Float>, probs probsc: UnsafeMutablePointer<Float>,
+    q qc: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    offsets: [Int], exampleIds: [UInt64], hidden H: Int, heads: Int,
+    dropout p: Float, dropoutBase: UInt64, scratch: UnsafeMutablePointer<Float>, maxLen: Int
+  ) {
+    let d = H / heads
+    let scale = 1 / Float(d).squareRoot()
+    let per = scratchPerWorker(maxLen: maxLen)
+    let B = offsets.count - 1
+    offsets.withUnsafeBufferPointer { offs in
+      exampleIds.withUnsafeBufferPointer { ids in
+        Parallel.forRanges(B * heads, minChunk: 16) { worker, range in
+          for pair in range {
+            let b = pair / heads, h = pair - b * heads
+            let o = offs[b], len = offs[b + 1] - o
+            let P = probsc + pair * maxLen
+            let qv = qc + b * H + h * d
+            for j in 0..<len {
+              let kr = k + (o + j) * H + h * d
+              var acc = F16x()
+              forEachBlock(d) { i, l in acc += load16(qv, i, l) * load16(kr, i, l) }
+              P[j] = acc.sum() * scale
+            }
+            Ops.softmaxRow(P, len: len)
+            var used = UnsafePointer(P)
+            if p > 0 {
+              let s = scratch + worker * per
+              Dropout.apply(dst: s, src: P, count: len, key: dropoutKey(dropoutBase, example: ids[b], head: h), index0: 0, p: p)
+              used = UnsafePointer(s)
+            }
+            let c = ctxc + b * H + h * d
+            var i0 = 0
+            while i0 < d {
+              let lanes = min(16, d - i0)
+              var acc = F16x()
+              for j in 0..<len { acc += used[j] * load16(v + (o + j) * H + h * d, i0, lanes) }
+              store16(acc, c, i0, lanes)
+              i0 += 16
+            }
+            BLAS.countFlops(4 * len * d)
+          }
+        }
+      }
+    }
+  }
+
+  /// Backward of `forwardCLS`: dqc [B,H] for the [CLS] query rows; dk, dv [N,H] for every row
+  /// (written, not accumulated).
+  public static func backwardCLS(
+    dq dqc: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+    dctx dctxc: UnsafePointer<Float>, probs probsc: UnsafePointer<Float>,
+    q qc: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    offsets: [Int], exampleIds: [UInt64], hidden H: Int, heads: Int,
+    dropout p: Float, dropoutBase: UInt64, scratch: UnsafeMutablePointer<Float>, maxLen: Int
+  ) {
+    let d = H / heads
+    let scale = 1 / Float(d).squareRoot()
+    let per = scratchPerWorker(maxLen: maxLen)
+    let B = offsets.count - 1
+    offsets.withUnsafeBufferPointer { offs in
+      exampleIds.withUnsafeBufferPointer { ids in
+        Parallel.forRanges(B * heads, minChunk: 16) { worker, range in
+          for pair in range {
+            let b = pair / heads, h = pair - b * heads
+            let o = offs[b], len = offs[b + 1] - o
+            let P = UnsafePointer(probsc + pair * maxLen)
+            let pd = scratch + worker * per, dP = pd + maxLen
+            var used = P
+            if p > 0 {
+              Dropout.apply(dst: pd, src: P, count: len, key: dropoutKey(dropoutBase, example: ids[b], head: h), index0: 0, p: p)
+              used = UnsafePointer(pd)
+            }
+            let dc = dctxc + b * H + h * d, qv = qc + b * H + h * d
+            // dv_j = Pd_j · dctx ;  dPd_j = dctx · v_j
+            for j in 0..<len {
+              let row = (o + j) * H + h * d
+              let pj = used[j]
+              var acc = F16x()
+              forEachBlock(d) { i, l in
+                let g = load16(dc, i, l)
+                store16(g * pj, dv + row, i, l)
+                acc += g * load16(v + row, i, l)
+              }
+              dP[j] = acc.sum()
+            }
+            Attention.softmaxBackwardRow(dP, pd: used, p: P, len: len, scale: scale)
+            // dq = Σ_j dS_j k_j ;  dk_j = dS_j q
+            let dqv = dqc + b * H + h * d
+            var i0 = 0
+            while i0 < d {
+              let lanes = min(16, d - i0)
+              let qq = load16(qv, i0, lanes)
+              var acc = F16x()
+              for j in 0..<len {
+                let row = (o + j) * H + h * d
+                acc += dP[j] * load16(k + row, i0, lanes)
+                store16(qq * dP[j], dk + row, i0, lanes)
+              }
+              store16(acc, dqv, i0, lanes)
+              i0 += 16
+            }
+            BLAS.countFlops(8 * len * d)
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,82 @@
+import XCTest
+@testable import PETL
+
+/// Checks of the performance kernels: the vector dropout hash against the scalar definition, the
+/// multi-worker kernels against one worker, and the [CLS]-only last layer against the full one.
+final class KernelTests: XCTestCase {
+  /// A model big enough that the parallel kernels actually split (rows x cols above their thresholds).
+  static let midDims = ModelDims(vocabSize: 60, hidden: 128, layers: 2, heads: 4, intermediate: 256,
+                                 maxPositions: 80, typeVocab: 2, numLabels: 3, layerNormEps: 1e-5)
+  static let lengths = [70, 33, 64, 17, 50, 9, 41, 20]
+
+  override func tearDown() { Parallel.workerOverride = nil }
+
+  func testVectorDropoutMatchesScalarDefinition() {
+    for p: Float in [0.1, 0.5, 0.013, 0.9] {
+      let n = 203
+      let src = (0..<n).map { Float($0) * 0.37 - 11 }
+      var dst = [Float](repeating: .nan, count: n)
+      let key = CounterRNG.key(42, 7)
+      src.withUnsafeBufferPointer { s in
+        dst.withUnsafeMutableBufferPointer { d in
+          Dropout.apply(dst: d.baseAddress!, src: s.baseAddress!, count: n, key: key, index0: 5 << 16, p: p)
+        }
+      }
+      let scale = 1 / (1 - p)
+      for j in 0..<n {
+        let want: Float = CounterRNG.uniform(key, UInt64(5 << 16 | j)) < p ? 0 : src[j] * scale
+        XCTAssertEqual(dst[j].bitPattern, want.bitPattern, "p \(p) j \(j)")
+      }
+    }
+  }
+
+  private func run(_ m: BertModel, _ batch: Batch, _ set: TrainableSet, depth: BertModel.ForwardDepth)
+    -> (logits: [Float], grads: [Float]) {
+    let ws = Workspace(dims: m.dims)
+    m.forward(batch, ws: ws, training: true, dropoutKey: 11, depth: depth)
+    m.loss(batch, ws: ws)
+    var g = [Float](repeating: 0, count: set.count)
+    g.withUnsafeMutableBufferPointer {
+      m.backward(batch, ws: ws, trainable: set, grads: $0.baseAddress!, dropoutKey: 11, training: true)
+    }
+    return (ws.logitsArray(batch: batch.count).flatMap { $0 }, g)
+  }
+
+  func testParallelKernelsMatchSerial() throws {
+    let m = TestSupport.tinyModel(dims: Self.midDims)
+    let batch = TestSupport.tinyBatch(dims: Self.midDims, lengths: Self.lengths)
+    let set = try TrainableSet(modules: ["full"], layers: .all, layout: m.layout)
+    for depth in [BertModel.ForwardDepth.logits, .logitsAllRows] {
+      Parallel.workerOverride = 1
+      let serial = run(m, batch, set, depth: depth)
+      Parallel.workerOverride = 2
+      let parallel = run(m, batch, set, depth: depth)
+      XCTAssertEqual(serial.logits, parallel.logits, "\(depth)")
+      var worst: Float = 0
+      for i in 0..<serial.grads.count {
+        worst = max(worst, abs(serial.grads[i] - parallel.grads[i]) / max(1e-3, abs(serial.grads[i])))
+      }
+      // Elementwise kernels are bit-identical by construction; allow only GEMM-level rounding.
+      XCTAssertLessThan(worst, 1e-5, "\(depth)")
+    }
+  }
+
+  func testCLSOnlyLastLayerMatchesFullLayer() throws {
+    let m = TestSupport.tinyModel(dims: Self.midDims)
+    let batch = TestSupport.tinyBatch(dims: Self.midDims, lengths: Self.lengths)
+    for (mods, layers) in [(["full"], LayerSelection.all), (["query"], .indices([1])), (["key", "value"], .indices([1])),
+                           (["layernorm"], .indices([1])), (["intermediate"], .indices([1])), (["classifier"], .all)] {
+      let set = try TrainableSet(modules: mods, layers: layers, layout: m.layout)
+      let full = run(m, batch, set, depth: .logitsAllRows)
+      let cls = run(m, batch, set, depth: .logits)
+      for i in 0..<full.logits.count {
+        XCTAssertEqual(cls.logits[i], full.logits[i], accuracy: 1e-5 * max(1, abs(full.logits[i])), "\(mods)")
+      }
+      var scale: Float = 0
+      for g in full.grads { scale = max(scale, abs(g)) }
+      var worst: Float = 0
+      for i in 0..<full.grads.count { worst = max(worst, abs(cls.grads[i] - full.grads[i])) }
+      XCTAssertLessThan(worst, 1e-5 * max(scale, 1e-3), "\(mods) \(layers)")
+    }
+  }
+}
