@@ -5,7 +5,7 @@ public typealias F16x = SIMD16<Float>
 
 public enum FastMath {
   /// e^x to about 2 ulp on [-87, 88] (Cephes-style polynomial, round-to-nearest by a magic number).
-  @inline(__always)
+  @_transparent  // mandatory inlining: plain @inline(__always) left calls in GELU/softmax (perf)
   public static func exp(_ x0: F16x) -> F16x {
     let x = vmin(vmax(x0, F16x(repeating: -87)), F16x(repeating: 88))
     let magic = F16x(repeating: 12_582_912)  // 1.5 * 2^23
@@ -29,7 +29,7 @@ public enum FastMath {
 
   /// erf(x) by Abramowitz & Stegun 7.1.26 (max abs error 1.5e-7 in exact arithmetic, a few 1e-7 in
   /// Float; checked against double-precision erf in tests).
-  @inline(__always)
+  @_transparent  // mandatory inlining: plain @inline(__always) left calls in GELU/softmax (perf)
   public static func erf(_ x: F16x) -> F16x {
     let ax = vmin(vabs(x), F16x(repeating: 9))
     let t = 1 / (1 + 0.327_591_1 * ax)
@@ -43,7 +43,7 @@ public enum FastMath {
     return r.replacing(with: -r, where: x .< 0)
   }
 
-  @inline(__always)
+  @_transparent  // mandatory inlining: plain @inline(__always) left calls in GELU/softmax (perf)
   public static func tanh(_ x: F16x) -> F16x {
     // tanh(x) = 1 - 2 / (e^{2x} + 1), symmetric form to keep precision near 0.
     let ax = vmin(vabs(x), F16x(repeating: 15))
@@ -55,13 +55,13 @@ public enum FastMath {
 
 /// Lane-wise min/max. The stdlib's generic `pointwiseMin`/`pointwiseMax` are not inlined (seen in
 /// `perf`: a scalar lane loop behind a call); a compare-and-select compiles to vminps/vmaxps.
-@inline(__always)
+@_transparent @usableFromInline
 func vmin(_ a: F16x, _ b: F16x) -> F16x { a.replacing(with: b, where: b .< a) }
 
-@inline(__always)
+@_transparent @usableFromInline
 func vmax(_ a: F16x, _ b: F16x) -> F16x { a.replacing(with: b, where: b .> a) }
 
-@inline(__always)
+@_transparent @usableFromInline
 func vabs(_ x: F16x) -> F16x {
   unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x7FFF_FFFF, to: F16x.self)
 }
