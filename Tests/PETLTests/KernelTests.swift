@@ -30,9 +30,10 @@ final class KernelTests: XCTestCase {
     }
   }
 
-  private func run(_ m: BertModel, _ batch: Batch, _ set: TrainableSet, depth: BertModel.ForwardDepth)
-    -> (logits: [Float], grads: [Float]) {
+  private func run(_ m: BertModel, _ batch: Batch, _ set: TrainableSet, depth: BertModel.ForwardDepth,
+                   storeFrom: Int = 0) -> (logits: [Float], grads: [Float]) {
     let ws = Workspace(dims: m.dims)
+    ws.storeActivations(from: storeFrom)
     m.forward(batch, ws: ws, training: true, dropoutKey: 11, depth: depth)
     m.loss(batch, ws: ws)
     var g = [Float](repeating: 0, count: set.count)
@@ -77,6 +78,22 @@ final class KernelTests: XCTestCase {
       var worst: Float = 0
       for i in 0..<full.grads.count { worst = max(worst, abs(cls.grads[i] - full.grads[i])) }
       XCTAssertLessThan(worst, 1e-5 * max(scale, 1e-3), "\(mods) \(layers)")
+    }
+  }
+
+  func testSharedBuffersBelowLowestTrainableLayer() throws {
+    let dims = ModelDims(vocabSize: 60, hidden: 64, layers: 4, heads: 4, intermediate: 96,
+                         maxPositions: 80, typeVocab: 2, numLabels: 2, layerNormEps: 1e-5)
+    let m = TestSupport.tinyModel(dims: dims)
+    let batch = TestSupport.tinyBatch(dims: dims, lengths: [12, 30, 7])
+    for (mods, layer) in [(["query"], 2), (["layernorm"], 3), (["output"], 1)] {
+      let set = try TrainableSet(modules: mods, layers: .indices([layer]), layout: m.layout)
+      for depth in [BertModel.ForwardDepth.logits, .logitsAllRows] {
+        let all = run(m, batch, set, depth: depth)
+        let shared = run(m, batch, set, depth: depth, storeFrom: layer)
+        XCTAssertEqual(all.logits, shared.logits, "\(mods) \(layer)")
+        XCTAssertEqual(all.grads, shared.grads, "\(mods) \(layer)")
+      }
     }
   }
 }
