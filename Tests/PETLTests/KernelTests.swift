@@ -96,4 +96,28 @@ final class KernelTests: XCTestCase {
       }
     }
   }
+
+  func testForwardFromCachedLayerInput() throws {
+    let dims = ModelDims(vocabSize: 60, hidden: 64, layers: 4, heads: 4, intermediate: 96,
+                         maxPositions: 80, typeVocab: 2, numLabels: 2, layerNormEps: 1e-5)
+    let m = TestSupport.tinyModel(dims: dims)
+    m.hiddenDropout = 0; m.attentionDropout = 0; m.classifierDropout = 0  // cache needs no dropout below
+    let batch = TestSupport.tinyBatch(dims: dims, lengths: [12, 30, 7])
+    let set = try TrainableSet(modules: ["query", "ln_out"], layers: .indices([2, 3]), layout: m.layout)
+    let ref = run(m, batch, set, depth: .logits)
+    // cache: eval forward to the encoder, keep x[2]
+    let ws = Workspace(dims: dims)
+    m.forward(batch, ws: ws, training: false, depth: .encoder)
+    let cached = Array(ws.layerInput(2, tokens: batch.tokens))
+    let ws2 = Workspace(dims: dims)
+    ws2.storeActivations(from: 2)
+    ws2.reserve(for: batch)
+    _ = cached.withUnsafeBufferPointer { ws2.layerInput(2, tokens: batch.tokens).update(fromContentsOf: $0) }
+    m.forward(batch, ws: ws2, training: true, dropoutKey: 11, startLayer: 2)
+    m.loss(batch, ws: ws2)
+    var g = [Float](repeating: 0, count: set.count)
+    g.withUnsafeMutableBufferPointer { m.backward(batch, ws: ws2, trainable: set, grads: $0.baseAddress!, dropoutKey: 11) }
+    XCTAssertEqual(ws2.logitsArray(batch: batch.count).flatMap { $0 }, ref.logits)
+    XCTAssertEqual(g, ref.grads)
+  }
 }

@@ -12,15 +12,25 @@ extension BertModel {
 
   /// Forward pass over a packed batch. In training mode dropout draws from `dropoutKey` (one key per
   /// optimizer step); in eval mode no dropout. Activations stay in `ws` for `backward`.
+  ///
+  /// Frozen-prefix cache: with `startLayer` s > 0 the embeddings and layers 0..<s are skipped and
+  /// `ws.layerInput(s)` must already hold the hidden states entering layer s for this batch's
+  /// rows (packed like the batch), e.g. copied from a cache filled by an eval forward
+  /// (`forward(..., training: false, depth: .encoder)`, then `ws.layerInput(s)`). That equals the
+  /// full forward exactly when the frozen layers run without dropout. `backward` must then not go
+  /// below layer s (the trainable set's lowest layer >= s; checked).
   public func forward(_ batch: Batch, ws: Workspace, training: Bool, dropoutKey: UInt64 = 0,
-                      depth: ForwardDepth = .logits) {
+                      depth: ForwardDepth = .logits, startLayer: Int = 0) {
     ws.reserve(for: batch)
+    precondition(startLayer >= 0 && startLayer < dims.layers, "forward: startLayer \(startLayer) out of range")
+    ws.startLayer = startLayer
     let H = dims.hidden, I = dims.intermediate, N = batch.tokens, B = batch.count
     let ph: Float = training ? hiddenDropout : 0
     let pa: Float = training ? attentionDropout : 0
     func key(_ site: DropoutSite, _ layer: Int = 0) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, UInt64(layer)) }
 
     // embeddings: x0[N,H] = LN(word[id] + position[t] + type[tt]), dropout
+    if startLayer == 0 {
     let word = params + layout.slots[0].offset, pos = params + layout.slots[1].offset
     let typ = params + layout.slots[2].offset
     let e = ws.dtmp.p  // pre-LN sum; scratch
@@ -44,11 +54,12 @@ extension BertModel {
                          gamma: params + layout.slots[3].offset, beta: params + layout.slots[4].offset,
                          n: N, c: H, eps: dims.layerNormEps)
     Dropout.apply(ws.x[0].p, offsets: batch.offsets, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.embeddings))
+    }
 
     let clsOnly = depth == .logits
     ws.clsOnlyLastLayer = clsOnly
     if ws.clsOffsets.count != B + 1 { ws.clsOffsets = Array(0...B) }
-    for l in 0..<dims.layers {
+    for l in startLayer..<dims.layers {
       if clsOnly && l == dims.layers - 1 {
         forwardLastLayerCLS(batch, ws: ws, ph: ph, pa: pa, key: { key($0, $1) })
         break

@@ -52,6 +52,16 @@ public final class Workspace {
 
   public init(dims: ModelDims) { self.dims = dims }
 
+  /// First layer the last forward computed (see `forward(..., startLayer:)`).
+  public internal(set) var startLayer = 0
+
+  /// The hidden states entering layer `l` ([tokens, hidden], packed), `l` in 0...layers: written by
+  /// a forward, or by the caller before `forward(..., startLayer: l)` (frozen-prefix cache).
+  public func layerInput(_ l: Int, tokens: Int) -> UnsafeMutableBufferPointer<Float> {
+    precondition(tokens <= maxTokens, "layerInput: reserve the workspace first")
+    return UnsafeMutableBufferPointer(start: x[l].p, count: tokens * dims.hidden)
+  }
+
   /// Keep backward activations only for layers >= `layer` (a training step whose lowest trainable
   /// layer is `layer` never reads the ones below): the layers below share one set of buffers, so
   /// memory shrinks by about 120 MB per unstored layer at 32 x 128 tokens. Call before `reserve`

@@ -36,8 +36,12 @@ public enum BLASCore {
     return []
   }
 
+  /// Subcommands that run no GEMMs: no re-exec and no notice (their output stays exactly theirs).
+  public static let commandsWithoutBLAS: Set<String> = ["mpi-check", "report", "tokenize", "help", "--help", "-h"]
+
   /// Call first thing in `main`. Returns only when no re-exec was needed (or it failed).
   public static func ensureFastKernel(arguments: [String] = CommandLine.arguments) {
+    guard arguments.count > 1, !commandsWithoutBLAS.contains(arguments[1]) else { return }
     let env = ProcessInfo.processInfo.environment
     let core = BLAS.coreName
     guard env["OPENBLAS_CORETYPE"] == nil, isGeneric(core) else { return }
