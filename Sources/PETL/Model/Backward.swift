@@ -12,6 +12,10 @@ extension BertModel {
     func key(_ site: DropoutSite, _ layer: Int = 0) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, UInt64(layer)) }
     let offs = batch.offsets, ids = batch.exampleIds
     let grad = GradientTargets(trainable: trainable, grads: grads, ws: ws)
+    precondition(trainable.lowestLayer >= ws.startLayer,
+                 "backward: the forward started at layer \(ws.startLayer), the trainable set reaches layer \(trainable.lowestLayer)")
+    precondition(trainable.lowestLayer >= ws.firstStoredLayer || ws.firstStoredLayer == 0,
+                 "backward: the workspace keeps activations from layer \(ws.firstStoredLayer) only, the trainable set reaches layer \(trainable.lowestLayer)")
 
     // head: dWc += dlogitsᵀ · pooledDrop; dpooled = dlogits · Wc
     let ci = layout.slotIndex(named: "classifier.weight")!
@@ -32,23 +36,33 @@ extension BertModel {
                          inp: ws.cls.p, w: params + layout.slots[pi].offset, n: B, i: H, o: H)
     }
     guard needCls else { return }
-    // dx_L: the [CLS] rows get dcls, every other row 0
-    ws.dx.p.update(repeating: 0, count: N * H)
-    for b in 0..<B { (ws.dx.p + offs[b] * H).update(from: ws.dcls.p + b * H, count: H) }
+    // Deepest stage layer l must reach: 6 = the layer input (something below trains).
+    func stageOf(_ l: Int) -> Int {
+      func si(_ m: ModuleKind) -> Int { layout.slotIndex(m, l) }
+      if trainable.lowestLayer < l { return 6 }
+      var s = 0
+      for (i, m) in [ModuleKind.lnOut, .output, .intermediate, .lnAttn, .attnOut].enumerated()
+      where grad.trains(si(m)) || grad.trains(si(m) + 1) { s = i }
+      for m in [ModuleKind.query, .key, .value] where grad.trains(si(m)) || grad.trains(si(m) + 1) { s = 5 }
+      return s
+    }
 
     var l = L - 1
+    if ws.clsOnlyLastLayer {
+      // The last layer ran for the [CLS] rows only: its backward does too, down to dx_{L-1}.
+      guard backwardLastLayerCLS(batch, ws: ws, grad: grad, stage: stageOf(l), ph: ph, pa: pa,
+                                 key: { key($0, $1) }) else { return }
+      l -= 1
+    } else {
+      // dx_L: the [CLS] rows get dcls, every other row 0
+      Ops.zero(ws.dx.p, count: N * H)
+      for b in 0..<B { (ws.dx.p + offs[b] * H).update(from: ws.dcls.p + b * H, count: H) }
+    }
+
     while l >= max(trainable.lowestLayer, 0) {
       func w(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l) }
       func si(_ m: ModuleKind) -> Int { layout.slotIndex(m, l) }
-      // Deepest stage this layer must reach: 6 = the layer input (something below trains).
-      let stage: Int = {
-        if trainable.lowestLayer < l { return 6 }
-        let order: [ModuleKind] = [.lnOut, .output, .intermediate, .lnAttn, .attnOut]
-        var s = 0
-        for (i, m) in order.enumerated() where grad.trains(si(m)) || grad.trains(si(m) + 1) { s = i }
-        if [ModuleKind.query, .key, .value].contains(where: { grad.trains(si($0)) || grad.trains(si($0) + 1) }) { s = 5 }
-        return s
-      }()
+      let stage = stageOf(l)
       // LN2: dr2 [N,H]
       grad.layerNorm(si(.lnOut)) { dg, db in
         Ops.layerNormBackward(dinp: stage > 0 ? ws.dr.p : nil, dgamma: dg, dbeta: db, dout: ws.dx.p,
@@ -56,7 +70,7 @@ extension BertModel {
       }
       if stage == 0 { break }
       // dropout, then output dense: dg [N,I] = do · Wo ; dWo += doᵀ · g
-      ws.dtmp.p.update(from: ws.dr.p, count: N * H)
+      Ops.copy(ws.dtmp.p, ws.dr.p, count: N * H)
       Dropout.apply(ws.dtmp.p, offsets: offs, exampleIds: ids, cols: H, p: ph, base: key(.ffnOutput, l))
       grad.linear(si(.output), si(.output) + 1) { dw, db in
         Ops.linearBackward(dinp: stage > 1 ? ws.dI.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
@@ -65,7 +79,7 @@ extension BertModel {
       if stage == 1 { break }
       // gelu, then intermediate dense: dy1 [N,H] = dr2 + du · Wi ; dWi += duᵀ · y1
       Ops.geluBackward(ws.dI.p, dg: ws.dI.p, u: ws.u[l].p, count: N * I)
-      if stage > 2 { ws.dy1.p.update(from: ws.dr.p, count: N * H) }
+      if stage > 2 { Ops.copy(ws.dy1.p, ws.dr.p, count: N * H) }
       grad.linear(si(.intermediate), si(.intermediate) + 1) { dw, db in
         Ops.linearBackward(dinp: stage > 2 ? ws.dy1.p : nil, accumulateInput: true, dw: dw, db: db,
                            dout: ws.dI.p, inp: ws.y1[l].p, w: w(.intermediate), n: N, i: H, o: I)
@@ -78,7 +92,7 @@ extension BertModel {
       }
       if stage == 3 { break }
       // dropout, then attention output dense: dctx [N,H] = da · Wa
-      ws.dtmp.p.update(from: ws.dr.p, count: N * H)
+      Ops.copy(ws.dtmp.p, ws.dr.p, count: N * H)
       Dropout.apply(ws.dtmp.p, offsets: offs, exampleIds: ids, cols: H, p: ph, base: key(.attentionOutput, l))
       grad.linear(si(.attnOut), si(.attnOut) + 1) { dw, db in
         Ops.linearBackward(dinp: stage > 4 ? ws.dctx.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
@@ -92,7 +106,7 @@ extension BertModel {
                          scratch: ws.attnScratch.p, maxLen: ws.maxLen)
       // q, k, v dense: dx_in [N,H] = dr1 (residual) + dq·Wq + dk·Wk + dv·Wv
       let below = stage > 5
-      if below { ws.dxIn.p.update(from: ws.dr.p, count: N * H) }
+      if below { Ops.copy(ws.dxIn.p, ws.dr.p, count: N * H) }
       for (m, d) in [(ModuleKind.query, ws.dq.p), (.key, ws.dk.p), (.value, ws.dv.p)] {
         grad.linear(si(m), si(m) + 1) { dw, db in
           Ops.linearBackward(dinp: below ? ws.dxIn.p : nil, accumulateInput: true, dw: dw, db: db,
@@ -111,16 +125,103 @@ extension BertModel {
       Ops.layerNormBackward(dinp: ws.dr.p, dgamma: dg, dbeta: db, dout: ws.dx.p, xhat: ws.xhat0.p,
                             rstd: ws.rstd0.p, gamma: params + layout.slots[3].offset, n: N, c: H)
     }
-    for (slot, index) in [(0, { (r: Int) in Int(batch.inputIds[r]) }), (2, { r in Int(batch.tokenTypes[r]) })] {
-      grad.single(slot) { g in
-        for r in 0..<N { Ops.addInPlace(g + index(r) * H, ws.dr.p + r * H, count: H) }
+    // Scatter-adds split by columns: each table element gets its rows' terms in row order.
+    let dr = ws.dr.p
+    func scatter(_ g: UnsafeMutablePointer<Float>, _ index: (Int) -> Int) {
+      Parallel.forColumns(H, rows: N) { lo, hi in
+        for r in 0..<N {
+          let dst = g + index(r) * H + lo, src = dr + r * H + lo
+          forEachBlock(hi - lo) { i, l in store16(load16(dst, i, l) + load16(src, i, l), dst, i, l) }
+        }
       }
     }
-    grad.single(1) { g in
-      for b in 0..<B {
-        for t in 0..<(offs[b + 1] - offs[b]) { Ops.addInPlace(g + t * H, ws.dr.p + (offs[b] + t) * H, count: H) }
+    batch.inputIds.withUnsafeBufferPointer { ids in grad.single(0) { g in scatter(g) { Int(ids[$0]) } } }
+    batch.tokenTypes.withUnsafeBufferPointer { types in grad.single(2) { g in scatter(g) { Int(types[$0]) } } }
+    // position of packed row r: r - offsets[b]; rows of sequence b are contiguous
+    offs.withUnsafeBufferPointer { o in
+      grad.single(1) { g in
+        Parallel.forColumns(H, rows: N) { lo, hi in
+          for b in 0..<B {
+            for t in 0..<(o[b + 1] - o[b]) {
+              let dst = g + t * H + lo, src = dr + (o[b] + t) * H + lo
+              forEachBlock(hi - lo) { i, l in store16(load16(dst, i, l) + load16(src, i, l), dst, i, l) }
+            }
+          }
+        }
       }
     }
+  }
+}
+
+extension BertModel {
+  /// Backward of `forwardLastLayerCLS` from dcls [B,H]. Returns true when it went down to the
+  /// layer input (then `ws.dx` holds dx_{L-1} [N,H]); false when nothing below needs a gradient.
+  fileprivate func backwardLastLayerCLS(_ batch: Batch, ws: Workspace, grad: GradientTargets, stage: Int,
+                                        ph: Float, pa: Float, key: (DropoutSite, Int) -> UInt64) -> Bool {
+    let H = dims.hidden, I = dims.intermediate, N = batch.tokens, B = batch.count, l = dims.layers - 1
+    func w(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l) }
+    func si(_ m: ModuleKind) -> Int { layout.slotIndex(m, l) }
+    let co = ws.clsOffsets, ids = batch.exampleIds, offs = batch.offsets
+    // LN2: dr2 [B,H]
+    grad.layerNorm(si(.lnOut)) { dg, db in
+      Ops.layerNormBackward(dinp: stage > 0 ? ws.dr.p : nil, dgamma: dg, dbeta: db, dout: ws.dcls.p,
+                            xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, gamma: w(.lnOut), n: B, c: H)
+    }
+    if stage == 0 { return false }
+    ws.dtmp.p.update(from: ws.dr.p, count: B * H)
+    Dropout.apply(ws.dtmp.p, offsets: co, exampleIds: ids, cols: H, p: ph, base: key(.ffnOutput, l))
+    grad.linear(si(.output), si(.output) + 1) { dw, db in
+      Ops.linearBackward(dinp: stage > 1 ? ws.dI.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
+                         inp: ws.g[l].p, w: w(.output), n: B, i: I, o: H)
+    }
+    if stage == 1 { return false }
+    Ops.geluBackward(ws.dI.p, dg: ws.dI.p, u: ws.u[l].p, count: B * I)
+    if stage > 2 { ws.dy1.p.update(from: ws.dr.p, count: B * H) }
+    grad.linear(si(.intermediate), si(.intermediate) + 1) { dw, db in
+      Ops.linearBackward(dinp: stage > 2 ? ws.dy1.p : nil, accumulateInput: true, dw: dw, db: db,
+                         dout: ws.dI.p, inp: ws.y1[l].p, w: w(.intermediate), n: B, i: H, o: I)
+    }
+    if stage == 2 { return false }
+    // LN1: dr1 [B,H] (reuses dr)
+    grad.layerNorm(si(.lnAttn)) { dg, db in
+      Ops.layerNormBackward(dinp: stage > 3 ? ws.dr.p : nil, dgamma: dg, dbeta: db, dout: ws.dy1.p,
+                            xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, gamma: w(.lnAttn), n: B, c: H)
+    }
+    if stage == 3 { return false }
+    ws.dtmp.p.update(from: ws.dr.p, count: B * H)
+    Dropout.apply(ws.dtmp.p, offsets: co, exampleIds: ids, cols: H, p: ph, base: key(.attentionOutput, l))
+    grad.linear(si(.attnOut), si(.attnOut) + 1) { dw, db in
+      Ops.linearBackward(dinp: stage > 4 ? ws.dctx.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
+                         inp: ws.ctx[l].p, w: w(.attnOut), n: B, i: H, o: H)
+    }
+    if stage == 4 { return false }
+    // attention: dq [B,H] for the [CLS] queries, dk, dv [N,H]
+    Attention.backwardCLS(dq: ws.dq.p, dk: ws.dk.p, dv: ws.dv.p, dctx: ws.dctx.p, probs: ws.probs[l].p,
+                          q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, offsets: offs, exampleIds: ids,
+                          hidden: H, heads: dims.heads, dropout: pa, dropoutBase: key(.attentionProbs, l),
+                          scratch: ws.attnScratch.p, maxLen: ws.maxLen)
+    // dx_in [N,H] = dk·Wk + dv·Wv, plus at the [CLS] rows dr1 (residual) + dq·Wq
+    let below = stage > 5
+    grad.linear(si(.key), si(.key) + 1) { dw, db in
+      Ops.linearBackward(dinp: below ? ws.dxIn.p : nil, accumulateInput: false, dw: dw, db: db,
+                         dout: ws.dk.p, inp: ws.x[l].p, w: w(.key), n: N, i: H, o: H)
+    }
+    grad.linear(si(.value), si(.value) + 1) { dw, db in
+      Ops.linearBackward(dinp: below ? ws.dxIn.p : nil, accumulateInput: true, dw: dw, db: db,
+                         dout: ws.dv.p, inp: ws.x[l].p, w: w(.value), n: N, i: H, o: H)
+    }
+    grad.linear(si(.query), si(.query) + 1) { dw, db in
+      Ops.linearBackward(dinp: below ? ws.dtmp.p : nil, accumulateInput: false, dw: dw, db: db,
+                         dout: ws.dq.p, inp: ws.clsIn.p, w: w(.query), n: B, i: H, o: H)
+    }
+    guard below else { return false }
+    for b in 0..<B {
+      let dst = ws.dxIn.p + offs[b] * H
+      Ops.addInPlace(dst, ws.dtmp.p + b * H, count: H)
+      Ops.addInPlace(dst, ws.dr.p + b * H, count: H)
+    }
+    swap(&ws.dx, &ws.dxIn)
+    return true
   }
 }
 

@@ -6,36 +6,64 @@ enum DropoutSite: UInt64 { case embeddings = 1, attentionProbs, attentionOutput,
 extension BertModel {
   /// How far the forward pass goes: `encoder` stops at the last hidden states (for `embed`),
   /// `logits` runs the pooler and head too.
-  public enum ForwardDepth { case encoder, logits }
+  /// `logits` computes the last layer for the [CLS] rows only (all the head reads; K and V still
+  /// use every row), `logitsAllRows` runs it for every token (same logits; for checks).
+  public enum ForwardDepth { case encoder, logits, logitsAllRows }
 
   /// Forward pass over a packed batch. In training mode dropout draws from `dropoutKey` (one key per
   /// optimizer step); in eval mode no dropout. Activations stay in `ws` for `backward`.
+  ///
+  /// Frozen-prefix cache: with `startLayer` s > 0 the embeddings and layers 0..<s are skipped and
+  /// `ws.layerInput(s)` must already hold the hidden states entering layer s for this batch's
+  /// rows (packed like the batch), e.g. copied from a cache filled by an eval forward
+  /// (`forward(..., training: false, depth: .encoder)`, then `ws.layerInput(s)`). That equals the
+  /// full forward exactly when the frozen layers run without dropout. `backward` must then not go
+  /// below layer s (the trainable set's lowest layer >= s; checked).
   public func forward(_ batch: Batch, ws: Workspace, training: Bool, dropoutKey: UInt64 = 0,
-                      depth: ForwardDepth = .logits) {
+                      depth: ForwardDepth = .logits, startLayer: Int = 0) {
     ws.reserve(for: batch)
+    precondition(startLayer >= 0 && startLayer < dims.layers, "forward: startLayer \(startLayer) out of range")
+    ws.startLayer = startLayer
     let H = dims.hidden, I = dims.intermediate, N = batch.tokens, B = batch.count
     let ph: Float = training ? hiddenDropout : 0
     let pa: Float = training ? attentionDropout : 0
     func key(_ site: DropoutSite, _ layer: Int = 0) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, UInt64(layer)) }
 
     // embeddings: x0[N,H] = LN(word[id] + position[t] + type[tt]), dropout
+    if startLayer == 0 {
     let word = params + layout.slots[0].offset, pos = params + layout.slots[1].offset
     let typ = params + layout.slots[2].offset
     let e = ws.dtmp.p  // pre-LN sum; scratch
-    for b in 0..<B {
-      let o = batch.offsets[b]
-      for t in 0..<(batch.offsets[b + 1] - o) {
-        let row = e + (o + t) * H
-        let w = word + Int(batch.inputIds[o + t]) * H, pp = pos + t * H, ty = typ + Int(batch.tokenTypes[o + t]) * H
-        forEachBlock(H) { i, l in store16(load16(w, i, l) + load16(pp, i, l) + load16(ty, i, l), row, i, l) }
+    batch.offsets.withUnsafeBufferPointer { offs in
+      batch.inputIds.withUnsafeBufferPointer { ids in
+        batch.tokenTypes.withUnsafeBufferPointer { types in
+          Parallel.forRanges(B, minChunk: N * H >= 1 << 15 ? 1 : B) { _, seqs in
+            for b in seqs {
+              let o = offs[b]
+              for t in 0..<(offs[b + 1] - o) {
+                let row = e + (o + t) * H
+                let w = word + Int(ids[o + t]) * H, pp = pos + t * H, ty = typ + Int(types[o + t]) * H
+                forEachBlock(H) { i, l in store16(load16(w, i, l) + load16(pp, i, l) + load16(ty, i, l), row, i, l) }
+              }
+            }
+          }
+        }
       }
     }
     Ops.layerNormForward(ws.x[0].p, xhat: ws.xhat0.p, rstd: ws.rstd0.p, e,
                          gamma: params + layout.slots[3].offset, beta: params + layout.slots[4].offset,
                          n: N, c: H, eps: dims.layerNormEps)
     Dropout.apply(ws.x[0].p, offsets: batch.offsets, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.embeddings))
+    }
 
-    for l in 0..<dims.layers {
+    let clsOnly = depth == .logits
+    ws.clsOnlyLastLayer = clsOnly
+    if ws.clsOffsets.count != B + 1 { ws.clsOffsets = Array(0...B) }
+    for l in startLayer..<dims.layers {
+      if clsOnly && l == dims.layers - 1 {
+        forwardLastLayerCLS(batch, ws: ws, ph: ph, pa: pa, key: { key($0, $1) })
+        break
+      }
       let x = ws.x[l].p
       func w(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l) }
       func b(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l, bias: true) }
@@ -46,7 +74,8 @@ extension BertModel {
       // ctx [N,H] = softmax(q kᵀ/√d) v, per sequence and head
       Attention.forward(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p,
                         offsets: batch.offsets, exampleIds: batch.exampleIds, hidden: H, heads: dims.heads,
-                        dropout: pa, dropoutBase: key(.attentionProbs, l), scratch: ws.attnScratch.p)
+                        dropout: pa, dropoutBase: key(.attentionProbs, l), scratch: ws.attnScratch.p,
+                        maxLen: ws.maxLen)
       // y1 [N,H] = LN1(dropout(ctx · Waᵀ + ba) + x)
       let r1 = ws.dtmp.p
       Ops.linearForward(r1, ws.ctx[l].p, w(.attnOut), b(.attnOut), n: N, i: H, o: H)
@@ -65,20 +94,53 @@ extension BertModel {
       Ops.layerNormForward(ws.x[l + 1].p, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2,
                            gamma: w(.lnOut), beta: b(.lnOut), n: N, c: H, eps: dims.layerNormEps)
     }
-    guard depth == .logits else { return }
+    guard depth != .encoder else { return }
 
     // pooler: pooled [B,H] = tanh(x_L[CLS] · Wpᵀ + bp); logits [B,C] = dropout(pooled) · Wcᵀ + bc
-    let xL = ws.x[dims.layers].p
-    for bi in 0..<B { (ws.cls.p + bi * H).update(from: xL + batch.offsets[bi] * H, count: H) }
+    if !clsOnly {
+      let xL = ws.x[dims.layers].p
+      for bi in 0..<B { (ws.cls.p + bi * H).update(from: xL + batch.offsets[bi] * H, count: H) }
+    }
     let wp = pointer(named: "pooler.dense.weight")!, bp = pointer(named: "pooler.dense.bias")!
     Ops.linearForward(ws.pooled.p, ws.cls.p, wp, bp, n: B, i: H, o: H)
     Ops.tanhForward(ws.pooled.p, ws.pooled.p, count: B * H)
     ws.pooledDrop.p.update(from: ws.pooled.p, count: B * H)
     let pc: Float = training ? classifierDropout : 0
-    let clsOffsets = Array(0...B)  // one "token" per example
-    Dropout.apply(ws.pooledDrop.p, offsets: clsOffsets, exampleIds: batch.exampleIds, cols: H, p: pc, base: key(.classifier))
+    Dropout.apply(ws.pooledDrop.p, offsets: ws.clsOffsets, exampleIds: batch.exampleIds, cols: H, p: pc, base: key(.classifier))
     let wc = pointer(named: "classifier.weight")!, bc = pointer(named: "classifier.bias")!
     Ops.linearForward(ws.logits.p, ws.pooledDrop.p, wc, bc, n: B, i: H, o: dims.numLabels)
+  }
+
+  /// The last layer for the [CLS] rows only: K, V [N,H] over every row; Q, attention, attention
+  /// output, LN1, FFN and LN2 over the B [CLS] rows (compact), ending in `ws.cls`. Same dropout
+  /// streams and counters as the full layer (a [CLS] row is token 0 of its example).
+  private func forwardLastLayerCLS(_ batch: Batch, ws: Workspace, ph: Float, pa: Float,
+                                   key: (DropoutSite, Int) -> UInt64) {
+    let H = dims.hidden, I = dims.intermediate, N = batch.tokens, B = batch.count, l = dims.layers - 1
+    func w(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l) }
+    func b(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l, bias: true) }
+    let x = ws.x[l].p, xc = ws.clsIn.p, co = ws.clsOffsets
+    for bi in 0..<B { (xc + bi * H).update(from: x + batch.offsets[bi] * H, count: H) }
+    Ops.linearForward(ws.k[l].p, x, w(.key), b(.key), n: N, i: H, o: H)
+    Ops.linearForward(ws.v[l].p, x, w(.value), b(.value), n: N, i: H, o: H)
+    Ops.linearForward(ws.q[l].p, xc, w(.query), b(.query), n: B, i: H, o: H)
+    Attention.forwardCLS(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p,
+                         offsets: batch.offsets, exampleIds: batch.exampleIds, hidden: H, heads: dims.heads,
+                         dropout: pa, dropoutBase: key(.attentionProbs, l), scratch: ws.attnScratch.p, maxLen: ws.maxLen)
+    let r1 = ws.dtmp.p
+    Ops.linearForward(r1, ws.ctx[l].p, w(.attnOut), b(.attnOut), n: B, i: H, o: H)
+    Dropout.apply(r1, offsets: co, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.attentionOutput, l))
+    Ops.addInPlace(r1, xc, count: B * H)
+    Ops.layerNormForward(ws.y1[l].p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, r1,
+                         gamma: w(.lnAttn), beta: b(.lnAttn), n: B, c: H, eps: dims.layerNormEps)
+    Ops.linearForward(ws.u[l].p, ws.y1[l].p, w(.intermediate), b(.intermediate), n: B, i: H, o: I)
+    Ops.geluForward(ws.g[l].p, ws.u[l].p, count: B * I)
+    let r2 = ws.dtmp.p
+    Ops.linearForward(r2, ws.g[l].p, w(.output), b(.output), n: B, i: I, o: H)
+    Dropout.apply(r2, offsets: co, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.ffnOutput, l))
+    Ops.addInPlace(r2, ws.y1[l].p, count: B * H)
+    Ops.layerNormForward(ws.cls.p, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2,
+                         gamma: w(.lnOut), beta: b(.lnOut), n: B, c: H, eps: dims.layerNormEps)
   }
 
   /// Loss of the last forward pass (cross-entropy, or MSE when numLabels == 1), summed over the

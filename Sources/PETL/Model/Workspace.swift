@@ -19,6 +19,10 @@ public final class Workspace {
   public private(set) var maxBatch = 0
   public private(set) var maxLen = 0
   private(set) var maxProbs = 0
+  private var scratchWorkers = 0
+  /// Layers below this one keep no activations for backward: their per-layer buffers are one shared
+  /// set, overwritten layer by layer (see `storeActivations(from:)`).
+  public private(set) var firstStoredLayer = 0
 
   // forward
   var x: [FloatBuffer] = []
@@ -29,6 +33,13 @@ public final class Workspace {
   var xhat1: [FloatBuffer] = [], rstd1: [FloatBuffer] = [], y1: [FloatBuffer] = []
   var u: [FloatBuffer] = [], g: [FloatBuffer] = []
   var xhat2: [FloatBuffer] = [], rstd2: [FloatBuffer] = []
+  /// The last forward ran the last layer for the [CLS] rows only (depth .logits): layer L-1's q, ctx,
+  /// y1, u, g, LN buffers then hold B compact rows, `clsIn` its [CLS] input rows and x[L] is not
+  /// written (the encoder output of the [CLS] rows is in `cls`).
+  public internal(set) var clsOnlyLastLayer = false
+  var clsIn = FloatBuffer(0)
+  /// [0, 1, ..., B]: the [CLS] rows as one-token sequences (dropout counters t = 0).
+  var clsOffsets: [Int] = [0]
   var cls = FloatBuffer(0), pooled = FloatBuffer(0), pooledDrop = FloatBuffer(0)
   var logits = FloatBuffer(0)
   // backward
@@ -41,16 +52,45 @@ public final class Workspace {
 
   public init(dims: ModelDims) { self.dims = dims }
 
+  /// First layer the last forward computed (see `forward(..., startLayer:)`).
+  public internal(set) var startLayer = 0
+
+  /// The hidden states entering layer `l` ([tokens, hidden], packed), `l` in 0...layers: written by
+  /// a forward, or by the caller before `forward(..., startLayer: l)` (frozen-prefix cache).
+  public func layerInput(_ l: Int, tokens: Int) -> UnsafeMutableBufferPointer<Float> {
+    precondition(tokens <= maxTokens, "layerInput: reserve the workspace first")
+    return UnsafeMutableBufferPointer(start: x[l].p, count: tokens * dims.hidden)
+  }
+
+  /// Keep backward activations only for layers >= `layer` (a training step whose lowest trainable
+  /// layer is `layer` never reads the ones below): the layers below share one set of buffers, so
+  /// memory shrinks by about 120 MB per unstored layer at 32 x 128 tokens. Call before `reserve`
+  /// (a change reallocates on the next `reserve`). Backward checks the trainable set against it.
+  public func storeActivations(from layer: Int) {
+    let l = min(max(layer, 0), dims.layers - 1)
+    guard l != firstStoredLayer else { return }
+    firstStoredLayer = l
+    maxTokens = 0; maxBatch = 0; maxLen = 0; maxProbs = 0  // force the next reserve to rebuild
+  }
+
   /// Grows the buffers to hold `batch` (no-op when it already fits). Call it with the largest batch
   /// shape before training so the steps themselves never allocate.
   public func reserve(tokens: Int, batch: Int, maxLength: Int) {
     let probsNeeded = dims.heads * batch * maxLength * maxLength
-    guard tokens > maxTokens || batch > maxBatch || maxLength > maxLen || probsNeeded > maxProbs else { return }
+    guard tokens > maxTokens || batch > maxBatch || maxLength > maxLen || probsNeeded > maxProbs
+      || Parallel.maxWorkers > scratchWorkers else { return }
+    scratchWorkers = Parallel.maxWorkers
     maxTokens = max(tokens, maxTokens); maxBatch = max(batch, maxBatch)
     maxLen = max(maxLength, maxLen); maxProbs = max(probsNeeded, maxProbs)
     let N = maxTokens, H = dims.hidden, I = dims.intermediate, L = dims.layers, B = maxBatch
-    func many(_ n: Int, _ c: Int) -> [FloatBuffer] { (0..<n).map { _ in FloatBuffer(c) } }
-    x = many(L + 1, N * H)
+    // Per-layer buffers: layers below firstStoredLayer all use the first one (shared scratch).
+    let f = firstStoredLayer
+    func many(_ n: Int, _ c: Int) -> [FloatBuffer] {
+      guard n == L, f > 0 else { return (0..<n).map { _ in FloatBuffer(c) } }
+      let shared = FloatBuffer(c)
+      return (0..<n).map { $0 < f ? shared : FloatBuffer(c) }
+    }
+    x = (0..<(L + 1)).map { _ in FloatBuffer(N * H) }
     xhat0 = FloatBuffer(N * H); rstd0 = FloatBuffer(N)
     q = many(L, N * H); k = many(L, N * H); v = many(L, N * H)
     probs = many(L, maxProbs)
@@ -58,13 +98,14 @@ public final class Workspace {
     xhat1 = many(L, N * H); rstd1 = many(L, N); y1 = many(L, N * H)
     u = many(L, N * I); g = many(L, N * I)
     xhat2 = many(L, N * H); rstd2 = many(L, N)
+    clsIn = FloatBuffer(B * H)
     cls = FloatBuffer(B * H); pooled = FloatBuffer(B * H); pooledDrop = FloatBuffer(B * H)
     logits = FloatBuffer(B * dims.numLabels)
     dx = FloatBuffer(N * H); dxIn = FloatBuffer(N * H); dr = FloatBuffer(N * H); dtmp = FloatBuffer(N * H)
     dy1 = FloatBuffer(N * H); dI = FloatBuffer(N * I)
     dq = FloatBuffer(N * H); dk = FloatBuffer(N * H); dv = FloatBuffer(N * H); dctx = FloatBuffer(N * H)
     dcls = FloatBuffer(B * H); dpooled = FloatBuffer(B * H); dlogits = FloatBuffer(B * dims.numLabels)
-    attnScratch = FloatBuffer(2 * maxLen * maxLen)
+    attnScratch = FloatBuffer(Parallel.maxWorkers * Attention.scratchPerWorker(maxLen: maxLen))
   }
 
   public func reserve(for batch: Batch) {
@@ -83,7 +124,8 @@ public final class Workspace {
     return (0..<batch).map { b in Array(UnsafeBufferPointer(start: logits.p + b * C, count: C)) }
   }
 
-  /// The encoder output rows of the last forward pass, [tokens, hidden].
+  /// The encoder output rows of the last forward pass, [tokens, hidden]. Valid after a forward with
+  /// depth `.encoder` or `.logitsAllRows` (depth `.logits` computes the last layer for [CLS] only).
   public func lastHidden(tokens: Int) -> UnsafeBufferPointer<Float> {
     UnsafeBufferPointer(start: x[dims.layers].p, count: tokens * dims.hidden)
   }

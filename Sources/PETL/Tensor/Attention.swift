@@ -2,6 +2,9 @@
 /// rows), sequence b occupies rows offsets[b]..<offsets[b+1] of q, k, v [N, H], and each head h reads
 /// the column block h*d..<(h+1)*d. Padding never enters the arithmetic, so a padded reference (HF with
 /// an attention mask) gives the same numbers at every real position.
+///
+/// The (sequence, head) pairs are independent: they run across `Parallel.workers` threads, each with
+/// its own scratch, with OpenBLAS held at one thread (small GEMMs get slower with more).
 public enum Attention {
   /// Floats of the probability buffer for a batch: heads * Σ len².
   public static func probsCount(offsets: [Int], heads: Int) -> Int {
@@ -9,6 +12,9 @@ public enum Attention {
     for b in 0..<(offsets.count - 1) { let l = offsets[b + 1] - offsets[b]; s += l * l }
     return s * heads
   }
+
+  /// Scratch floats per worker for forward and backward.
+  public static func scratchPerWorker(maxLen: Int) -> Int { 2 * maxLen * maxLen }
 
   /// Dropout key of the attention probabilities of (example, head) in a given layer/step.
   @inline(__always)
@@ -20,51 +26,71 @@ public enum Attention {
   /// counter index i<<16|j, independent of how the batch was packed.
   @inline(__always)
   static func dropoutBlock(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, len: Int, p: Float, key: UInt64) {
-    let scale = 1 / (1 - p)
     for i in 0..<len {
-      for j in 0..<len {
-        let u = CounterRNG.uniform(key, UInt64(i << 16 | j))
-        dst[i * len + j] = u < p ? 0 : src[i * len + j] * scale
+      Dropout.apply(dst: dst + i * len, src: src + i * len, count: len, key: key, index0: UInt64(i << 16), p: p)
+    }
+  }
+
+  /// Runs body(worker, b, h, probsOffset) over every (sequence, head) pair.
+  @inline(__always)
+  static func forPairs(offsets: UnsafeBufferPointer<Int>, heads: Int, _ body: (Int, Int, Int, Int) -> Void) {
+    let B = offsets.count - 1
+    Parallel.withSingleThreadedBLAS {
+      Parallel.forRanges(B * heads, minChunk: 4) { worker, range in
+        // probs offset of (b, h): heads * Σ_{b'<b} len_b'² + h * len_b²
+        var b = range.lowerBound / heads, base = 0
+        for bb in 0..<b { let l = offsets[bb + 1] - offsets[bb]; base += heads * l * l }
+        var pair = range.lowerBound
+        while pair < range.upperBound {
+          let l = offsets[b + 1] - offsets[b]
+          let h = pair - b * heads
+          body(worker, b, h, base + h * l * l)
+          pair += 1
+          if pair - b * heads == heads { base += heads * l * l; b += 1 }
+        }
       }
     }
   }
 
   /// probs[h][b] = softmax(q_b,h · k_b,hᵀ / √d);  ctx[N,H] = dropout(probs) · v
-  /// `scratch` holds max len² floats (the dropped-out block when p > 0).
+  /// `scratch` holds `scratchPerWorker(maxLen)` floats per worker (`Parallel.workers`).
   public static func forward(
     ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
     q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
     offsets: [Int], exampleIds: [UInt64], hidden H: Int, heads: Int,
-    dropout p: Float, dropoutBase: UInt64, scratch: UnsafeMutablePointer<Float>
+    dropout p: Float, dropoutBase: UInt64, scratch: UnsafeMutablePointer<Float>, maxLen: Int
   ) {
     let d = H / heads
     let scale = 1 / Float(d).squareRoot()
-    var po = 0
-    for b in 0..<(offsets.count - 1) {
-      let o = offsets[b], len = offsets[b + 1] - o
-      for h in 0..<heads {
-        let P = probs + po
-        let qb = q + o * H + h * d, kb = k + o * H + h * d, vb = v + o * H + h * d
-        // S[len,len] = q_b [len,d] · k_bᵀ, scaled
-        BLAS.gemm(transA: false, transB: true, m: len, n: len, k: d, alpha: scale,
-                  a: qb, lda: H, b: kb, ldb: H, c: P)
-        for i in 0..<len { Ops.softmaxRow(P + i * len, len: len) }
-        var used = UnsafePointer(P)
-        if p > 0 {
-          dropoutBlock(scratch, P, len: len, p: p, key: dropoutKey(dropoutBase, example: exampleIds[b], head: h))
-          used = UnsafePointer(scratch)
+    let per = scratchPerWorker(maxLen: maxLen)
+    offsets.withUnsafeBufferPointer { offs in
+      exampleIds.withUnsafeBufferPointer { ids in
+        forPairs(offsets: offs, heads: heads) { worker, b, h, po in
+          let o = offs[b], len = offs[b + 1] - o
+          let P = probs + po
+          let qb = q + o * H + h * d, kb = k + o * H + h * d, vb = v + o * H + h * d
+          // S[len,len] = q_b [len,d] · k_bᵀ, scaled
+          BLAS.gemm(transA: false, transB: true, m: len, n: len, k: d, alpha: scale,
+                    a: qb, lda: H, b: kb, ldb: H, c: P)
+          for i in 0..<len { Ops.softmaxRow(P + i * len, len: len) }
+          var used = UnsafePointer(P)
+          if p > 0 {
+            let s = scratch + worker * per
+            dropoutBlock(s, P, len: len, p: p, key: dropoutKey(dropoutBase, example: ids[b], head: h))
+            used = UnsafePointer(s)
+          }
+          // ctx_b [len,d] = P [len,len] · v_b [len,d]
+          BLAS.gemm(transA: false, transB: false, m: len, n: d, k: len, a: used, b: vb, ldb: H,
+                    c: ctx + o * H + h * d, ldc: H)
         }
-        // ctx_b [len,d] = P [len,len] · v_b [len,d]
-        BLAS.gemm(transA: false, transB: false, m: len, n: d, k: len, a: used, b: vb, ldb: H,
-                  c: ctx + o * H + h * d, ldc: H)
-        po += len * len
       }
     }
   }
 
-  /// From dctx [N,H]: dv = Pdᵀ · dctx;  dPd = dctx · vᵀ;  dP = dropout'(dPd);
-  /// dS = P ∘ (dP - rowsum(dP ∘ P)) / √d;  dq = dS · k;  dk = dSᵀ · q  (all written, not accumulated).
-  /// `scratch` holds 2 * max len² floats.
+  /// From dctx [N,H]: dv = Pdᵀ · dctx;  dPd = dctx · vᵀ;  with Pd = dropout(P) = P ∘ mask / (1-p):
+  /// dS = (Pd ∘ dPd - P · rowsum(Pd ∘ dPd)) / √d  (= P ∘ (dP - rowsum(dP ∘ P)) / √d for
+  /// dP = mask ∘ dPd / (1-p), so the mask is drawn once);  dq = dS · k;  dk = dSᵀ · q
+  /// (all written, not accumulated). `scratch` holds `scratchPerWorker(maxLen)` floats per worker.
   public static func backward(
     dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
     dctx: UnsafePointer<Float>, probs: UnsafePointer<Float>,
@@ -74,39 +100,158 @@ public enum Attention {
   ) {
     let d = H / heads
     let scale = 1 / Float(d).squareRoot()
-    let pd = scratch, dP = scratch + maxLen * maxLen
-    var po = 0
-    for b in 0..<(offsets.count - 1) {
-      let o = offsets[b], len = offsets[b + 1] - o
-      for h in 0..<heads {
-        let P = probs + po
-        let col = o * H + h * d
-        let key = dropoutKey(dropoutBase, example: exampleIds[b], head: h)
-        var used = P
-        if p > 0 { dropoutBlock(pd, P, len: len, p: p, key: key); used = UnsafePointer(pd) }
-        // dv_b [len,d] = Pdᵀ · dctx_b
-        BLAS.gemm(transA: true, transB: false, m: len, n: d, k: len, a: used, b: dctx + col, ldb: H,
-                  c: dv + col, ldc: H)
-        // dPd [len,len] = dctx_b · v_bᵀ
-        BLAS.gemm(transA: false, transB: true, m: len, n: len, k: d, a: dctx + col, lda: H, b: v + col, ldb: H, c: dP)
-        if p > 0 {
-          let s = 1 / (1 - p)
-          for i in 0..<len {
-            for j in 0..<len where CounterRNG.uniform(key, UInt64(i << 16 | j)) < p { dP[i * len + j] = 0 }
+    let per = scratchPerWorker(maxLen: maxLen)
+    offsets.withUnsafeBufferPointer { offs in
+      exampleIds.withUnsafeBufferPointer { ids in
+        forPairs(offsets: offs, heads: heads) { worker, b, h, po in
+          let o = offs[b], len = offs[b + 1] - o
+          let pd = scratch + worker * per, dP = pd + maxLen * maxLen
+          let P = probs + po
+          let col = o * H + h * d
+          var used = P
+          if p > 0 {
+            dropoutBlock(pd, P, len: len, p: p, key: dropoutKey(dropoutBase, example: ids[b], head: h))
+            used = UnsafePointer(pd)
           }
-          for i in 0..<(len * len) { dP[i] *= s }
+          // dv_b [len,d] = Pdᵀ · dctx_b
+          BLAS.gemm(transA: true, transB: false, m: len, n: d, k: len, a: used, b: dctx + col, ldb: H,
+                    c: dv + col, ldc: H)
+          // dPd [len,len] = dctx_b · v_bᵀ
+          BLAS.gemm(transA: false, transB: true, m: len, n: len, k: d, a: dctx + col, lda: H, b: v + col, ldb: H, c: dP)
+          for i in 0..<len { softmaxBackwardRow(dP + i * len, pd: used + i * len, p: P + i * len, len: len, scale: scale) }
+          // dq_b [len,d] = dS · k_b ;  dk_b [len,d] = dSᵀ · q_b
+          BLAS.gemm(transA: false, transB: false, m: len, n: d, k: len, a: dP, b: k + col, ldb: H, c: dq + col, ldc: H)
+          BLAS.gemm(transA: true, transB: false, m: len, n: d, k: len, a: dP, b: q + col, ldb: H, c: dk + col, ldc: H)
         }
-        // softmax backward, row by row, folded with the 1/√d of the scores
-        for i in 0..<len {
-          let pr = P + i * len, dr = dP + i * len
-          var dot: Float = 0
-          for j in 0..<len { dot += pr[j] * dr[j] }
-          for j in 0..<len { dr[j] = pr[j] * (dr[j] - dot) * scale }
+      }
+    }
+  }
+
+  /// dr = (pd ∘ dr - p · Σ pd ∘ dr) * scale, in place over one row.
+  @inline(__always)
+  static func softmaxBackwardRow(_ dr: UnsafeMutablePointer<Float>, pd: UnsafePointer<Float>, p: UnsafePointer<Float>,
+                                 len: Int, scale: Float) {
+    var acc = F16x()
+    forEachBlock(len) { i, l in acc += load16(pd, i, l) * load16(dr, i, l) }
+    let dot = acc.sum()
+    forEachBlock(len) { i, l in
+      store16((load16(pd, i, l) * load16(dr, i, l) - load16(p, i, l) * dot) * scale, dr, i, l)
+    }
+  }
+}
+
+// MARK: attention of the [CLS] query rows only (the last layer when only the logits are needed)
+
+extension Attention {
+  /// Attention for ONE query row per sequence (its first token, [CLS]) against all its keys:
+  /// qc [B,H] holds the [CLS] query rows, k, v [N,H] all rows; ctxc [B,H] gets the [CLS] context
+  /// rows; probsc holds the probability row of (b, h) at (b*heads + h) * maxLen. Dropout uses the
+  /// same stream and counters as row 0 of the full computation, so the numbers match it.
+  public static func forwardCLS(
+    ctx ctxc: UnsafeMutablePointer<Float>, probs probsc: UnsafeMutablePointer<Float>,
+    q qc: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    offsets: [Int], exampleIds: [UInt64], hidden H: Int, heads: Int,
+    dropout p: Float, dropoutBase: UInt64, scratch: UnsafeMutablePointer<Float>, maxLen: Int
+  ) {
+    let d = H / heads
+    let scale = 1 / Float(d).squareRoot()
+    let per = scratchPerWorker(maxLen: maxLen)
+    let B = offsets.count - 1
+    offsets.withUnsafeBufferPointer { offs in
+      exampleIds.withUnsafeBufferPointer { ids in
+        Parallel.forRanges(B * heads, minChunk: 16) { worker, range in
+          for pair in range {
+            let b = pair / heads, h = pair - b * heads
+            let o = offs[b], len = offs[b + 1] - o
+            let P = probsc + pair * maxLen
+            let qv = qc + b * H + h * d
+            for j in 0..<len {
+              let kr = k + (o + j) * H + h * d
+              var acc = F16x()
+              forEachBlock(d) { i, l in acc += load16(qv, i, l) * load16(kr, i, l) }
+              P[j] = acc.sum() * scale
+            }
+            Ops.softmaxRow(P, len: len)
+            var used = UnsafePointer(P)
+            if p > 0 {
+              let s = scratch + worker * per
+              Dropout.apply(dst: s, src: P, count: len, key: dropoutKey(dropoutBase, example: ids[b], head: h), index0: 0, p: p)
+              used = UnsafePointer(s)
+            }
+            let c = ctxc + b * H + h * d
+            var i0 = 0
+            while i0 < d {
+              let lanes = min(16, d - i0)
+              var acc = F16x()
+              for j in 0..<len { acc += used[j] * load16(v + (o + j) * H + h * d, i0, lanes) }
+              store16(acc, c, i0, lanes)
+              i0 += 16
+            }
+            BLAS.countFlops(4 * len * d)
+          }
         }
-        // dq_b [len,d] = dS · k_b ;  dk_b [len,d] = dSᵀ · q_b
-        BLAS.gemm(transA: false, transB: false, m: len, n: d, k: len, a: dP, b: k + col, ldb: H, c: dq + col, ldc: H)
-        BLAS.gemm(transA: true, transB: false, m: len, n: d, k: len, a: dP, b: q + col, ldb: H, c: dk + col, ldc: H)
-        po += len * len
+      }
+    }
+  }
+
+  /// Backward of `forwardCLS`: dqc [B,H] for the [CLS] query rows; dk, dv [N,H] for every row
+  /// (written, not accumulated).
+  public static func backwardCLS(
+    dq dqc: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+    dctx dctxc: UnsafePointer<Float>, probs probsc: UnsafePointer<Float>,
+    q qc: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    offsets: [Int], exampleIds: [UInt64], hidden H: Int, heads: Int,
+    dropout p: Float, dropoutBase: UInt64, scratch: UnsafeMutablePointer<Float>, maxLen: Int
+  ) {
+    let d = H / heads
+    let scale = 1 / Float(d).squareRoot()
+    let per = scratchPerWorker(maxLen: maxLen)
+    let B = offsets.count - 1
+    offsets.withUnsafeBufferPointer { offs in
+      exampleIds.withUnsafeBufferPointer { ids in
+        Parallel.forRanges(B * heads, minChunk: 16) { worker, range in
+          for pair in range {
+            let b = pair / heads, h = pair - b * heads
+            let o = offs[b], len = offs[b + 1] - o
+            let P = UnsafePointer(probsc + pair * maxLen)
+            let pd = scratch + worker * per, dP = pd + maxLen
+            var used = P
+            if p > 0 {
+              Dropout.apply(dst: pd, src: P, count: len, key: dropoutKey(dropoutBase, example: ids[b], head: h), index0: 0, p: p)
+              used = UnsafePointer(pd)
+            }
+            let dc = dctxc + b * H + h * d, qv = qc + b * H + h * d
+            // dv_j = Pd_j · dctx ;  dPd_j = dctx · v_j
+            for j in 0..<len {
+              let row = (o + j) * H + h * d
+              let pj = used[j]
+              var acc = F16x()
+              forEachBlock(d) { i, l in
+                let g = load16(dc, i, l)
+                store16(g * pj, dv + row, i, l)
+                acc += g * load16(v + row, i, l)
+              }
+              dP[j] = acc.sum()
+            }
+            Attention.softmaxBackwardRow(dP, pd: used, p: P, len: len, scale: scale)
+            // dq = Σ_j dS_j k_j ;  dk_j = dS_j q
+            let dqv = dqc + b * H + h * d
+            var i0 = 0
+            while i0 < d {
+              let lanes = min(16, d - i0)
+              let qq = load16(qv, i0, lanes)
+              var acc = F16x()
+              for j in 0..<len {
+                let row = (o + j) * H + h * d
+                acc += dP[j] * load16(k + row, i0, lanes)
+                store16(qq * dP[j], dk + row, i0, lanes)
+              }
+              store16(acc, dqv, i0, lanes)
+              i0 += 16
+            }
+            BLAS.countFlops(8 * len * d)
+          }
+        }
       }
     }
   }

@@ -1,4 +1,5 @@
 import CBLAS
+import Synchronization
 
 /// Row-major single-precision GEMM wrappers over OpenBLAS. Every matrix in the engine is row-major;
 /// HuggingFace linear weights are [out, in], so a linear layer is `Y = X · Wᵀ`.
@@ -15,6 +16,7 @@ public enum BLAS {
     let la = lda ?? (transA ? m : k)
     let lb = ldb ?? (transB ? k : n)
     let lc = ldc ?? n
+    countFlops(2 * m * n * k)
     cblas_sgemm(
       CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
       blasint(m), blasint(n), blasint(k), alpha, a, blasint(la), b, blasint(lb), beta, c, blasint(lc))
@@ -26,6 +28,12 @@ public enum BLAS {
     guard let p = openblas_get_corename() else { return "unknown" }
     return String(cString: p)
   }
+
+  /// FLOPs of every GEMM run (including the engine's own small-matrix kernels), for the bench.
+  static let flopCounter = Atomic<Int>(0)
+  @inline(__always)
+  public static func countFlops(_ n: Int) { flopCounter.add(n, ordering: .relaxed) }
+  public static var flops: Int { flopCounter.load(ordering: .relaxed) }
 
   public static var threads: Int { Int(openblas_get_num_threads()) }
 

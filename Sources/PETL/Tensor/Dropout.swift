@@ -6,15 +6,45 @@ public enum Dropout {
     _ x: UnsafeMutablePointer<Float>, offsets: [Int], exampleIds: [UInt64], cols C: Int, p: Float, base: UInt64
   ) {
     guard p > 0 else { return }
-    let scale = 1 / (1 - p)
-    for b in 0..<(offsets.count - 1) {
-      let key = CounterRNG.key(base, exampleIds[b])
-      for t in 0..<(offsets[b + 1] - offsets[b]) {
-        let row = x + (offsets[b] + t) * C
-        for c in 0..<C {
-          row[c] = CounterRNG.uniform(key, UInt64(t << 16 | c)) < p ? 0 : row[c] * scale
+    let B = offsets.count - 1
+    let tokens = offsets[B] - offsets[0]
+    offsets.withUnsafeBufferPointer { offs in
+      exampleIds.withUnsafeBufferPointer { ids in
+        // Split by sequences; with few sequences (the classifier's B rows) stay serial unless large.
+        Parallel.forRanges(B, minChunk: tokens * C >= 1 << 15 ? 1 : B) { _, range in
+          for b in range {
+            let key = CounterRNG.key(base, ids[b])
+            for t in 0..<(offs[b + 1] - offs[b]) {
+              applyRow(x + (offs[b] + t) * C, count: C, key: key, index0: UInt64(t << 16), p: p)
+            }
+          }
         }
       }
+    }
+  }
+
+  /// Row of `count` floats, element j uses counter index0 | j:  x = u < p ? 0 : x / (1 - p).
+  @inline(__always)
+  static func applyRow(_ row: UnsafeMutablePointer<Float>, count: Int, key: UInt64, index0: UInt64, p: Float) {
+    apply(dst: row, src: row, count: count, key: key, index0: index0, p: p)
+  }
+
+  /// dst[j] = u(key, index0|j) < p ? 0 : src[j] * (1/(1-p)), bit-identical to the scalar definition
+  /// (`CounterRNG.uniform`), eight hashes at a time.
+  @inline(__always)
+  static func apply(dst: UnsafeMutablePointer<Float>, src: UnsafePointer<Float>, count: Int, key: UInt64, index0: UInt64, p: Float) {
+    let scale = 1 / (1 - p)
+    let thr = CounterRNG.threshold24(p)
+    var j = 0
+    while j + 8 <= count {
+      let drop = CounterRNG.dropMask8(key, index0 | UInt64(j), threshold: thr)
+      let v = UnsafeRawPointer(src + j).loadUnaligned(as: SIMD8<Float>.self) * scale
+      UnsafeMutableRawPointer(dst + j).storeBytes(of: v.replacing(with: 0, where: drop), as: SIMD8<Float>.self)
+      j += 8
+    }
+    while j < count {
+      dst[j] = CounterRNG.uniform(key, index0 | UInt64(j)) < p ? 0 : src[j] * scale
+      j += 1
     }
   }
 }

@@ -5,9 +5,9 @@ public typealias F16x = SIMD16<Float>
 
 public enum FastMath {
   /// e^x to about 2 ulp on [-87, 88] (Cephes-style polynomial, round-to-nearest by a magic number).
-  @inline(__always)
+  @_transparent  // mandatory inlining: plain @inline(__always) left calls in GELU/softmax (perf)
   public static func exp(_ x0: F16x) -> F16x {
-    let x = pointwiseMin(pointwiseMax(x0, F16x(repeating: -87)), F16x(repeating: 88))
+    let x = vmin(vmax(x0, F16x(repeating: -87)), F16x(repeating: 88))
     let magic = F16x(repeating: 12_582_912)  // 1.5 * 2^23
     let kk = x * 1.442_695_040_888_963_4 + magic
     let k = kk - magic
@@ -29,9 +29,9 @@ public enum FastMath {
 
   /// erf(x) by Abramowitz & Stegun 7.1.26 (max abs error 1.5e-7 in exact arithmetic, a few 1e-7 in
   /// Float; checked against double-precision erf in tests).
-  @inline(__always)
+  @_transparent  // mandatory inlining: plain @inline(__always) left calls in GELU/softmax (perf)
   public static func erf(_ x: F16x) -> F16x {
-    let ax = pointwiseMin(vabs(x), F16x(repeating: 9))
+    let ax = vmin(vabs(x), F16x(repeating: 9))
     let t = 1 / (1 + 0.327_591_1 * ax)
     var y = F16x(repeating: 1.061_405_429)
     y = y * t - 1.453_152_027
@@ -43,17 +43,25 @@ public enum FastMath {
     return r.replacing(with: -r, where: x .< 0)
   }
 
-  @inline(__always)
+  @_transparent  // mandatory inlining: plain @inline(__always) left calls in GELU/softmax (perf)
   public static func tanh(_ x: F16x) -> F16x {
     // tanh(x) = 1 - 2 / (e^{2x} + 1), symmetric form to keep precision near 0.
-    let ax = pointwiseMin(vabs(x), F16x(repeating: 15))
+    let ax = vmin(vabs(x), F16x(repeating: 15))
     let e = exp(ax * -2)
     let t = (1 - e) / (1 + e)
     return t.replacing(with: -t, where: x .< 0)
   }
 }
 
-@inline(__always)
+/// Lane-wise min/max. The stdlib's generic `pointwiseMin`/`pointwiseMax` are not inlined (seen in
+/// `perf`: a scalar lane loop behind a call); a compare-and-select compiles to vminps/vmaxps.
+@_transparent @usableFromInline
+func vmin(_ a: F16x, _ b: F16x) -> F16x { a.replacing(with: b, where: b .< a) }
+
+@_transparent @usableFromInline
+func vmax(_ a: F16x, _ b: F16x) -> F16x { a.replacing(with: b, where: b .> a) }
+
+@_transparent @usableFromInline
 func vabs(_ x: F16x) -> F16x {
   unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x7FFF_FFFF, to: F16x.self)
 }

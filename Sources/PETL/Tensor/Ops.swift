@@ -12,7 +12,7 @@ public enum Ops {
     _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, n: Int, i: Int, o: Int
   ) {
     if let b {
-      for r in 0..<n { (out + r * o).update(from: b, count: o) }
+      Parallel.forRanges(n, minChunk: 64) { _, rows in for r in rows { (out + r * o).update(from: b, count: o) } }
       BLAS.gemm(transA: false, transB: true, m: n, n: o, k: i, a: inp, b: w, beta: 1, c: out)
     } else {
       BLAS.gemm(transA: false, transB: true, m: n, n: o, k: i, a: inp, b: w, beta: 0, c: out)
@@ -38,10 +38,13 @@ public enum Ops {
 
   /// db[C] += Σ_r x[r, C]
   public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into db: UnsafeMutablePointer<Float>) {
-    for r in 0..<rows {
-      let row = x + r * cols
-      forEachBlock(cols) { c, lanes in
-        store16(load16(db, c, lanes) + load16(row, c, lanes), db, c, lanes)
+    // Column chunks: every column is summed over the rows in order, whatever the worker count.
+    Parallel.forColumns(cols, rows: rows) { lo, hi in
+      for r in 0..<rows {
+        let row = x + r * cols
+        forEachBlock(hi - lo) { c, lanes in
+          store16(load16(db, lo + c, lanes) + load16(row, lo + c, lanes), db, lo + c, lanes)
+        }
       }
     }
   }
@@ -54,7 +57,7 @@ public enum Ops {
     n: Int, c: Int, eps: Float
   ) {
     let invC = 1 / Float(c)
-    for r in 0..<n {
+    Parallel.forRanges(n, minChunk: 32) { _, rows in for r in rows {
       let x = inp + r * c, y = out + r * c, h = xhat + r * c
       var acc = F16x()
       forEachBlock(c) { i, l in acc += load16(x, i, l) }
@@ -72,7 +75,7 @@ public enum Ops {
         store16(hv, h, i, l)
         store16(hv * load16(gamma, i, l) + load16(beta, i, l), y, i, l)
       }
-    }
+    } }
   }
 
   /// dinp[N,C] = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dout * gamma;
@@ -83,15 +86,24 @@ public enum Ops {
     gamma: UnsafePointer<Float>, n: Int, c: Int
   ) {
     let invC = 1 / Float(c)
-    for r in 0..<n {
+    if dgamma != nil || dbeta != nil {
+      Parallel.forColumns(c, rows: n) { lo, hi in
+        for r in 0..<n {
+          let dy = dout + r * c + lo, h = xhat + r * c + lo
+          if let dgamma {
+            let dg = dgamma + lo
+            forEachBlock(hi - lo) { i, l in store16(load16(dg, i, l) + load16(dy, i, l) * load16(h, i, l), dg, i, l) }
+          }
+          if let dbeta {
+            let db = dbeta + lo
+            forEachBlock(hi - lo) { i, l in store16(load16(db, i, l) + load16(dy, i, l), db, i, l) }
+          }
+        }
+      }
+    }
+    guard let dinp else { return }
+    Parallel.forRanges(n, minChunk: 32) { _, rows in for r in rows {
       let dy = dout + r * c, h = xhat + r * c
-      if let dgamma {
-        forEachBlock(c) { i, l in store16(load16(dgamma, i, l) + load16(dy, i, l) * load16(h, i, l), dgamma, i, l) }
-      }
-      if let dbeta {
-        forEachBlock(c) { i, l in store16(load16(dbeta, i, l) + load16(dy, i, l), dbeta, i, l) }
-      }
-      guard let dinp else { continue }
       var s1 = F16x(), s2 = F16x()
       forEachBlock(c) { i, l in
         let g = load16(dy, i, l) * load16(gamma, i, l)
@@ -104,25 +116,31 @@ public enum Ops {
         let g = load16(dy, i, l) * load16(gamma, i, l)
         store16((g - m1 - load16(h, i, l) * m2) * rs, dx, i, l)
       }
-    }
+    } }
   }
 
   // MARK: GELU (erf)  g = u * Φ(u) = 0.5 u (1 + erf(u / √2))
 
   public static func geluForward(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count: Int) {
-    forEachBlock(count) { i, l in
-      let x = load16(u, i, l)
-      store16(0.5 * x * (1 + FastMath.erf(x * 0.707_106_781_186_547_5)), g, i, l)
+    Parallel.forFloats(count) { lo, hi in
+      let g = g + lo, u = u + lo
+      forEachBlock(hi - lo) { i, l in
+        let x = load16(u, i, l)
+        store16(0.5 * x * (1 + FastMath.erf(x * 0.707_106_781_186_547_5)), g, i, l)
+      }
     }
   }
 
   /// du = dg * (Φ(u) + u φ(u))
   public static func geluBackward(_ du: UnsafeMutablePointer<Float>, dg: UnsafePointer<Float>, u: UnsafePointer<Float>, count: Int) {
-    forEachBlock(count) { i, l in
-      let x = load16(u, i, l)
-      let cdf = 0.5 * (1 + FastMath.erf(x * 0.707_106_781_186_547_5))
-      let pdf = FastMath.exp(x * x * -0.5) * 0.398_942_280_401_432_7
-      store16(load16(dg, i, l) * (cdf + x * pdf), du, i, l)
+    Parallel.forFloats(count) { lo, hi in
+      let du = du + lo, dg = dg + lo, u = u + lo
+      forEachBlock(hi - lo) { i, l in
+        let x = load16(u, i, l)
+        let cdf = 0.5 * (1 + FastMath.erf(x * 0.707_106_781_186_547_5))
+        let pdf = FastMath.exp(x * x * -0.5) * 0.398_942_280_401_432_7
+        store16(load16(dg, i, l) * (cdf + x * pdf), du, i, l)
+      }
     }
   }
 
@@ -144,7 +162,7 @@ public enum Ops {
 
   public static func softmaxRow(_ row: UnsafeMutablePointer<Float>, len: Int) {
     var mx = F16x(repeating: -.greatestFiniteMagnitude)
-    forEachBlock(len) { i, l in mx = pointwiseMax(mx, load16(row, i, l, pad: -.greatestFiniteMagnitude)) }
+    forEachBlock(len) { i, l in mx = vmax(mx, load16(row, i, l, pad: -.greatestFiniteMagnitude)) }
     let m = mx.max()
     var acc = F16x()
     forEachBlock(len) { i, l in
@@ -160,6 +178,19 @@ public enum Ops {
   // MARK: residual  y[n] += x[n]
 
   public static func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-    forEachBlock(count) { i, l in store16(load16(y, i, l) + load16(x, i, l), y, i, l) }
+    Parallel.forFloats(count, minChunk: 1 << 16) { lo, hi in
+      let y = y + lo, x = x + lo
+      forEachBlock(hi - lo) { i, l in store16(load16(y, i, l) + load16(x, i, l), y, i, l) }
+    }
+  }
+
+  /// y[n] = x[n] (parallel copy for large buffers)
+  public static func copy(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    Parallel.forFloats(count, minChunk: 1 << 16) { lo, hi in (y + lo).update(from: x + lo, count: hi - lo) }
+  }
+
+  /// y[n] = 0 (parallel for large buffers)
+  public static func zero(_ y: UnsafeMutablePointer<Float>, count: Int) {
+    Parallel.forFloats(count, minChunk: 1 << 16) { lo, hi in (y + lo).update(repeating: 0, count: hi - lo) }
   }
 }

@@ -44,3 +44,26 @@ public struct SeededGenerator: RandomNumberGenerator {
     return Float(r * cos(2.0 * Double.pi * u2))
   }
 }
+
+extension CounterRNG {
+  /// The integer form of `uniform(k, i) < p`: uniform is (24-bit h) / 2^24, so it is below p exactly
+  /// when h < ceil(p * 2^24) (p * 2^24 is exact in Float).
+  @inline(__always)
+  static func threshold24(_ p: Float) -> UInt32 {
+    let t = (p * 16_777_216).rounded(.up)
+    return t <= 0 ? 0 : (t >= 16_777_216 ? 16_777_216 : UInt32(t))
+  }
+
+  /// Lanes j = 0..<8: `uniform(key, index0 + j) < p`, with `threshold` = threshold24(p). The hash is
+  /// SplitMix64 on 8 lanes (AVX-512 vpmullq), identical to the scalar `mix`.
+  @inline(__always)
+  static func dropMask8(_ key: UInt64, _ index0: UInt64, threshold: UInt32) -> SIMDMask<SIMD8<Int32>> {
+    let idx = SIMD8<UInt64>(repeating: index0) &+ SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7)
+    var z = (SIMD8<UInt64>(repeating: key) ^ (idx &* 0xD1B5_4A32_D192_ED03)) &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z &>> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z &>> 27)) &* 0x94D0_49BB_1331_11EB
+    z = z ^ (z &>> 31)
+    let h = SIMD8<UInt32>(truncatingIfNeeded: z &>> 40)
+    return h .< SIMD8<UInt32>(repeating: threshold)
+  }
+}

@@ -18,6 +18,7 @@ public final class TrainingStep {
     self.model = model
     self.trainable = trainable
     self.workspace = Workspace(dims: model.dims)
+    workspace.storeActivations(from: trainable.lowestLayer)
     self.optimizer = Optimizer(kind: optimizer, trainable: trainable, weightDecay: weightDecay)
     self.maxGradNorm = maxGradNorm
     grads = .allocate(capacity: max(trainable.count, 1))
