@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""PyTorch side of the training-step benchmark.
+
+Usage:
+    HF_HUB_OFFLINE=1 /work/venv/bin/python reference/bench_torch.py \
+        [--model models/all-MiniLM-L6-v2] [--steps 5] [--threads 1] [--rows full,head,...]
+
+One JSON object per row on stdout, e.g.
+    {"row": "full", "ms": 1234.5, "threads": 1, "steps": 5, "batch": 32, "seq": 128, "times_ms": [...]}
+Everything else (transformers' load report, warnings) goes to stderr.
+
+Setup: all-MiniLM-L6-v2 + a fresh 2-label classifier head, batch 32 x 128 tokens
+of random ids (seed 0, ids drawn from [1000, vocab), all attention-mask ones,
+token_type_ids 0, random labels), dropout 0.1 (train mode), CPU float32, eager
+attention. A training step = zero_grad, forward, mean cross-entropy, backward,
+clip_grad_norm_(trainable, 1.0), AdamW.step (lr 2e-5, wd 0.01). Only the
+row's tensors have requires_grad, so autograd skips what it does not need.
+"ms" is the median over --steps timed steps after 2 untimed warmup steps.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+ROWS = ["full", "layernorm_all", "query_l0", "query_l5", "layernorm_l5", "head", "inference"]
+HEAD = ["classifier.weight", "classifier.bias"]
+
+
+def trainable(row, names):
+    if row == "full":
+        return list(names)
+    if row == "layernorm_all":  # every encoder LayerNorm (not embeddings) + head
+        return [n for n in names if n.startswith("encoder.layer.") and ".LayerNorm." in n] + HEAD
+    if row in ("query_l0", "query_l5"):
+        l = row[-1]
+        return [f"encoder.layer.{l}.attention.self.query.weight",
+                f"encoder.layer.{l}.attention.self.query.bias"] + HEAD
+    if row == "layernorm_l5":
+        return [n for n in names if n.startswith("encoder.layer.5.") and ".LayerNorm." in n] + HEAD
+    if row == "head":
+        return list(HEAD)
+    raise ValueError(row)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="models/all-MiniLM-L6-v2")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--seq", type=int, default=128)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.set_num_interop_threads(1)
+
+    from transformers import BertForSequenceClassification
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification.from_pretrained(
+        a.model, num_labels=2, local_files_only=True, attn_implementation="eager",
+        hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    vocab = model.config.vocab_size
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, vocab, (a.batch, a.seq), generator=g, dtype=torch.int64)
+    mask = torch.ones_like(ids)
+    tt = torch.zeros_like(ids)
+    labels = torch.randint(0, 2, (a.batch,), generator=g, dtype=torch.int64)
+    named = {n[len("bert."):] if n.startswith("bert.") else n: p
+             for n, p in model.named_parameters()}
+
+    for row in a.rows.split(","):
+        times = []
+        if row == "inference":
+            model.eval()
+            with torch.inference_mode():
+                for i in range(2 + a.steps):
+                    t0 = time.perf_counter()
+                    model(input_ids=ids, attention_mask=mask, token_type_ids=tt).logits.sum().item()
+                    if i >= 2:
+                        times.append((time.perf_counter() - t0) * 1000)
+        else:
+            model.train()
+            names = trainable(row, named.keys())
+            for n, p in named.items():
+                p.requires_grad_(n in names)
+                p.grad = None
+            params = [named[n] for n in names]
+            decay = [named[n] for n in names if not (n.endswith(".bias") or "LayerNorm" in n)]
+            nodecay = [named[n] for n in names if n.endswith(".bias") or "LayerNorm" in n]
+            groups = [g for g in ({"params": decay, "weight_decay": 0.01},
+                                  {"params": nodecay, "weight_decay": 0.0}) if g["params"]]
+            opt = torch.optim.AdamW(groups, lr=2e-5, betas=(0.9, 0.999), eps=1e-8)
+            for i in range(2 + a.steps):
+                t0 = time.perf_counter()
+                opt.zero_grad(set_to_none=True)
+                logits = model(input_ids=ids, attention_mask=mask, token_type_ids=tt).logits
+                loss = torch.nn.functional.cross_entropy(logits, labels)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+                if i >= 2:
+                    times.append((time.perf_counter() - t0) * 1000)
+            del opt
+        print(json.dumps({"row": row, "ms": round(statistics.median(times), 3),
+                          "threads": a.threads, "steps": a.steps, "batch": a.batch,
+                          "seq": a.seq, "times_ms": [round(t, 3) for t in times]}), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
