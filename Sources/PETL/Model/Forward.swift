@@ -20,7 +20,7 @@ extension BertModel {
   /// full forward exactly when the frozen layers run without dropout. `backward` must then not go
   /// below layer s (the trainable set's lowest layer >= s; checked).
   public func forward(_ batch: Batch, ws: Workspace, training: Bool, dropoutKey: UInt64 = 0,
-                      depth: ForwardDepth = .logits, startLayer: Int = 0) {
+                      depth: ForwardDepth = .logits, startLayer: Int = 0, endLayer: Int? = nil) {
     ws.reserve(for: batch)
     precondition(startLayer >= 0 && startLayer < dims.layers, "forward: startLayer \(startLayer) out of range")
     ws.startLayer = startLayer
@@ -56,10 +56,12 @@ extension BertModel {
     Dropout.apply(ws.x[0].p, offsets: batch.offsets, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.embeddings))
     }
 
-    let clsOnly = depth == .logits
+    // `endLayer` e: stop once x[e] (the input of layer e) is computed: the frozen-prefix cache's fill pass.
+    let end = min(endLayer ?? dims.layers, dims.layers)
+    let clsOnly = depth == .logits && end == dims.layers
     ws.clsOnlyLastLayer = clsOnly
     if ws.clsOffsets.count != B + 1 { ws.clsOffsets = Array(0...B) }
-    for l in startLayer..<dims.layers {
+    for l in startLayer..<end {
       if clsOnly && l == dims.layers - 1 {
         forwardLastLayerCLS(batch, ws: ws, ph: ph, pa: pa, key: { key($0, $1) })
         break
@@ -94,7 +96,7 @@ extension BertModel {
       Ops.layerNormForward(ws.x[l + 1].p, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2,
                            gamma: w(.lnOut), beta: b(.lnOut), n: N, c: H, eps: dims.layerNormEps)
     }
-    guard depth != .encoder else { return }
+    guard depth != .encoder, end == dims.layers else { return }
 
     // pooler: pooled [B,H] = tanh(x_L[CLS] · Wpᵀ + bp); logits [B,C] = dropout(pooled) · Wcᵀ + bc
     if !clsOnly {

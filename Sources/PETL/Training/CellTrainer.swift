@@ -46,6 +46,11 @@ public struct CellTrainer {
     let step = TrainingStep(model: model, trainable: trainable, optimizer: o.optimizer,
                             weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm)
     if let group, ranks > 1 { step.allReduce = { group.allreduceSum($0, count: $1) } }
+    if o.prefixCache && trainable.lowestLayer > 0 && trainable.lowestLayer < model.dims.layers {
+      // An adapter may change the prefix's weights: then this cell's cache is its own.
+      step.prefixCache = adapter == nil ? context.prefixCache(task, options: o, layer: trainable.lowestLayer)
+        : PrefixCache(layer: trainable.lowestLayer, hidden: model.dims.hidden)
+    }
     step.workspace.reserve(tokens: o.batchSize * o.maxLength, batch: o.batchSize, maxLength: o.maxLength)
 
     let n = data.train.count

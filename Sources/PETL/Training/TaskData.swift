@@ -55,6 +55,7 @@ public final class StudyContext {
   public let config: BertConfig
   private var dataCache: [String: TaskData] = [:]
   private var baseWeights: [Int: (BertModel, BertModel.LoadReport)] = [:]
+  private var prefixCaches: [String: PrefixCache] = [:]
 
   public init(modelDirectory: URL, dataDirectory: URL) throws {
     self.modelDirectory = modelDirectory
@@ -65,8 +66,22 @@ public final class StudyContext {
 
   public var modelName: String { modelDirectory.standardizedFileURL.lastPathComponent }
 
+  static func dataKey(_ task: TaskDescriptor, _ options: TrainOptions) -> String {
+    "\(task.name)|\(options.maxLength)|\(options.maxTrain ?? -1)|\(options.maxEval ?? -1)"
+  }
+
+  /// The frozen-prefix cache of a task's training set at `layer`, shared by every cell of this rank
+  /// whose lowest trainable layer is `layer` (their frozen prefixes are the same pretrained weights).
+  public func prefixCache(_ task: TaskDescriptor, options: TrainOptions, layer: Int) -> PrefixCache {
+    let key = Self.dataKey(task, options) + "|\(layer)"
+    if let c = prefixCaches[key] { return c }
+    let c = PrefixCache(layer: layer, hidden: config.hiddenSize)
+    prefixCaches[key] = c
+    return c
+  }
+
   public func data(_ task: TaskDescriptor, options: TrainOptions) throws -> TaskData {
-    let key = "\(task.name)|\(options.maxLength)|\(options.maxTrain ?? -1)|\(options.maxEval ?? -1)"
+    let key = Self.dataKey(task, options)
     if let d = dataCache[key] { return d }
     let d = try TaskData(task: task, dataDir: dataDirectory, tokenizer: tokenizer, maxLength: options.maxLength,
                          maxTrain: options.maxTrain, maxEval: options.maxEval)

@@ -22,6 +22,57 @@ public struct TrainOptions: Codable, Hashable, Sendable {
   /// Evaluate on at most N dev examples (nil: all).
   public var maxEval: Int? = nil
   public var seed: UInt64 = 1
+  /// Frozen-prefix cache: the layers below the lowest trainable one run without dropout and their
+  /// output is computed once per example (see PrefixCache).
+  public var prefixCache: Bool = false
 
   public init() {}
+
+  enum CodingKeys: String, CodingKey {
+    case epochs, maxSteps, learningRate, batchSize, maxLength, optimizer, weightDecay, warmupRatio, maxGradNorm
+    case dropout, shuffle, maxTrain, maxEval, seed, prefixCache
+  }
+
+  /// Missing keys keep their defaults, so journals written before an option existed still read (and
+  /// a cell that never used the option keeps meaning what it meant).
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    let d = TrainOptions()
+    epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+    maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
+    learningRate = try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? d.learningRate
+    batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+    maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? d.maxLength
+    optimizer = try c.decodeIfPresent(Optimizer.self, forKey: .optimizer) ?? d.optimizer
+    weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
+    warmupRatio = try c.decodeIfPresent(Double.self, forKey: .warmupRatio) ?? d.warmupRatio
+    maxGradNorm = try c.decodeIfPresent(Double.self, forKey: .maxGradNorm) ?? d.maxGradNorm
+    dropout = try c.decodeIfPresent(Double.self, forKey: .dropout)
+    shuffle = try c.decodeIfPresent(Bool.self, forKey: .shuffle) ?? d.shuffle
+    maxTrain = try c.decodeIfPresent(Int.self, forKey: .maxTrain)
+    maxEval = try c.decodeIfPresent(Int.self, forKey: .maxEval)
+    seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+    prefixCache = try c.decodeIfPresent(Bool.self, forKey: .prefixCache) ?? d.prefixCache
+  }
+
+  /// Options added after the first journals are written only when set, so the spec hash of a cell
+  /// that does not use them stays what it was.
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(epochs, forKey: .epochs)
+    try c.encodeIfPresent(maxSteps, forKey: .maxSteps)
+    try c.encode(learningRate, forKey: .learningRate)
+    try c.encode(batchSize, forKey: .batchSize)
+    try c.encode(maxLength, forKey: .maxLength)
+    try c.encode(optimizer, forKey: .optimizer)
+    try c.encode(weightDecay, forKey: .weightDecay)
+    try c.encode(warmupRatio, forKey: .warmupRatio)
+    try c.encode(maxGradNorm, forKey: .maxGradNorm)
+    try c.encodeIfPresent(dropout, forKey: .dropout)
+    try c.encode(shuffle, forKey: .shuffle)
+    try c.encodeIfPresent(maxTrain, forKey: .maxTrain)
+    try c.encodeIfPresent(maxEval, forKey: .maxEval)
+    try c.encode(seed, forKey: .seed)
+    if prefixCache { try c.encode(true, forKey: .prefixCache) }
+  }
 }

@@ -12,6 +12,8 @@ public final class TrainingStep {
   /// Sums the gradient slab over the data-parallel group in one fused call; nil for one rank.
   public var allReduce: ((UnsafeMutablePointer<Float>, Int) -> Void)?
   public private(set) var lastGradNorm: Double = 0
+  /// Frozen-prefix cache for this cell (nil: off). See `PrefixCache`.
+  public var prefixCache: PrefixCache?
 
   public init(model: BertModel, trainable: TrainableSet, optimizer: TrainOptions.Optimizer,
               weightDecay: Double, maxGradNorm: Double) {
@@ -40,7 +42,12 @@ public final class TrainingStep {
     grads.update(repeating: 0, count: n)
     var loss = 0.0
     if batch.count > 0 {
-      model.forward(batch, ws: workspace, training: training, dropoutKey: dropoutKey)
+      if let cache = prefixCache {
+        cache.prepare(batch, model: model, ws: workspace)
+        model.forward(batch, ws: workspace, training: training, dropoutKey: dropoutKey, startLayer: cache.layer)
+      } else {
+        model.forward(batch, ws: workspace, training: training, dropoutKey: dropoutKey)
+      }
       loss = model.loss(batch, ws: workspace, divisor: globalBatchSize ?? batch.count)
       model.backward(batch, ws: workspace, trainable: trainable, grads: grads, dropoutKey: dropoutKey, training: training)
     }
