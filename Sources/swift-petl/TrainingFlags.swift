@@ -30,8 +30,8 @@ struct TrainingFlags: ParsableArguments {
   @Flag(help: "Train in file order instead of a seeded shuffle.") var noShuffle = false
   @Option(help: "Use only the first N training examples.") var maxTrain: Int?
   @Option(help: "Evaluate on at most N dev examples.") var maxEval: Int?
-  @Flag(help: ArgumentHelp("Frozen-prefix cache: compute the layers below the lowest trainable one once per example.",
-                           discussion: "The frozen prefix then runs WITHOUT dropout (always, first epoch included); trainable layers keep theirs. Cached states are bounded at 1 GiB per task and layer per rank; examples beyond it are recomputed.")) var prefixCache = false
+  @Flag(inversion: .prefixedNo, help: ArgumentHelp("Frozen-prefix cache: compute the layers below the lowest trainable one once per example.",
+                           discussion: "The frozen prefix then runs WITHOUT dropout (always, first epoch included); trainable layers keep theirs. Cached states are bounded at 1 GiB per task and layer per rank; examples beyond it are recomputed. Default: on in the quick preset, off otherwise.")) var prefixCache: Bool?
 
   /// `base` with every given flag applied, validated.
   func apply(to base: TrainOptions) throws -> TrainOptions {
@@ -49,7 +49,7 @@ struct TrainingFlags: ParsableArguments {
     if let v = maxGradNorm { guard v >= 0 else { throw ValidationError("--max-grad-norm must be >= 0") }; o.maxGradNorm = v }
     if let v = dropout { guard v >= 0 && v < 1 else { throw ValidationError("--dropout must be in [0, 1)") }; o.dropout = v }
     if noShuffle { o.shuffle = false }
-    if prefixCache { o.prefixCache = true }
+    if let v = prefixCache { o.prefixCache = v }
     if let v = maxTrain { guard v > 0 else { throw ValidationError("--max-train must be positive") }; o.maxTrain = v }
     if let v = maxEval { guard v > 0 else { throw ValidationError("--max-eval must be positive") }; o.maxEval = v }
     return o

@@ -11,6 +11,8 @@ final class Dispatcher: @unchecked Sendable {
   private var cost: CostModel
   private var queue: [CellSpec]
   private var running: [Int: CellSpec] = [:]
+  /// Per group leader: the prefix-cache key of its last cell (see `nextIndex`).
+  private var lastPrefix: [Int: String?] = [:]
   private var summary = GridSummary()
   private var total: Int
   private var finished = 0
@@ -77,8 +79,9 @@ final class Dispatcher: @unchecked Sendable {
       }
       var assignment = Coordinator.Assignment(spec: nil)
       if !stopping && !queue.isEmpty {
-        let spec = queue.removeFirst()
+        let spec = queue.remove(at: nextIndex(for: message.source))
         running[message.source] = spec
+        lastPrefix[message.source] = prefixKey(spec)
         assignment.spec = spec
       } else {
         active -= 1
@@ -90,6 +93,25 @@ final class Dispatcher: @unchecked Sendable {
     summary.stoppedBy = stop.receivedSignal
     log("grid: \(summary.ok) ok, \(summary.failed) failed, \(summary.remaining) left"
       + (summary.resumable ? " (rerun to resume)" : ""))
+  }
+
+  /// The group's frozen-prefix cache is reusable by another cell with the same key.
+  private func prefixKey(_ spec: CellSpec) -> String? {
+    guard spec.options.prefixCache else { return nil }
+    let o = spec.options
+    return "\(spec.task)|\(o.maxLength)|\(o.maxTrain ?? -1)|\(cost.lowestTrainableLayer(spec))"
+  }
+
+  /// Costliest first, except that a group whose last cell left a frozen-prefix cache gets a cell
+  /// that can reuse it, when one costs at least 80% of the costliest remaining cell.
+  private func nextIndex(for source: Int) -> Int {
+    guard let key = lastPrefix[source] ?? nil, let top = queue.first else { return 0 }
+    let floor = 0.8 * cost.units(top)
+    for (i, spec) in queue.enumerated() {
+      if cost.units(spec) < floor { break }
+      if prefixKey(spec) == key { return i }
+    }
+    return 0
   }
 
   private func record(_ spec: CellSpec, _ result: CellResult, worker: Int) {
