@@ -12,7 +12,7 @@ extension BertModel {
     func key(_ site: DropoutSite, _ layer: Int = 0) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, UInt64(layer)) }
     let offs = batch.offsets, ids = batch.exampleIds
     let grad = GradientTargets(trainable: trainable, grads: grads, ws: ws)
-    precondition(trainable.lowestLayer >= ws.startLayer,
+    precondition(max(trainable.lowestLayer, 0) >= ws.startLayer,
                  "backward: the forward started at layer \(ws.startLayer), the trainable set reaches layer \(trainable.lowestLayer)")
     precondition(trainable.lowestLayer >= ws.firstStoredLayer || ws.firstStoredLayer == 0,
                  "backward: the workspace keeps activations from layer \(ws.firstStoredLayer) only, the trainable set reaches layer \(trainable.lowestLayer)")

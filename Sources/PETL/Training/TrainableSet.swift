@@ -8,8 +8,6 @@ public struct TrainableSet: Sendable {
     "query", "key", "value", "attn_out", "intermediate", "output", "ln_attn", "ln_out", "layernorm",
     "bias", "embeddings", "pooler", "classifier", "full", "random",
   ]
-  /// Sets that are not layer-wise: they ignore `--layers` (the grid puts them at `all`).
-  public static let globalModules: Set<String> = ["full", "embeddings", "pooler", "classifier", "random"]
 
   /// Where a slot's gradient lives in the gradient slab.
   public enum SlotGradient: Sendable {
