@@ -106,6 +106,44 @@ def splitmix_final(x):
     return z ^ (z >> 31)
 
 
+def counter_key(*parts):
+    """CounterRNG.key (Sources/PETL/Tensor/RNG.swift)."""
+    h = 0x243F6A8885A308D3
+    for x in parts:
+        h = splitmix_final(h ^ x)
+    return h
+
+
+def swift_epoch_order(n, seed, epoch):
+    """The permutation CellTrainer uses for `epoch` (1-based): SeededGenerator (SplitMix64) seeded
+    with CounterRNG.key(seed, 0x53485546, epoch), then the Swift standard library's
+    `shuffle(using:)` (forward Fisher-Yates, Lemire's nearly-divisionless bounded draw)."""
+    state = counter_key(seed, 0x53485546, epoch)
+
+    def nxt():
+        nonlocal state
+        r = splitmix_final(state)
+        state = (state + 0x9E3779B97F4A7C15) & M64
+        return r
+
+    def below(ub):
+        m = nxt() * ub
+        if (m & M64) < ub:
+            t = ((1 << 64) - ub) % ub
+            while (m & M64) < t:
+                m = nxt() * ub
+        return m >> 64
+
+    order = list(range(n))
+    amount, cur = n, 0
+    while amount > 1:
+        r = below(amount)
+        amount -= 1
+        order[cur], order[cur + r] = order[cur + r], order[cur]
+        cur += 1
+    return order
+
+
 def load_rt_vader(data_dir, split):
     lines = read_lines(os.path.join(data_dir, "rt-vader", "movieReviewSnippets_GroundTruth.txt"))
     want_dev = split == "dev"
@@ -244,6 +282,12 @@ def main():
     ap.add_argument("--model", default="models/all-MiniLM-L6-v2")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
+    # Controls for a deterministic comparison with `swift-petl train --no-shuffle --dropout 0
+    # --adapter HEAD`: train in reader order, and/or start from a head saved in a safetensors file.
+    ap.add_argument("--no-shuffle", action="store_true", help="train in reader order")
+    ap.add_argument("--swift-order", action="store_true", help="shuffle with swift-petl's permutation")
+    ap.add_argument("--save-head", help="write the initial classifier.{weight,bias} to this safetensors file")
+    ap.add_argument("--load-head", help="initial classifier.{weight,bias} from this safetensors file")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -293,6 +337,15 @@ def main():
     with torch.no_grad():
         model.classifier.weight.normal_(0.0, 0.02)
         model.classifier.bias.zero_()
+        if a.load_head:
+            from safetensors.torch import load_file
+            h = load_file(a.load_head)
+            model.classifier.weight.copy_(h["classifier.weight"])
+            model.classifier.bias.copy_(h["classifier.bias"])
+    if a.save_head:
+        from safetensors.torch import save_file
+        save_file({"classifier.weight": model.classifier.weight.detach().clone().contiguous(),
+                   "classifier.bias": model.classifier.bias.detach().clone().contiguous()}, a.save_head)
 
     names = trainable_names(model, modules, layers, model.config.num_hidden_layers)
     decay, no_decay = [], []
@@ -332,7 +385,12 @@ def main():
     dev_metrics, step, losses, status = {}, 0, [], "ok"
     for epoch in range(1, a.epochs + 1):
         t0 = time.time()
-        order = torch.randperm(n, generator=gen).tolist()
+        if a.no_shuffle:
+            order = list(range(n))
+        elif a.swift_order:
+            order = swift_epoch_order(n, a.seed, epoch)
+        else:
+            order = torch.randperm(n, generator=gen).tolist()
         loss_sum, batches = 0.0, 0
         for s in range(0, n, a.batch_size):
             ids, tt, mask, y = collate([train_enc[i] for i in order[s: s + a.batch_size]])
