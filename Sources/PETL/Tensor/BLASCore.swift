@@ -41,7 +41,8 @@ public enum BLASCore {
 
   /// Call first thing in `main`. Returns only when no re-exec was needed (or it failed).
   public static func ensureFastKernel(arguments: [String] = CommandLine.arguments) {
-    guard arguments.count > 1, !commandsWithoutBLAS.contains(arguments[1]) else { return }
+    // No arguments at all is the default command (the grid), which needs BLAS most.
+    if arguments.count > 1 && commandsWithoutBLAS.contains(arguments[1]) { return }
     let env = ProcessInfo.processInfo.environment
     let core = BLAS.coreName
     guard env["OPENBLAS_CORETYPE"] == nil, isGeneric(core) else { return }
