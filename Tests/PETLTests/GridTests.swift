@@ -8,7 +8,7 @@ final class GridTests: XCTestCase {
   static let data = TestSupport.root.appendingPathComponent("data")
   /// Flags that make every cell tiny; one BLAS thread so every run computes bit-identically.
   static let tiny = ["--max-train", "24", "--max-eval", "16", "--max-length", "24", "--epochs", "1",
-                     "--batch-size", "8"]
+                     "--batch-size", "8", "--no-prefix-cache"]
   static let env = ["OPENBLAS_NUM_THREADS": "1"]
 
   func requireData() throws {
