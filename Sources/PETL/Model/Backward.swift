@@ -26,7 +26,7 @@ extension BertModel {
     }
     guard needPooled else { return }
     let pc: Float = training ? classifierDropout : 0
-    Dropout.apply(ws.dpooled.p, offsets: Array(0...B), exampleIds: ids, cols: H, p: pc, base: key(.classifier))
+    Dropout.apply(ws.dpooled.p, offsets: ws.clsOffsets, exampleIds: ids, cols: H, p: pc, base: key(.classifier))
     // pooler: dz = dpooled ∘ (1 - pooled²); dWp += dzᵀ · cls; dcls = dz · Wp
     Ops.tanhBackward(ws.dpooled.p, dy: ws.dpooled.p, y: ws.pooled.p, count: B * H)
     let pi = layout.slotIndex(named: "pooler.dense.weight")!
@@ -107,12 +107,16 @@ extension BertModel {
       // q, k, v dense: dx_in [N,H] = dr1 (residual) + dq·Wq + dk·Wk + dv·Wv
       let below = stage > 5
       if below { Ops.copy(ws.dxIn.p, ws.dr.p, count: N * H) }
-      for (m, d) in [(ModuleKind.query, ws.dq.p), (.key, ws.dk.p), (.value, ws.dv.p)] {
+      // three calls, not a loop over an array literal: no allocation per layer and step
+      func projection(_ m: ModuleKind, _ d: UnsafeMutablePointer<Float>) {
         grad.linear(si(m), si(m) + 1) { dw, db in
           Ops.linearBackward(dinp: below ? ws.dxIn.p : nil, accumulateInput: true, dw: dw, db: db,
                              dout: d, inp: ws.x[l].p, w: w(m), n: N, i: H, o: H)
         }
       }
+      projection(.query, ws.dq.p)
+      projection(.key, ws.dk.p)
+      projection(.value, ws.dv.p)
       if !below { break }
       swap(&ws.dx, &ws.dxIn)
       l -= 1

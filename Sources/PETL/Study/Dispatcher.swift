@@ -98,8 +98,7 @@ final class Dispatcher: @unchecked Sendable {
   /// The group's frozen-prefix cache is reusable by another cell with the same key.
   private func prefixKey(_ spec: CellSpec) -> String? {
     guard spec.options.prefixCache else { return nil }
-    let o = spec.options
-    return "\(spec.task)|\(o.maxLength)|\(o.maxTrain ?? -1)|\(cost.lowestTrainableLayer(spec))"
+    return StudyContext.dataKey(task: spec.task, spec.options) + "|\(cost.lowestTrainableLayer(spec))"
   }
 
   /// Costliest first, except that a group whose last cell left a frozen-prefix cache gets a cell

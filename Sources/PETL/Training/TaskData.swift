@@ -66,14 +66,15 @@ public final class StudyContext {
 
   public var modelName: String { modelDirectory.standardizedFileURL.lastPathComponent }
 
-  static func dataKey(_ task: TaskDescriptor, _ options: TrainOptions) -> String {
-    "\(task.name)|\(options.maxLength)|\(options.maxTrain ?? -1)|\(options.maxEval ?? -1)"
+  /// What makes two cells' tokenized data (and so their frozen-prefix states) the same.
+  static func dataKey(task: String, _ options: TrainOptions) -> String {
+    "\(task)|\(options.maxLength)|\(options.maxTrain ?? -1)|\(options.maxEval ?? -1)"
   }
 
   /// The frozen-prefix cache of a task's training set at `layer`, shared by every cell of this rank
   /// whose lowest trainable layer is `layer` (their frozen prefixes are the same pretrained weights).
   public func prefixCache(_ task: TaskDescriptor, options: TrainOptions, layer: Int) -> PrefixCache {
-    let key = Self.dataKey(task, options) + "|\(layer)"
+    let key = Self.dataKey(task: task.name, options) + "|\(layer)"
     if let c = prefixCaches[key] { return c }
     let c = PrefixCache(layer: layer, hidden: config.hiddenSize)
     prefixCaches[key] = c
@@ -81,7 +82,7 @@ public final class StudyContext {
   }
 
   public func data(_ task: TaskDescriptor, options: TrainOptions) throws -> TaskData {
-    let key = Self.dataKey(task, options)
+    let key = Self.dataKey(task: task.name, options)
     if let d = dataCache[key] { return d }
     let d = try TaskData(task: task, dataDir: dataDirectory, tokenizer: tokenizer, maxLength: options.maxLength,
                          maxTrain: options.maxTrain, maxEval: options.maxEval)
