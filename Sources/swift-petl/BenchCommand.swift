@@ -20,9 +20,9 @@ struct BenchCommand: ParsableCommand {
   @Option var seq: Int = 128
 
   func run() throws {
-    if let threads { BLAS.setThreads(threads) }
+    if let threads { Parallel.setThreads(threads) }
     let core = BLAS.coreName
-    print("OpenBLAS core: \(core), threads: \(BLAS.threads), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+    print("OpenBLAS core: \(core), threads: \(Parallel.threads), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
     if BLASCore.isGeneric(core) {
       print(String(repeating: "!", count: 78))
       print("!! OpenBLAS uses the GENERIC '\(core)' kernel: GEMMs run ~5x below this CPU's speed.")
@@ -49,7 +49,7 @@ struct BenchCommand: ParsableCommand {
     print("load after: \(loadAverage())")
 
     guard let torch else { return }
-    let torchThreads = threads ?? BLAS.threads
+    let torchThreads = threads ?? Parallel.threads
     print("PyTorch (\(torch) \(torchScript), \(torchThreads) thread(s))...")
     let ref = try runTorch(python: torch, threads: torchThreads, rows: results.map(\.0.name))
     print("row              swift ms   torch ms   ratio   goal")

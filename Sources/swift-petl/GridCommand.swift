@@ -124,7 +124,7 @@ struct GridCommand: ParsableCommand {
     let env = ProcessInfo.processInfo.environment
     guard env["OPENBLAS_NUM_THREADS"] == nil, env["OMP_NUM_THREADS"] == nil else { return }
     let local = Int(env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? world.size
-    BLAS.setThreads(max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, local)))
+    Parallel.setThreads(max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, local)))
   }
 
   func makePlan(config: BertConfig) throws -> GridPlan {

@@ -84,9 +84,13 @@ final class GridTests: XCTestCase {
     XCTAssertEqual(a.names.count, 26, "12 LayerNorms x (weight, bias) + classifier weight, bias")
     for name in a.names {
       let x = try a.floats(name), y = try b.floats(name)
+      // Summation order differs; everything else is the same. AdamW moves every parameter by about
+      // its learning rate per step (5e-3 for LayerNorms, less in warm-up) whatever the gradient's
+      // size, so a wrong reduction shows near 1e-3. Rounding shows only where a gradient is near
+      // zero and Adam's m/√v amplifies it: measured up to 5e-6; 5e-5 (1% of the rate) allowed.
       var worst: Float = 0
-      for i in x.indices { worst = max(worst, abs(x[i] - y[i]) / max(abs(x[i]), 1e-3)) }
-      XCTAssertLessThan(worst, 1e-4, name)  // summation order differs; everything else is the same
+      for i in x.indices { worst = max(worst, abs(x[i] - y[i]) - 1e-4 * abs(x[i])) }
+      XCTAssertLessThan(worst, 5e-5, name)
     }
   }
 

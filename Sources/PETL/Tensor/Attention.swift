@@ -4,7 +4,7 @@
 /// an attention mask) gives the same numbers at every real position.
 ///
 /// The (sequence, head) pairs are independent: they run across `Parallel.workers` threads, each with
-/// its own scratch, with OpenBLAS held at one thread (small GEMMs get slower with more).
+/// its own scratch; their small GEMMs run single-threaded inside each worker.
 public enum Attention {
   /// Floats of the probability buffer for a batch: heads * Σ len².
   public static func probsCount(offsets: [Int], heads: Int) -> Int {
@@ -35,19 +35,17 @@ public enum Attention {
   @inline(__always)
   static func forPairs(offsets: UnsafeBufferPointer<Int>, heads: Int, _ body: (Int, Int, Int, Int) -> Void) {
     let B = offsets.count - 1
-    Parallel.withSingleThreadedBLAS {
-      Parallel.forRanges(B * heads, minChunk: 4) { worker, range in
-        // probs offset of (b, h): heads * Σ_{b'<b} len_b'² + h * len_b²
-        var b = range.lowerBound / heads, base = 0
-        for bb in 0..<b { let l = offsets[bb + 1] - offsets[bb]; base += heads * l * l }
-        var pair = range.lowerBound
-        while pair < range.upperBound {
-          let l = offsets[b + 1] - offsets[b]
-          let h = pair - b * heads
-          body(worker, b, h, base + h * l * l)
-          pair += 1
-          if pair - b * heads == heads { base += heads * l * l; b += 1 }
-        }
+    Parallel.forRanges(B * heads, minChunk: 4) { worker, range in
+      // probs offset of (b, h): heads * Σ_{b'<b} len_b'² + h * len_b²
+      var b = range.lowerBound / heads, base = 0
+      for bb in 0..<b { let l = offsets[bb + 1] - offsets[bb]; base += heads * l * l }
+      var pair = range.lowerBound
+      while pair < range.upperBound {
+        let l = offsets[b + 1] - offsets[b]
+        let h = pair - b * heads
+        body(worker, b, h, base + h * l * l)
+        pair += 1
+        if pair - b * heads == heads { base += heads * l * l; b += 1 }
       }
     }
   }

@@ -6,6 +6,12 @@ import Synchronization
 public enum BLAS {
   /// C[m,n] = alpha * op(A) · op(B) + beta * C, with op given by the transpose flags.
   /// `lda`, `ldb`, `ldc` are row strides (elements), defaulting to the dense ones.
+  ///
+  /// A large GEMM is cut into one block of C per worker (`Parallel`), each a single-threaded
+  /// OpenBLAS call: rows of C for `X · Wᵀ` (every worker packs the small weight, the big activation
+  /// splits), columns otherwise (`dY · W` and `dYᵀ · X` split the weight side). Measured on these
+  /// shapes, the pieces together run at the rate of OpenBLAS's own threading, without its workers.
+  /// Each element of C is the same K-ordered sum whatever the split.
   @inline(__always)
   public static func gemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
@@ -17,9 +23,41 @@ public enum BLAS {
     let lb = ldb ?? (transB ? k : n)
     let lc = ldc ?? n
     countFlops(2 * m * n * k)
+    let w = Parallel.workers
+    guard w > 1, m * n * k >= splitThreshold else {
+      sgemm(transA, transB, m, n, k, alpha, a, la, b, lb, beta, c, lc)
+      return
+    }
+    if transB && !transA || (transA && m > n) {
+      // rows of C: op(A) rows r0..<r1
+      let blocks = (m + 15) / 16
+      Parallel.forRanges(blocks) { _, r in
+        let r0 = r.lowerBound * 16, r1 = min(m, r.upperBound * 16)
+        guard r1 > r0 else { return }
+        sgemm(transA, transB, r1 - r0, n, k, alpha, transA ? a + r0 : a + r0 * la, la, b, lb, beta, c + r0 * lc, lc)
+      }
+    } else {
+      // columns of C: op(B) columns c0..<c1
+      let blocks = (n + 15) / 16
+      Parallel.forRanges(blocks) { _, r in
+        let c0 = r.lowerBound * 16, c1 = min(n, r.upperBound * 16)
+        guard c1 > c0 else { return }
+        sgemm(transA, transB, m, c1 - c0, k, alpha, a, la, transB ? b + c0 * lb : b + c0, lb, beta, c + c0, lc)
+      }
+    }
+  }
+
+  /// GEMMs below this many multiply-adds (m·n·k) run on the calling thread: attention's per-head
+  /// products and the head's [B,H] layers.
+  static let splitThreshold = 1 << 21
+
+  @inline(__always)
+  private static func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                            _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                            _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     cblas_sgemm(
       CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-      blasint(m), blasint(n), blasint(k), alpha, a, blasint(la), b, blasint(lb), beta, c, blasint(lc))
+      blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
   }
 
   /// The kernel OpenBLAS picked at load time (e.g. "SkylakeX", or "Prescott" when it did not
@@ -35,7 +73,4 @@ public enum BLAS {
   public static func countFlops(_ n: Int) { flopCounter.add(n, ordering: .relaxed) }
   public static var flops: Int { flopCounter.load(ordering: .relaxed) }
 
-  public static var threads: Int { Int(openblas_get_num_threads()) }
-
-  public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 }

@@ -30,17 +30,18 @@ public enum Dropout {
   }
 
   /// dst[j] = u(key, index0|j) < p ? 0 : src[j] * (1/(1-p)), bit-identical to the scalar definition
-  /// (`CounterRNG.uniform`), eight hashes at a time.
+  /// (`CounterRNG.uniform`), sixteen hashes at a time.
   @inline(__always)
   static func apply(dst: UnsafeMutablePointer<Float>, src: UnsafePointer<Float>, count: Int, key: UInt64, index0: UInt64, p: Float) {
     let scale = 1 / (1 - p)
     let thr = CounterRNG.threshold24(p)
+    let i0 = UInt32(truncatingIfNeeded: index0)
     var j = 0
-    while j + 8 <= count {
-      let drop = CounterRNG.dropMask8(key, index0 | UInt64(j), threshold: thr)
-      let v = UnsafeRawPointer(src + j).loadUnaligned(as: SIMD8<Float>.self) * scale
-      UnsafeMutableRawPointer(dst + j).storeBytes(of: v.replacing(with: 0, where: drop), as: SIMD8<Float>.self)
-      j += 8
+    while j + 16 <= count {
+      let drop = CounterRNG.dropMask16(key, i0 | UInt32(j), threshold: thr)
+      let v = UnsafeRawPointer(src + j).loadUnaligned(as: F16x.self) * scale
+      UnsafeMutableRawPointer(dst + j).storeBytes(of: v.replacing(with: 0, where: drop), as: F16x.self)
+      j += 16
     }
     while j < count {
       dst[j] = CounterRNG.uniform(key, index0 | UInt64(j)) < p ? 0 : src[j] * scale

@@ -21,10 +21,28 @@ public enum CounterRNG {
     return h
   }
 
-  /// Uniform in [0, 1) with 24 bits, for element `index` of stream `key`.
+  /// Uniform in [0, 1) with 24 bits, for element `index` (below 2^32) of stream `key`.
   @inline(__always)
   public static func uniform(_ key: UInt64, _ index: UInt64) -> Float {
-    Float(mix(key ^ (index &* 0xD1B5_4A32_D192_ED03)) >> 40) * (1.0 / 16_777_216.0)
+    Float(hash32(key, UInt32(truncatingIfNeeded: index)) >> 8) * (1.0 / 16_777_216.0)
+  }
+
+  /// Two rounds of murmur3's 32-bit finaliser, keyed by the low and then the high half of `key`: a
+  /// permutation of the 32-bit indices per key. 32-bit multiplies vectorise 16 lanes wide (64-bit
+  /// ones do not: SplitMix64 per element made dropout 15% of a step).
+  @inline(__always)
+  static func hash32(_ key: UInt64, _ index: UInt32) -> UInt32 {
+    var x = fmix32(index ^ UInt32(truncatingIfNeeded: key))
+    x ^= UInt32(truncatingIfNeeded: key >> 32)
+    return fmix32(x)
+  }
+
+  @inline(__always)
+  static func fmix32(_ h0: UInt32) -> UInt32 {
+    var h = h0
+    h ^= h >> 16; h = h &* 0x85EB_CA6B
+    h ^= h >> 13; h = h &* 0xC2B2_AE35
+    return h ^ (h >> 16)
   }
 }
 
@@ -54,16 +72,22 @@ extension CounterRNG {
     return t <= 0 ? 0 : (t >= 16_777_216 ? 16_777_216 : UInt32(t))
   }
 
-  /// Lanes j = 0..<8: `uniform(key, index0 + j) < p`, with `threshold` = threshold24(p). The hash is
-  /// SplitMix64 on 8 lanes (AVX-512 vpmullq), identical to the scalar `mix`.
+  /// Lanes j = 0..<16: `uniform(key, index0 + j) < p`, with `threshold` = threshold24(p); the same
+  /// hash as the scalar `hash32`, 16 lanes at a time.
   @inline(__always)
-  static func dropMask8(_ key: UInt64, _ index0: UInt64, threshold: UInt32) -> SIMDMask<SIMD8<Int32>> {
-    let idx = SIMD8<UInt64>(repeating: index0) &+ SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7)
-    var z = (SIMD8<UInt64>(repeating: key) ^ (idx &* 0xD1B5_4A32_D192_ED03)) &+ 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z &>> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z &>> 27)) &* 0x94D0_49BB_1331_11EB
-    z = z ^ (z &>> 31)
-    let h = SIMD8<UInt32>(truncatingIfNeeded: z &>> 40)
-    return h .< SIMD8<UInt32>(repeating: threshold)
+  static func dropMask16(_ key: UInt64, _ index0: UInt32, threshold: UInt32) -> SIMDMask<SIMD16<Int32>> {
+    let idx = SIMD16<UInt32>(repeating: index0) &+ SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    var x = fmix32(idx ^ SIMD16<UInt32>(repeating: UInt32(truncatingIfNeeded: key)))
+    x ^= SIMD16<UInt32>(repeating: UInt32(truncatingIfNeeded: key >> 32))
+    x = fmix32(x)
+    return (x &>> 8) .< SIMD16<UInt32>(repeating: threshold)
+  }
+
+  @inline(__always)
+  static func fmix32(_ h0: SIMD16<UInt32>) -> SIMD16<UInt32> {
+    var h = h0
+    h ^= h &>> 16; h = h &* 0x85EB_CA6B
+    h ^= h &>> 13; h = h &* 0xC2B2_AE35
+    return h ^ (h &>> 16)
   }
 }
