@@ -81,7 +81,7 @@ struct BenchCommand: ParsableCommand {
       ws.reserve(for: b)
       for i in 0..<(warmup + steps) {
         let f0 = BLAS.flops, t0 = DispatchTime.now().uptimeNanoseconds
-        m.forward(b, ws: ws, training: false)
+        m.forward(b, ws: ws, training: false, forBackward: false)
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
         if i >= warmup { times.append(dt); flops += BLAS.flops - f0 }
       }

@@ -11,9 +11,11 @@ extension BertModel {
     let pa: Float = training ? attentionDropout : 0
     func key(_ site: DropoutSite, _ layer: Int = 0) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, UInt64(layer)) }
     let offs = batch.offsets, ids = batch.exampleIds
+    func rows(_ p: Float, _ base: UInt64) -> RowDropout { RowDropout(offsets: offs, exampleIds: ids, p: p, base: base) }
     let grad = GradientTargets(trainable: trainable, grads: grads, ws: ws)
     precondition(max(trainable.lowestLayer, 0) >= ws.startLayer,
                  "backward: the forward started at layer \(ws.startLayer), the trainable set reaches layer \(trainable.lowestLayer)")
+    precondition(ws.geluSlopeStored, "backward: the forward ran with forBackward: false")
     precondition(trainable.lowestLayer >= ws.firstStoredLayer || ws.firstStoredLayer == 0,
                  "backward: the workspace keeps activations from layer \(ws.firstStoredLayer) only, the trainable set reaches layer \(trainable.lowestLayer)")
 
@@ -63,37 +65,47 @@ extension BertModel {
       func w(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l) }
       func si(_ m: ModuleKind) -> Int { layout.slotIndex(m, l) }
       let stage = stageOf(l)
-      // LN2: dr2 [N,H]
+      // LN2: dr2 [N,H] is the residual branch's gradient (straight into dy1) and, through the
+      // dropout, the output dense's (dtmp), both from one pass
       grad.layerNorm(si(.lnOut)) { dg, db in
-        Ops.layerNormBackward(dinp: stage > 0 ? ws.dr.p : nil, dgamma: dg, dbeta: db, dout: ws.dx.p,
-                              xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, gamma: w(.lnOut), n: N, c: H)
+        if stage > 0 {
+          Ops.layerNormBackward(dinp: stage > 2 ? ws.dy1.p : nil, dropped: ws.dtmp.p, dropout: rows(ph, key(.ffnOutput, l)),
+                                dgamma: dg, dbeta: db, dout: ws.dx.p, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p,
+                                gamma: w(.lnOut), c: H)
+        } else {
+          Ops.layerNormBackward(dinp: nil, dgamma: dg, dbeta: db, dout: ws.dx.p,
+                                xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, gamma: w(.lnOut), n: N, c: H)
+        }
       }
       if stage == 0 { break }
-      // dropout, then output dense: dg [N,I] = do · Wo ; dWo += doᵀ · g
-      Ops.copy(ws.dtmp.p, ws.dr.p, count: N * H)
-      Dropout.apply(ws.dtmp.p, offsets: offs, exampleIds: ids, cols: H, p: ph, base: key(.ffnOutput, l))
+      // output dense: dg [N,I] = do · Wo ; dWo += doᵀ · g
       grad.linear(si(.output), si(.output) + 1) { dw, db in
         Ops.linearBackward(dinp: stage > 1 ? ws.dI.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
                            inp: ws.g[l].p, w: w(.output), n: N, i: I, o: H)
       }
       if stage == 1 { break }
       // gelu, then intermediate dense: dy1 [N,H] = dr2 + du · Wi ; dWi += duᵀ · y1
-      Ops.geluBackward(ws.dI.p, dg: ws.dI.p, u: ws.u[l].p, count: N * I)
-      if stage > 2 { Ops.copy(ws.dy1.p, ws.dr.p, count: N * H) }
+      Ops.geluBackward(ws.dI.p, dg: ws.dI.p, slope: ws.u[l].p, count: N * I)
       grad.linear(si(.intermediate), si(.intermediate) + 1) { dw, db in
         Ops.linearBackward(dinp: stage > 2 ? ws.dy1.p : nil, accumulateInput: true, dw: dw, db: db,
                            dout: ws.dI.p, inp: ws.y1[l].p, w: w(.intermediate), n: N, i: H, o: I)
       }
       if stage == 2 { break }
-      // LN1: dr1 [N,H] (reuses dr)
+      // LN1: dr1 [N,H] is the residual branch's gradient (straight into dxIn) and, through the
+      // dropout, the attention output dense's (dtmp)
+      let below = stage > 5
       grad.layerNorm(si(.lnAttn)) { dg, db in
-        Ops.layerNormBackward(dinp: stage > 3 ? ws.dr.p : nil, dgamma: dg, dbeta: db, dout: ws.dy1.p,
-                              xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, gamma: w(.lnAttn), n: N, c: H)
+        if stage > 3 {
+          Ops.layerNormBackward(dinp: below ? ws.dxIn.p : nil, dropped: ws.dtmp.p, dropout: rows(ph, key(.attentionOutput, l)),
+                                dgamma: dg, dbeta: db, dout: ws.dy1.p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p,
+                                gamma: w(.lnAttn), c: H)
+        } else {
+          Ops.layerNormBackward(dinp: nil, dgamma: dg, dbeta: db, dout: ws.dy1.p,
+                                xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, gamma: w(.lnAttn), n: N, c: H)
+        }
       }
       if stage == 3 { break }
-      // dropout, then attention output dense: dctx [N,H] = da · Wa
-      Ops.copy(ws.dtmp.p, ws.dr.p, count: N * H)
-      Dropout.apply(ws.dtmp.p, offsets: offs, exampleIds: ids, cols: H, p: ph, base: key(.attentionOutput, l))
+      // attention output dense: dctx [N,H] = da · Wa
       grad.linear(si(.attnOut), si(.attnOut) + 1) { dw, db in
         Ops.linearBackward(dinp: stage > 4 ? ws.dctx.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
                            inp: ws.ctx[l].p, w: w(.attnOut), n: N, i: H, o: H)
@@ -104,9 +116,7 @@ extension BertModel {
                          q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, offsets: offs, exampleIds: ids,
                          hidden: H, heads: dims.heads, dropout: pa, dropoutBase: key(.attentionProbs, l),
                          scratch: ws.attnScratch.p, maxLen: ws.maxLen)
-      // q, k, v dense: dx_in [N,H] = dr1 (residual) + dq·Wq + dk·Wk + dv·Wv
-      let below = stage > 5
-      if below { Ops.copy(ws.dxIn.p, ws.dr.p, count: N * H) }
+      // q, k, v dense: dx_in [N,H] = dr1 (residual, already there) + dq·Wq + dk·Wk + dv·Wv
       // three calls, not a loop over an array literal: no allocation per layer and step
       func projection(_ m: ModuleKind, _ d: UnsafeMutablePointer<Float>) {
         grad.linear(si(m), si(m) + 1) { dw, db in
@@ -166,34 +176,42 @@ extension BertModel {
     func w(_ m: ModuleKind) -> UnsafeMutablePointer<Float> { params + layout.offset(m, l) }
     func si(_ m: ModuleKind) -> Int { layout.slotIndex(m, l) }
     let co = ws.clsOffsets, ids = batch.exampleIds, offs = batch.offsets
-    // LN2: dr2 [B,H]
+    func rows(_ p: Float, _ base: UInt64) -> RowDropout { RowDropout(offsets: co, exampleIds: ids, p: p, base: base) }
+    // LN2: dr2 [B,H] into dy1 (residual) and, through the dropout, dtmp (output dense)
     grad.layerNorm(si(.lnOut)) { dg, db in
-      Ops.layerNormBackward(dinp: stage > 0 ? ws.dr.p : nil, dgamma: dg, dbeta: db, dout: ws.dcls.p,
-                            xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, gamma: w(.lnOut), n: B, c: H)
+      if stage > 0 {
+        Ops.layerNormBackward(dinp: stage > 2 ? ws.dy1.p : nil, dropped: ws.dtmp.p, dropout: rows(ph, key(.ffnOutput, l)),
+                              dgamma: dg, dbeta: db, dout: ws.dcls.p, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p,
+                              gamma: w(.lnOut), c: H)
+      } else {
+        Ops.layerNormBackward(dinp: nil, dgamma: dg, dbeta: db, dout: ws.dcls.p,
+                              xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, gamma: w(.lnOut), n: B, c: H)
+      }
     }
     if stage == 0 { return false }
-    ws.dtmp.p.update(from: ws.dr.p, count: B * H)
-    Dropout.apply(ws.dtmp.p, offsets: co, exampleIds: ids, cols: H, p: ph, base: key(.ffnOutput, l))
     grad.linear(si(.output), si(.output) + 1) { dw, db in
       Ops.linearBackward(dinp: stage > 1 ? ws.dI.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
                          inp: ws.g[l].p, w: w(.output), n: B, i: I, o: H)
     }
     if stage == 1 { return false }
-    Ops.geluBackward(ws.dI.p, dg: ws.dI.p, u: ws.u[l].p, count: B * I)
-    if stage > 2 { ws.dy1.p.update(from: ws.dr.p, count: B * H) }
+    Ops.geluBackward(ws.dI.p, dg: ws.dI.p, slope: ws.u[l].p, count: B * I)
     grad.linear(si(.intermediate), si(.intermediate) + 1) { dw, db in
       Ops.linearBackward(dinp: stage > 2 ? ws.dy1.p : nil, accumulateInput: true, dw: dw, db: db,
                          dout: ws.dI.p, inp: ws.y1[l].p, w: w(.intermediate), n: B, i: H, o: I)
     }
     if stage == 2 { return false }
-    // LN1: dr1 [B,H] (reuses dr)
+    // LN1: dr1 [B,H] into dr (residual, added at the [CLS] rows below) and, through the dropout, dtmp
     grad.layerNorm(si(.lnAttn)) { dg, db in
-      Ops.layerNormBackward(dinp: stage > 3 ? ws.dr.p : nil, dgamma: dg, dbeta: db, dout: ws.dy1.p,
-                            xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, gamma: w(.lnAttn), n: B, c: H)
+      if stage > 3 {
+        Ops.layerNormBackward(dinp: stage > 5 ? ws.dr.p : nil, dropped: ws.dtmp.p, dropout: rows(ph, key(.attentionOutput, l)),
+                              dgamma: dg, dbeta: db, dout: ws.dy1.p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p,
+                              gamma: w(.lnAttn), c: H)
+      } else {
+        Ops.layerNormBackward(dinp: nil, dgamma: dg, dbeta: db, dout: ws.dy1.p,
+                              xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, gamma: w(.lnAttn), n: B, c: H)
+      }
     }
     if stage == 3 { return false }
-    ws.dtmp.p.update(from: ws.dr.p, count: B * H)
-    Dropout.apply(ws.dtmp.p, offsets: co, exampleIds: ids, cols: H, p: ph, base: key(.attentionOutput, l))
     grad.linear(si(.attnOut), si(.attnOut) + 1) { dw, db in
       Ops.linearBackward(dinp: stage > 4 ? ws.dctx.p : nil, dw: dw, db: db, dout: ws.dtmp.p,
                          inp: ws.ctx[l].p, w: w(.attnOut), n: B, i: H, o: H)

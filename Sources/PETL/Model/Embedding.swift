@@ -2,7 +2,7 @@ extension BertModel {
   /// Sentence embeddings as sentence-transformers computes them for all-MiniLM-L6-v2: the mean of
   /// the last hidden states over the real tokens, L2-normalised. One vector per sequence.
   public func embed(_ batch: Batch, ws: Workspace) -> [[Float]] {
-    forward(batch, ws: ws, training: false, depth: .encoder)
+    forward(batch, ws: ws, training: false, depth: .encoder, forBackward: false)
     let H = dims.hidden, x = ws.x[dims.layers].p
     return (0..<batch.count).map { b in
       var v = [Float](repeating: 0, count: H)

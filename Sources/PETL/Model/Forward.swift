@@ -11,7 +11,9 @@ extension BertModel {
   public enum ForwardDepth { case encoder, logits, logitsAllRows }
 
   /// Forward pass over a packed batch. In training mode dropout draws from `dropoutKey` (one key per
-  /// optimizer step); in eval mode no dropout. Activations stay in `ws` for `backward`.
+  /// optimizer step); in eval mode no dropout. Activations stay in `ws` for `backward`; with
+  /// `forBackward` false (evaluation, embedding, the prefix-cache fill) the forward skips what only
+  /// the backward reads (GELU's slope, stored in place of the pre-activation u).
   ///
   /// Frozen-prefix cache: with `startLayer` s > 0 the embeddings and layers 0..<s are skipped and
   /// `ws.layerInput(s)` must already hold the hidden states entering layer s for this batch's
@@ -20,14 +22,19 @@ extension BertModel {
   /// full forward exactly when the frozen layers run without dropout. `backward` must then not go
   /// below layer s (the trainable set's lowest layer >= s; checked).
   public func forward(_ batch: Batch, ws: Workspace, training: Bool, dropoutKey: UInt64 = 0,
-                      depth: ForwardDepth = .logits, startLayer: Int = 0, endLayer: Int? = nil) {
+                      depth: ForwardDepth = .logits, startLayer: Int = 0, endLayer: Int? = nil,
+                      forBackward: Bool = true) {
     ws.reserve(for: batch)
+    ws.geluSlopeStored = forBackward
     precondition(startLayer >= 0 && startLayer < dims.layers, "forward: startLayer \(startLayer) out of range")
     ws.startLayer = startLayer
     let H = dims.hidden, I = dims.intermediate, N = batch.tokens, B = batch.count
     let ph: Float = training ? hiddenDropout : 0
     let pa: Float = training ? attentionDropout : 0
     func key(_ site: DropoutSite, _ layer: Int = 0) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, UInt64(layer)) }
+    func rows(_ p: Float, _ base: UInt64) -> RowDropout {
+      RowDropout(offsets: batch.offsets, exampleIds: batch.exampleIds, p: p, base: base)
+    }
 
     // embeddings: x0[N,H] = LN(word[id] + position[t] + type[tt]), dropout
     if startLayer == 0 {
@@ -81,20 +88,18 @@ extension BertModel {
       // y1 [N,H] = LN1(dropout(ctx · Waᵀ + ba) + x)
       let r1 = ws.dtmp.p
       Ops.linearForward(r1, ws.ctx[l].p, w(.attnOut), b(.attnOut), n: N, i: H, o: H)
-      Dropout.apply(r1, offsets: batch.offsets, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.attentionOutput, l))
-      Ops.addInPlace(r1, x, count: N * H)
-      Ops.layerNormForward(ws.y1[l].p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, r1,
-                           gamma: w(.lnAttn), beta: b(.lnAttn), n: N, c: H, eps: dims.layerNormEps)
-      // u [N,I] = y1 · Wiᵀ + bi ;  g = gelu(u)
+      Ops.residualLayerNormForward(ws.y1[l].p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, r1, residual: x,
+                                   gamma: w(.lnAttn), beta: b(.lnAttn), c: H, eps: dims.layerNormEps,
+                                   dropout: rows(ph, key(.attentionOutput, l)))
+      // u [N,I] = y1 · Wiᵀ + bi ;  g = gelu(u)  (u becomes GELU's slope when a backward follows)
       Ops.linearForward(ws.u[l].p, ws.y1[l].p, w(.intermediate), b(.intermediate), n: N, i: H, o: I)
-      Ops.geluForward(ws.g[l].p, ws.u[l].p, count: N * I)
+      Ops.geluForward(ws.g[l].p, ws.u[l].p, count: N * I, slope: forBackward ? ws.u[l].p : nil)
       // x[l+1] [N,H] = LN2(dropout(g · Woᵀ + bo) + y1)
       let r2 = ws.dtmp.p
       Ops.linearForward(r2, ws.g[l].p, w(.output), b(.output), n: N, i: I, o: H)
-      Dropout.apply(r2, offsets: batch.offsets, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.ffnOutput, l))
-      Ops.addInPlace(r2, ws.y1[l].p, count: N * H)
-      Ops.layerNormForward(ws.x[l + 1].p, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2,
-                           gamma: w(.lnOut), beta: b(.lnOut), n: N, c: H, eps: dims.layerNormEps)
+      Ops.residualLayerNormForward(ws.x[l + 1].p, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2, residual: ws.y1[l].p,
+                                   gamma: w(.lnOut), beta: b(.lnOut), c: H, eps: dims.layerNormEps,
+                                   dropout: rows(ph, key(.ffnOutput, l)))
     }
     guard depth != .encoder, end == dims.layers else { return }
 
@@ -131,18 +136,16 @@ extension BertModel {
                          dropout: pa, dropoutBase: key(.attentionProbs, l), scratch: ws.attnScratch.p, maxLen: ws.maxLen)
     let r1 = ws.dtmp.p
     Ops.linearForward(r1, ws.ctx[l].p, w(.attnOut), b(.attnOut), n: B, i: H, o: H)
-    Dropout.apply(r1, offsets: co, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.attentionOutput, l))
-    Ops.addInPlace(r1, xc, count: B * H)
-    Ops.layerNormForward(ws.y1[l].p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, r1,
-                         gamma: w(.lnAttn), beta: b(.lnAttn), n: B, c: H, eps: dims.layerNormEps)
+    Ops.residualLayerNormForward(ws.y1[l].p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, r1, residual: xc,
+                                 gamma: w(.lnAttn), beta: b(.lnAttn), c: H, eps: dims.layerNormEps,
+                                 dropout: RowDropout(offsets: co, exampleIds: batch.exampleIds, p: ph, base: key(.attentionOutput, l)))
     Ops.linearForward(ws.u[l].p, ws.y1[l].p, w(.intermediate), b(.intermediate), n: B, i: H, o: I)
-    Ops.geluForward(ws.g[l].p, ws.u[l].p, count: B * I)
+    Ops.geluForward(ws.g[l].p, ws.u[l].p, count: B * I, slope: ws.geluSlopeStored ? ws.u[l].p : nil)
     let r2 = ws.dtmp.p
     Ops.linearForward(r2, ws.g[l].p, w(.output), b(.output), n: B, i: I, o: H)
-    Dropout.apply(r2, offsets: co, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.ffnOutput, l))
-    Ops.addInPlace(r2, ws.y1[l].p, count: B * H)
-    Ops.layerNormForward(ws.cls.p, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2,
-                         gamma: w(.lnOut), beta: b(.lnOut), n: B, c: H, eps: dims.layerNormEps)
+    Ops.residualLayerNormForward(ws.cls.p, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2, residual: ws.y1[l].p,
+                                 gamma: w(.lnOut), beta: b(.lnOut), c: H, eps: dims.layerNormEps,
+                                 dropout: RowDropout(offsets: co, exampleIds: batch.exampleIds, p: ph, base: key(.ffnOutput, l)))
   }
 
   /// Loss of the last forward pass (cross-entropy, or MSE when numLabels == 1), summed over the

@@ -40,6 +40,8 @@ public final class Workspace {
   var clsIn = FloatBuffer(0)
   /// [0, 1, ..., B]: the [CLS] rows as one-token sequences (dropout counters t = 0).
   var clsOffsets: [Int] = [0]
+  /// Whether the last forward stored GELU's slope in `u` (a backward needs it).
+  var geluSlopeStored = false
   var cls = FloatBuffer(0), pooled = FloatBuffer(0), pooledDrop = FloatBuffer(0)
   var logits = FloatBuffer(0)
   // backward

@@ -6,20 +6,8 @@ public enum Dropout {
     _ x: UnsafeMutablePointer<Float>, offsets: [Int], exampleIds: [UInt64], cols C: Int, p: Float, base: UInt64
   ) {
     guard p > 0 else { return }
-    let B = offsets.count - 1
-    let tokens = offsets[B] - offsets[0]
-    offsets.withUnsafeBufferPointer { offs in
-      exampleIds.withUnsafeBufferPointer { ids in
-        // Split by sequences; with few sequences (the classifier's B rows) stay serial unless large.
-        Parallel.forRanges(B, minChunk: tokens * C >= 1 << 15 ? 1 : B) { _, range in
-          for b in range {
-            let key = CounterRNG.key(base, ids[b])
-            for t in 0..<(offs[b + 1] - offs[b]) {
-              applyRow(x + (offs[b] + t) * C, count: C, key: key, index0: UInt64(t << 16), p: p)
-            }
-          }
-        }
-      }
+    RowDropout(offsets: offsets, exampleIds: exampleIds, p: p, base: base).forEachRow(cols: C) { r, key, index0 in
+      applyRow(x + r * C, count: C, key: key, index0: index0, p: p)
     }
   }
 
@@ -47,5 +35,44 @@ public enum Dropout {
       dst[j] = CounterRNG.uniform(key, index0 | UInt64(j)) < p ? 0 : src[j] * scale
       j += 1
     }
+  }
+}
+
+/// The dropout of one site over packed rows: row t of example b draws from stream key(base, ids[b])
+/// at counters t<<16 | c. Fused kernels (residual + LayerNorm, LayerNorm backward) take one so the
+/// mask is applied in the same pass over a row as their own work.
+public struct RowDropout {
+  public let offsets: [Int]
+  public let exampleIds: [UInt64]
+  public let p: Float
+  public let base: UInt64
+
+  public init(offsets: [Int], exampleIds: [UInt64], p: Float, base: UInt64) {
+    self.offsets = offsets; self.exampleIds = exampleIds; self.p = p; self.base = base
+  }
+
+  /// Calls body(row, key, index0) for every packed row, split by sequences across the workers when
+  /// the rows are many (serial for the head's few [CLS] rows).
+  @inline(__always)
+  func forEachRow(cols: Int, _ body: (_ row: Int, _ key: UInt64, _ index0: UInt64) -> Void) {
+    let B = offsets.count - 1
+    let rows = offsets[B] - offsets[0]
+    offsets.withUnsafeBufferPointer { offs in
+      exampleIds.withUnsafeBufferPointer { ids in
+        Parallel.forRanges(B, minChunk: rows * cols >= 1 << 15 ? 1 : B) { _, range in
+          for b in range {
+            let key = CounterRNG.key(base, ids[b])
+            for t in 0..<(offs[b + 1] - offs[b]) { body(offs[b] + t, key, UInt64(t << 16)) }
+          }
+        }
+      }
+    }
+  }
+
+  /// Lanes j..<j+16 of a row with counter base `index0`: v with dropped lanes 0 and kept ones scaled.
+  @inline(__always)
+  func apply16(_ v: F16x, key: UInt64, index0: UInt64, j: Int, threshold: UInt32, scale: Float) -> F16x {
+    let drop = CounterRNG.dropMask16(key, UInt32(truncatingIfNeeded: index0) | UInt32(j), threshold: threshold)
+    return (v * scale).replacing(with: 0, where: drop)
   }
 }

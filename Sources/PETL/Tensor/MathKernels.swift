@@ -30,7 +30,11 @@ public enum FastMath {
   /// erf(x) by Abramowitz & Stegun 7.1.26 (max abs error 1.5e-7 in exact arithmetic, a few 1e-7 in
   /// Float; checked against double-precision erf in tests).
   @_transparent  // mandatory inlining: plain @inline(__always) left calls in GELU/softmax (perf)
-  public static func erf(_ x: F16x) -> F16x {
+  public static func erf(_ x: F16x) -> F16x { erfAndGaussian(x).erf }
+
+  /// erf(x) and the exp(-x²) it computes on the way (|x| clamped at 9), which GELU's slope reuses.
+  @_transparent
+  public static func erfAndGaussian(_ x: F16x) -> (erf: F16x, gaussian: F16x) {
     let ax = vmin(vabs(x), F16x(repeating: 9))
     let t = 1 / (1 + 0.327_591_1 * ax)
     var y = F16x(repeating: 1.061_405_429)
@@ -39,8 +43,9 @@ public enum FastMath {
     y = y * t - 0.284_496_736
     y = y * t + 0.254_829_592
     y = y * t
-    let r = 1 - y * exp(F16x() - ax * ax)
-    return r.replacing(with: -r, where: x .< 0)
+    let e = exp(F16x() - ax * ax)
+    let r = 1 - y * e
+    return (r.replacing(with: -r, where: x .< 0), e)
   }
 
   @_transparent  // mandatory inlining: plain @inline(__always) left calls in GELU/softmax (perf)

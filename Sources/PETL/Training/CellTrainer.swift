@@ -146,7 +146,7 @@ public enum Predictor {
     while i < mine.count {
       let idx = mine[i..<min(i + batchSize, mine.count)]
       let batch = TaskData.batch(examples, indices: idx)
-      model.forward(batch, ws: ws, training: false)
+      model.forward(batch, ws: ws, training: false, forBackward: false)
       for (b, e) in idx.enumerated() { for c in 0..<C { flat[e * C + c] = ws.logits.p[b * C + c] } }
       i += batchSize
     }

@@ -32,7 +32,7 @@ public final class PrefixCache {
     let allCached = batch.exampleIds.allSatisfy { rows[$0] != nil }
     if !allCached {
       // One eval pass through the prefix computes x[layer] for the whole batch.
-      model.forward(batch, ws: ws, training: false, depth: .encoder, endLayer: layer)
+      model.forward(batch, ws: ws, training: false, depth: .encoder, endLayer: layer, forBackward: false)
       misses += 1
       for b in 0..<batch.count where rows[batch.exampleIds[b]] == nil {
         let o = batch.offsets[b] * hidden, n = (batch.offsets[b + 1] - batch.offsets[b]) * hidden
