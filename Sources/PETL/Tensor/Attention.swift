@@ -35,7 +35,10 @@ public enum Attention {
   @inline(__always)
   static func forPairs(offsets: UnsafeBufferPointer<Int>, heads: Int, _ body: (Int, Int, Int, Int) -> Void) {
     let B = offsets.count - 1
-    Parallel.forRanges(B * heads, minChunk: 4) { worker, range in
+    Parallel.forBalanced(B * heads, minCost: 1 << 12, cost: { pair in
+      let b = pair / heads, l = offsets[b + 1] - offsets[b]
+      return l * l
+    }) { worker, range in
       // probs offset of (b, h): heads * Σ_{b'<b} len_b'² + h * len_b²
       var b = range.lowerBound / heads, base = 0
       for bb in 0..<b { let l = offsets[bb + 1] - offsets[bb]; base += heads * l * l }
@@ -70,13 +73,15 @@ public enum Attention {
           // S[len,len] = q_b [len,d] · k_bᵀ, scaled
           BLAS.gemm(transA: false, transB: true, m: len, n: len, k: d, alpha: scale,
                     a: qb, lda: H, b: kb, ldb: H, c: P)
-          for i in 0..<len { Ops.softmaxRow(P + i * len, len: len) }
+          // softmax rows, each dropped (into scratch) while it is still in L1
           var used = UnsafePointer(P)
-          if p > 0 {
-            let s = scratch + worker * per
-            dropoutBlock(s, P, len: len, p: p, key: dropoutKey(dropoutBase, example: ids[b], head: h))
-            used = UnsafePointer(s)
+          let s = scratch + worker * per
+          let dkey = dropoutKey(dropoutBase, example: ids[b], head: h)
+          for i in 0..<len {
+            Ops.softmaxRow(P + i * len, len: len)
+            if p > 0 { Dropout.apply(dst: s + i * len, src: P + i * len, count: len, key: dkey, index0: UInt64(i << 16), p: p) }
           }
+          if p > 0 { used = UnsafePointer(s) }
           // ctx_b [len,d] = P [len,len] · v_b [len,d]
           BLAS.gemm(transA: false, transB: false, m: len, n: d, k: len, a: used, b: vb, ldb: H,
                     c: ctx + o * H + h * d, ldc: H)
@@ -157,7 +162,7 @@ extension Attention {
     let B = offsets.count - 1
     offsets.withUnsafeBufferPointer { offs in
       exampleIds.withUnsafeBufferPointer { ids in
-        Parallel.forRanges(B * heads, minChunk: 16) { worker, range in
+        Parallel.forBalanced(B * heads, minCost: 1 << 12, cost: { offs[$0 / heads + 1] - offs[$0 / heads] }) { worker, range in
           for pair in range {
             let b = pair / heads, h = pair - b * heads
             let o = offs[b], len = offs[b + 1] - o
@@ -207,7 +212,7 @@ extension Attention {
     let B = offsets.count - 1
     offsets.withUnsafeBufferPointer { offs in
       exampleIds.withUnsafeBufferPointer { ids in
-        Parallel.forRanges(B * heads, minChunk: 16) { worker, range in
+        Parallel.forBalanced(B * heads, minCost: 1 << 12, cost: { offs[$0 / heads + 1] - offs[$0 / heads] }) { worker, range in
           for pair in range {
             let b = pair / heads, h = pair - b * heads
             let o = offs[b], len = offs[b + 1] - o

@@ -51,15 +51,14 @@ public struct RowDropout {
     self.offsets = offsets; self.exampleIds = exampleIds; self.p = p; self.base = base
   }
 
-  /// Calls body(row, key, index0) for every packed row, split by sequences across the workers when
-  /// the rows are many (serial for the head's few [CLS] rows).
+  /// Calls body(row, key, index0) for every packed row, split by sequences (balanced by length)
+  /// across the workers when the rows are many (serial for the head's few [CLS] rows).
   @inline(__always)
   func forEachRow(cols: Int, _ body: (_ row: Int, _ key: UInt64, _ index0: UInt64) -> Void) {
     let B = offsets.count - 1
-    let rows = offsets[B] - offsets[0]
     offsets.withUnsafeBufferPointer { offs in
       exampleIds.withUnsafeBufferPointer { ids in
-        Parallel.forRanges(B, minChunk: rows * cols >= 1 << 15 ? 1 : B) { _, range in
+        Parallel.forBalanced(B, minCost: (1 << 15) / max(cols, 1), cost: { offs[$0 + 1] - offs[$0] }) { _, range in
           for b in range {
             let key = CounterRNG.key(base, ids[b])
             for t in 0..<(offs[b + 1] - offs[b]) { body(offs[b] + t, key, UInt64(t << 16)) }

@@ -61,6 +61,28 @@ public enum Parallel {
     run(w) { t in body(t, (n * t / w)..<(n * (t + 1) / w)) }
   }
 
+  /// Like `forRanges`, but the chunks carry about equal total `cost(i)` (>= 0) rather than equal
+  /// counts: for items of uneven size, such as the sequences of a packed batch. Serial when the
+  /// total is below `minCost`. Each worker finds its own bounds with one scan of the costs.
+  @inline(__always)
+  public static func forBalanced(_ n: Int, minCost: Int, cost: (Int) -> Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
+    var total = 0
+    for i in 0..<n { total += cost(i) }
+    let w = min(workers, n, max(1, total / max(minCost, 1)))
+    if w <= 1 { if n > 0 { body(0, 0..<n) }; return }
+    run(w) { t in
+      // item i belongs to the worker whose cost interval holds the cost before it
+      let lo = total * t / w, hi = total * (t + 1) / w
+      var before = 0, start = n, end = n
+      for i in 0..<n {
+        if start == n && before >= lo { start = i }
+        if before >= hi { end = i; break }
+        before += cost(i)
+      }
+      if start < end { body(t, start..<end) }
+    }
+  }
+
   /// Like `forRanges` over `count` floats, with chunk boundaries on multiples of 16 (SIMD blocks).
   @inline(__always)
   public static func forFloats(_ count: Int, minChunk: Int = 1 << 14, _ body: (_ lo: Int, _ hi: Int) -> Void) {

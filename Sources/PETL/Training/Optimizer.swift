@@ -41,11 +41,25 @@ public final class Optimizer {
 
   deinit { m.deallocate(); v.deallocate() }
 
-  /// L2 norm of the gradient slab.
+  /// L2 norm of the gradient slab: partial sums over fixed 64K-float chunks (split across the
+  /// workers), added in chunk order, so the norm does not depend on the worker count.
   public static func norm(_ g: UnsafePointer<Float>, count: Int) -> Double {
-    var acc = F16x()
-    forEachBlock(count) { i, l in let x = load16(g, i, l); acc += x * x }
-    return Double(acc.sum()).squareRoot()
+    let chunk = 1 << 16
+    let chunks = (count + chunk - 1) / chunk
+    return withUnsafeTemporaryAllocation(of: Double.self, capacity: max(chunks, 1)) { partial in
+      let part = partial.baseAddress!
+      Parallel.forRanges(chunks, minChunk: 4) { _, range in
+        for c in range {
+          let lo = c * chunk, n = min(chunk, count - lo)
+          var acc = F16x()
+          forEachBlock(n) { i, l in let x = load16(g + lo, i, l); acc += x * x }
+          part[c] = Double(acc.sum())
+        }
+      }
+      var total = 0.0
+      for c in 0..<chunks { total += part[c] }
+      return total.squareRoot()
+    }
   }
 
   /// Scales the gradients so their norm is at most `maxNorm` (torch's clip_grad_norm_:
@@ -56,7 +70,9 @@ public final class Optimizer {
     let c = maxNorm / (n + 1e-6)
     if maxNorm > 0 && c < 1 {
       let s = Float(c)
-      forEachBlock(count) { i, l in store16(load16(g, i, l) * s, g, i, l) }
+      Parallel.forFloats(count) { lo, hi in
+        forEachBlock(hi - lo) { i, l in store16(load16(g + lo, i, l) * s, g + lo, i, l) }
+      }
     }
     return n
   }
@@ -78,16 +94,18 @@ public final class Optimizer {
       let stepSize = lr / bc1, invSqrtBc2 = 1 / bc2.squareRoot()
       let b1 = beta1, b2 = beta2, e = eps
       for s in segments {
-        let p = params + s.paramOffset, g = grads + s.gradOffset
-        let mm = m + s.gradOffset, vv = v + s.gradOffset
         let decay: Float = s.decays ? 1 - lr * weightDecay : 1
-        forEachBlock(s.count) { i, l in
-          let gi = load16(g, i, l)
-          let mi = b1 * load16(mm, i, l) + (1 - b1) * gi
-          let vi = b2 * load16(vv, i, l) + (1 - b2) * gi * gi
-          store16(mi, mm, i, l); store16(vi, vv, i, l)
-          let denom = vi.squareRoot() * invSqrtBc2 + e
-          store16(load16(p, i, l) * decay - stepSize * mi / denom, p, i, l)
+        Parallel.forFloats(s.count) { lo, hi in
+          let p = params + s.paramOffset + lo, g = grads + s.gradOffset + lo
+          let mm = m + s.gradOffset + lo, vv = v + s.gradOffset + lo
+          forEachBlock(hi - lo) { i, l in
+            let gi = load16(g, i, l)
+            let mi = b1 * load16(mm, i, l) + (1 - b1) * gi
+            let vi = b2 * load16(vv, i, l) + (1 - b2) * gi * gi
+            store16(mi, mm, i, l); store16(vi, vv, i, l)
+            let denom = vi.squareRoot() * invSqrtBc2 + e
+            store16(load16(p, i, l) * decay - stepSize * mi / denom, p, i, l)
+          }
         }
       }
     }

@@ -39,7 +39,7 @@ public final class TrainingStep {
   @discardableResult
   public func run(_ batch: Batch, globalBatchSize: Int? = nil, lr: Double, dropoutKey: UInt64, training: Bool = true) -> Double {
     let n = trainable.count
-    grads.update(repeating: 0, count: n)
+    Ops.zero(grads, count: n)
     var loss = 0.0
     if batch.count > 0 {
       if let cache = prefixCache {
