@@ -39,13 +39,17 @@ struct BenchCommand: ParsableCommand {
 
     let wanted = commaList(rows)
     var results: [(BenchRow, Double, Double)] = []
-    print("row              ms     GFLOP/s  %sgemm  (GEMM GFLOP/step)")
+    let paramMB = Double(4 * m.layout.count) / 1e6
+    print(String(format: "memory: parameters %.0f MB; per row, activations + gradients + AdamW state", paramMB))
+    print("row              ms     GFLOP/s  %sgemm  (GEMM GFLOP/step)   cell MB")
     for row in BenchRow.all where wanted.contains(row.name) {
-      let (ms, flops) = try time(row, model: m, batch: b)
+      let (ms, flops, bytes) = try time(row, model: m, batch: b)
       let rate = flops / (ms * 1e6)
       results.append((row, ms, rate))
-      print(pad(row.name) + String(format: " %8.1f %9.1f %6.0f%%  (%.1f)", ms, rate, 100 * rate / gemmRate, flops / 1e9))
+      print(pad(row.name) + String(format: " %8.1f %9.1f %6.0f%%  (%5.1f) %12.0f", ms, rate, 100 * rate / gemmRate,
+                                   flops / 1e9, paramMB + Double(bytes) / 1e6))
     }
+    print(String(format: "peak resident memory of this process: %.0f MB", peakResidentMB()))
     print("load after: \(loadAverage())")
 
     guard let torch else { return }
@@ -72,12 +76,15 @@ struct BenchCommand: ParsableCommand {
     return Batch(sequences: seqs, labels: labels, exampleIds: (0..<batch).map(UInt64.init))
   }
 
-  /// Median ms per step and GEMM FLOPs per step.
-  private func time(_ row: BenchRow, model m: BertModel, batch b: Batch) throws -> (Double, Double) {
+  /// Median ms per step, GEMM FLOPs per step, and the row's memory beyond the parameters (workspace,
+  /// gradient slab, optimizer state).
+  private func time(_ row: BenchRow, model m: BertModel, batch b: Batch) throws -> (Double, Double, Int) {
     var times: [Double] = []
     var flops = 0
+    var bytes = 0
     if row.name == "inference" {
       let ws = Workspace(dims: m.dims)
+      ws.storeActivations(from: m.dims.layers - 1)  // no backward follows: layers share buffers
       ws.reserve(for: b)
       for i in 0..<(warmup + steps) {
         let f0 = BLAS.flops, t0 = DispatchTime.now().uptimeNanoseconds
@@ -85,6 +92,7 @@ struct BenchCommand: ParsableCommand {
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
         if i >= warmup { times.append(dt); flops += BLAS.flops - f0 }
       }
+      bytes = ws.bytes
     } else {
       let set = try TrainableSet(modules: row.modules, layers: row.layers, layout: m.layout)
       let step = TrainingStep(model: m, trainable: set, optimizer: .adamw, weightDecay: 0.01, maxGradNorm: 1.0)
@@ -95,8 +103,9 @@ struct BenchCommand: ParsableCommand {
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
         if i >= warmup { times.append(dt); flops += BLAS.flops - f0 }
       }
+      bytes = step.workspace.bytes + 4 * set.count * 3  // gradients, AdamW m and v
     }
-    return (times.sorted()[times.count / 2], Double(flops) / Double(max(steps, 1)))
+    return (times.sorted()[times.count / 2], Double(flops) / Double(max(steps, 1)), bytes)
   }
 
   private func sgemmRate() -> Double {
@@ -143,6 +152,12 @@ struct BenchCommand: ParsableCommand {
       ms[row] = v
     }
     return ms
+  }
+
+  private func peakResidentMB() -> Double {
+    var usage = rusage()
+    getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_maxrss) / 1e3  // kB on Linux
   }
 
   private func pad(_ s: String) -> String { s.padding(toLength: 15, withPad: " ", startingAt: 0) }

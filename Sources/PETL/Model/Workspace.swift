@@ -110,6 +110,17 @@ public final class Workspace {
     attnScratch = FloatBuffer(Parallel.maxWorkers * Attention.scratchPerWorker(maxLen: maxLen))
   }
 
+  /// Bytes of every buffer the workspace holds (shared buffers once): the activation memory of a
+  /// cell, which `storeActivations(from:)` shrinks for cells that train only the top layers.
+  public var bytes: Int {
+    var seen = Set<ObjectIdentifier>(), total = 0
+    func add(_ b: FloatBuffer) { if seen.insert(ObjectIdentifier(b)).inserted { total += 4 * b.count } }
+    for list in [x, q, k, v, probs, ctx, xhat1, rstd1, y1, u, g, xhat2, rstd2] { list.forEach(add) }
+    for b in [xhat0, rstd0, clsIn, cls, pooled, pooledDrop, logits, dx, dxIn, dr, dtmp, dy1, dI, dq, dk, dv, dctx,
+              dcls, dpooled, dlogits, attnScratch, gradScratchW, gradScratchB] { add(b) }
+    return total
+  }
+
   public func reserve(for batch: Batch) {
     reserve(tokens: batch.tokens, batch: batch.count, maxLength: batch.maxLength)
   }
