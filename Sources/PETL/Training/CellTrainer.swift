@@ -75,10 +75,8 @@ public struct CellTrainer {
       var i = 0
       while i < n && s < totalSteps {
         let global = order[i..<min(i + o.batchSize, n)]
-        // This rank's contiguous share of the global batch.
-        let share = (global.count + ranks - 1) / ranks
-        let lo = global.startIndex + min(rank * share, global.count), hi = global.startIndex + min((rank + 1) * share, global.count)
-        let batch = TaskData.batch(data.train, indices: global[lo..<hi])
+        // This rank's contiguous share of the global batch, balanced by tokens.
+        let batch = TaskData.batch(data.train, indices: TaskData.share(data.train, of: global, rank: rank, ranks: ranks))
         let loss = step.run(batch, globalBatchSize: global.count, lr: schedule.rate(at: s),
                             dropoutKey: CounterRNG.key(o.seed, 0x4452_4F50, UInt64(s)))
         guard step.lastGradNorm.isFinite else {

@@ -40,6 +40,31 @@ public struct TaskData: Sendable {
 
   /// Packs examples `indices` into a batch; their positions in `train` (or the dev split) are the
   /// global example ids that key dropout.
+  /// Rank `rank`'s contiguous share of a global batch under data parallelism: split where the
+  /// running token count crosses rank/ranks of the total, so every rank gets about the same number
+  /// of TOKENS (packed batches cost by tokens, and the all-reduce waits for the slowest rank), at
+  /// least one example each (the batch has at least `ranks`). The shares add up to the global batch
+  /// whatever the split, so the summed gradient is the same up to float rounding.
+  public static func share(_ examples: [EncodedExample], of global: ArraySlice<Int>, rank: Int, ranks: Int) -> ArraySlice<Int> {
+    guard ranks > 1 else { return global }
+    var total = 0
+    for i in global { total += examples[i].ids.count }
+    func bound(_ r: Int) -> Int {
+      if r <= 0 { return global.startIndex }
+      if r >= ranks { return global.endIndex }
+      let target = total * r / ranks
+      var before = 0, k = global.startIndex
+      while k < global.endIndex && before + examples[global[k]].ids.count / 2 <= target {
+        before += examples[global[k]].ids.count; k += 1
+      }
+      // at least one example for each rank on either side of the bound
+      return min(max(k, global.startIndex + r), global.endIndex - (ranks - r))
+    }
+    var lo = bound(rank), hi = bound(rank + 1)
+    if global.count < ranks { lo = min(global.startIndex + rank, global.endIndex); hi = min(lo + 1, global.endIndex) }
+    return global[lo..<max(lo, hi)]
+  }
+
   public static func batch(_ examples: [EncodedExample], indices: ArraySlice<Int>) -> Batch {
     Batch(sequences: indices.map { (examples[$0].ids, examples[$0].types) },
           labels: indices.map { examples[$0].label }, exampleIds: indices.map { UInt64($0) })

@@ -1,5 +1,6 @@
-/// One optimizer step of a cell: zero the gradient slab, forward, loss, backward, all-reduce the slab
-/// across the data-parallel group (one fused call: only trainable parameters travel), clip, update.
+/// One optimizer step of a cell: forward, loss, backward, all-reduce the gradient slab across the
+/// data-parallel group (one fused call: only trainable parameters travel), clip, update (which leaves
+/// the slab zeroed for the next step).
 /// Owns the gradient slab and the optimizer state; allocates nothing per step.
 public final class TrainingStep {
   public let model: BertModel
@@ -38,8 +39,7 @@ public final class TrainingStep {
   /// when the step diverged) is the same everywhere.
   @discardableResult
   public func run(_ batch: Batch, globalBatchSize: Int? = nil, lr: Double, dropoutKey: UInt64, training: Bool = true) -> Double {
-    let n = trainable.count
-    Ops.zero(grads, count: n)
+    let n = trainable.count  // the gradient slab is zero: from init, then from each update
     var loss = 0.0
     if batch.count > 0 {
       if let cache = prefixCache {
