@@ -28,6 +28,9 @@ struct TrainingFlags: ParsableArguments {
   @Option(help: "Clip the trainable set's gradient norm to this; 0 = no clipping (default 1).") var maxGradNorm: Double?
   @Option(help: "Override the config's dropout probabilities; 0 turns dropout off.") var dropout: Double?
   @Flag(help: "Train in file order instead of a seeded shuffle.") var noShuffle = false
+  @Option(help: ArgumentHelp("Length bucketing: draw batches from pools of K batches' worth of shuffled examples sorted by length.",
+                             discussion: "Batches then hold similar lengths; every example is still seen once per epoch, and training is the same in expectation (not bit for bit). Off by default, as in the paper.",
+                             valueName: "K")) var lengthBuckets: Int?
   @Option(help: "Use only the first N training examples.") var maxTrain: Int?
   @Option(help: "Evaluate on at most N dev examples.") var maxEval: Int?
   @Flag(inversion: .prefixedNo, help: ArgumentHelp("Frozen-prefix cache: compute the layers below the lowest trainable one once per example.",
@@ -50,6 +53,7 @@ struct TrainingFlags: ParsableArguments {
     if let v = dropout { guard v >= 0 && v < 1 else { throw ValidationError("--dropout must be in [0, 1)") }; o.dropout = v }
     if noShuffle { o.shuffle = false }
     if let v = prefixCache { o.prefixCache = v }
+    if let v = lengthBuckets { guard v >= 2 else { throw ValidationError("--length-buckets must be at least 2 (batches per pool)") }; o.lengthBuckets = v }
     if let v = maxTrain { guard v > 0 else { throw ValidationError("--max-train must be positive") }; o.maxTrain = v }
     if let v = maxEval { guard v > 0 else { throw ValidationError("--max-eval must be positive") }; o.maxEval = v }
     return o

@@ -158,3 +158,98 @@ final class BalanceTests: XCTestCase {
     }
   }
 }
+
+/// The vector transcendental functions against double precision, and GELU's stored slope against
+/// the derivative of the erf GELU.
+final class FastMathTests: XCTestCase {
+  private func lanes(_ from: Double, _ to: Double, count: Int) -> [F16x] {
+    (0..<count).map { b in
+      var v = F16x()
+      for j in 0..<16 { v[j] = Float(from + (to - from) * Double(b * 16 + j) / Double(count * 16 - 1)) }
+      return v
+    }
+  }
+
+  func testErfExpTanhAgainstDouble() {
+    var erfErr = 0.0, gaussErr = 0.0, expErr = 0.0, tanhErr = 0.0
+    for v in lanes(-6, 6, count: 400) {
+      let (e, g) = FastMath.erfAndGaussian(v)
+      let ex = FastMath.exp(v), th = FastMath.tanh(v)
+      for j in 0..<16 {
+        let x = Double(v[j])
+        erfErr = max(erfErr, abs(Double(e[j]) - Foundation.erf(x)))
+        gaussErr = max(gaussErr, abs(Double(g[j]) - Foundation.exp(-x * x)))
+        expErr = max(expErr, abs(Double(ex[j]) - Foundation.exp(x)) / Foundation.exp(x))
+        tanhErr = max(tanhErr, abs(Double(th[j]) - Foundation.tanh(x)))
+      }
+    }
+    XCTAssertLessThan(erfErr, 5e-7)    // A&S 7.1.26: 1.5e-7, plus float rounding
+    XCTAssertLessThan(gaussErr, 3e-7)
+    XCTAssertLessThan(expErr, 3e-7)    // about 2 ulp
+    XCTAssertLessThan(tanhErr, 3e-7)
+  }
+
+  func testGELUSlopeIsTheDerivative() {
+    let xs = lanes(-8, 8, count: 64).flatMap { v in (0..<16).map { v[$0] } }
+    var u = xs, g = [Float](repeating: 0, count: xs.count), plain = g
+    u.withUnsafeMutableBufferPointer { up in
+      g.withUnsafeMutableBufferPointer { gp in
+        Ops.geluForward(gp.baseAddress!, up.baseAddress!, count: xs.count, slope: up.baseAddress!)  // slope in place
+      }
+    }
+    var u2 = xs
+    u2.withUnsafeMutableBufferPointer { up in
+      plain.withUnsafeMutableBufferPointer { Ops.geluForward($0.baseAddress!, up.baseAddress!, count: xs.count) }
+    }
+    XCTAssertEqual(g, plain, "the slope changes nothing in the forward")
+    for (i, x32) in xs.enumerated() {
+      let x = Double(x32)
+      let cdf = 0.5 * (1 + Foundation.erf(x / 2.0.squareRoot()))
+      XCTAssertEqual(Double(g[i]), x * cdf, accuracy: 1e-6 * max(1, abs(x)), "gelu(\(x))")
+      let slope = cdf + x * Foundation.exp(-x * x / 2) / (2 * Double.pi).squareRoot()
+      XCTAssertEqual(Double(u[i]), slope, accuracy: 2e-6, "gelu'(\(x))")
+    }
+  }
+}
+
+/// Length bucketing: a permutation per epoch, the plain shuffle when off, batches of similar lengths
+/// when on, only the last batch short, the same order for the same seed.
+final class BatchOrderTests: XCTestCase {
+  func testBucketingKeepsEveryExampleAndGroupsLengths() {
+    var rng = SeededGenerator(seed: 9)
+    let lengths = (0..<1003).map { _ in 4 + Int(rng.next() % 60) }
+    let bs = 32
+    func spread(_ order: [Int]) -> Double {
+      var total = 0, batches = 0, i = 0
+      while i < order.count {
+        let b = order[i..<min(i + bs, order.count)].map { lengths[$0] }
+        total += b.max()! - b.min()!; batches += 1; i += bs
+      }
+      return Double(total) / Double(batches)
+    }
+    for epoch in 1...3 {
+      let plain = BatchOrder.epoch(lengths: lengths, batchSize: bs, shuffle: true, seed: 5, epoch: epoch)
+      let bucketed = BatchOrder.epoch(lengths: lengths, batchSize: bs, shuffle: true, seed: 5, epoch: epoch, bucketPool: 8)
+      XCTAssertEqual(plain.sorted(), Array(0..<1003))
+      XCTAssertEqual(bucketed.sorted(), Array(0..<1003), "each example once per epoch")
+      XCTAssertEqual(bucketed, BatchOrder.epoch(lengths: lengths, batchSize: bs, shuffle: true, seed: 5, epoch: epoch, bucketPool: 8))
+      XCTAssertNotEqual(bucketed, BatchOrder.epoch(lengths: lengths, batchSize: bs, shuffle: true, seed: 6, epoch: epoch, bucketPool: 8))
+      XCTAssertLessThan(spread(bucketed), spread(plain) / 4, "epoch \(epoch): batches of similar lengths")
+      // 1003 = 31 x 32 + 11. Pools of 8 x 32 = 256: the last pool is plain[768...], and its short
+      // batch (its 11 longest) is the last window
+      let lastPool = plain[768...].sorted { (lengths[$0], $0) < (lengths[$1], $1) }
+      XCTAssertEqual(Array(bucketed.suffix(11)), Array(lastPool.suffix(11)))
+    }
+    XCTAssertEqual(BatchOrder.epoch(lengths: lengths, batchSize: bs, shuffle: false, seed: 5, epoch: 1, bucketPool: 8),
+                   Array(0..<1003), "no shuffle: file order, no bucketing")
+  }
+
+  func testLengthBucketsOptionKeepsOldSpecHashes() throws {
+    var o = TrainOptions()
+    let before = String(decoding: try JSONEncoder().encode(o), as: UTF8.self)
+    XCTAssertFalse(before.contains("lengthBuckets"), "off: not encoded, so existing cells keep their hash")
+    o.lengthBuckets = 20
+    let data = try JSONEncoder().encode(o)
+    XCTAssertEqual(try JSONDecoder().decode(TrainOptions.self, from: data).lengthBuckets, 20)
+  }
+}

@@ -62,15 +62,12 @@ public struct CellTrainer {
     var result = CellResult(status: .ok, trainableParameters: trainable.count, totalParameters: model.layout.count,
                             allreduceBytesPerStep: ranks > 1 ? step.allReduceBytes : 0, ranks: ranks)
     var s = 0, epoch = 0
-    var order = Array(0..<n)
+    let lengths = data.train.map(\.ids.count)
     training: while s < totalSteps {
       epoch += 1
       let epochStart = Date()
-      if o.shuffle {
-        var rng = SeededGenerator(seed: CounterRNG.key(o.seed, 0x5348_5546, UInt64(epoch)))
-        order = Array(0..<n)
-        order.shuffle(using: &rng)
-      }
+      let order = BatchOrder.epoch(lengths: lengths, batchSize: o.batchSize, shuffle: o.shuffle, seed: o.seed,
+                                   epoch: epoch, bucketPool: o.lengthBuckets)
       var lossSum = 0.0, batches = 0
       var i = 0
       while i < n && s < totalSteps {

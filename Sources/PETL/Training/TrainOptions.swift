@@ -25,12 +25,15 @@ public struct TrainOptions: Codable, Hashable, Sendable {
   /// Frozen-prefix cache: the layers below the lowest trainable one run without dropout and their
   /// output is computed once per example (see PrefixCache).
   public var prefixCache: Bool = false
+  /// Length bucketing: batches drawn from pools of this many batches sorted by length (nil: off).
+  /// See `BatchOrder`.
+  public var lengthBuckets: Int? = nil
 
   public init() {}
 
   enum CodingKeys: String, CodingKey {
     case epochs, maxSteps, learningRate, batchSize, maxLength, optimizer, weightDecay, warmupRatio, maxGradNorm
-    case dropout, shuffle, maxTrain, maxEval, seed, prefixCache
+    case dropout, shuffle, maxTrain, maxEval, seed, prefixCache, lengthBuckets
   }
 
   /// Missing keys keep their defaults, so journals written before an option existed still read (and
@@ -53,6 +56,7 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     maxEval = try c.decodeIfPresent(Int.self, forKey: .maxEval)
     seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
     prefixCache = try c.decodeIfPresent(Bool.self, forKey: .prefixCache) ?? d.prefixCache
+    lengthBuckets = try c.decodeIfPresent(Int.self, forKey: .lengthBuckets)
   }
 
   /// Options added after the first journals are written only when set, so the spec hash of a cell
@@ -74,5 +78,6 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     try c.encodeIfPresent(maxEval, forKey: .maxEval)
     try c.encode(seed, forKey: .seed)
     if prefixCache { try c.encode(true, forKey: .prefixCache) }
+    try c.encodeIfPresent(lengthBuckets, forKey: .lengthBuckets)
   }
 }
