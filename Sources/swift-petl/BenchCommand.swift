@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "HuggingFace BERT folder.") var model: String = "models/all-MiniLM-L6-v2"
   @Option(help: "Timed steps per row (median reported).") var steps: Int = 5
   @Option(help: "Untimed warm-up steps per row.") var warmup: Int = 1
-  @Option(help: "OpenBLAS threads (default: OpenBLAS's own choice).") var threads: Int?
+  @Option(help: "Engine threads (default: OPENBLAS_NUM_THREADS, else the core count).") var threads: Int?
   @Option(help: "Python with torch + transformers: also run the PyTorch benchmark and print ratios.") var torch: String?
   @Option(help: "The PyTorch benchmark script.") var torchScript: String = "reference/bench_torch.py"
   @Option(help: "Rows, comma-separated.") var rows: String = BenchRow.all.map(\.name).joined(separator: ",")

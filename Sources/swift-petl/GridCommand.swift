@@ -119,7 +119,8 @@ struct GridCommand: ParsableCommand {
     _ = try Magnitudes(base: base, tuned: tuned).write(to: folder.appendingPathComponent("magnitudes"), layers: base.dims.layers)
   }
 
-  /// One OpenBLAS thread per core on this node unless the user chose (OPENBLAS_NUM_THREADS).
+  /// The node's cores split evenly over its ranks (engine threads per rank) unless the user chose
+  /// (OPENBLAS_NUM_THREADS, which sets the engine's threads; OpenBLAS itself runs one).
   func configureThreads(world: Communicator) {
     let env = ProcessInfo.processInfo.environment
     guard env["OPENBLAS_NUM_THREADS"] == nil, env["OMP_NUM_THREADS"] == nil else { return }
