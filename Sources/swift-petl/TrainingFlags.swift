@@ -34,7 +34,7 @@ struct TrainingFlags: ParsableArguments {
   @Option(help: "Use only the first N training examples.") var maxTrain: Int?
   @Option(help: "Evaluate on at most N dev examples.") var maxEval: Int?
   @Flag(inversion: .prefixedNo, help: ArgumentHelp("Frozen-prefix cache: compute the layers below the lowest trainable one once per example.",
-                           discussion: "The frozen prefix then runs WITHOUT dropout (always, first epoch included); trainable layers keep theirs. Cached states are bounded at 1 GiB per task and layer per rank; examples beyond it are recomputed. Default: on in the quick preset, off otherwise.")) var prefixCache: Bool?
+                           discussion: "The frozen prefix then runs WITHOUT dropout (always, first epoch included); trainable layers keep theirs. Training and dev examples are cached (dev evaluation has no dropout, so its cache is exact), each bounded at 1 GiB per task, layer and split per rank; examples beyond it are recomputed. Default: on in the quick preset, off otherwise.")) var prefixCache: Bool?
 
   /// `base` with every given flag applied, validated.
   func apply(to base: TrainOptions) throws -> TrainOptions {

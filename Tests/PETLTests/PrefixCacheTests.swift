@@ -43,3 +43,25 @@ final class PrefixCacheTests: XCTestCase {
     XCTAssertNotEqual(cachedInput, Array(ws.layerInput(2, tokens: batch.tokens)), "training-mode prefix has dropout")
   }
 }
+
+extension PrefixCacheTests {
+  /// Evaluation through a dev-set prefix cache gives the outputs of the full forward (eval has no
+  /// dropout), whether the cache is being filled or serving.
+  func testEvaluationThroughTheCacheIsExact() {
+    let m = TestSupport.tinyModel()
+    let batch = TestSupport.tinyBatch(lengths: [5, 7, 3, 6, 2], seed: 8)
+    let examples = (0..<batch.count).map { b in
+      EncodedExample(ids: Array(batch.inputIds[batch.offsets[b]..<batch.offsets[b + 1]]),
+                     types: Array(batch.tokenTypes[batch.offsets[b]..<batch.offsets[b + 1]]), label: 0)
+    }
+    let ws = Workspace(dims: m.dims)
+    let plain = Predictor.outputs(model: m, ws: ws, examples: examples, batchSize: 2)
+    let cache = PrefixCache(layer: 2, hidden: m.dims.hidden)
+    let filling = Predictor.outputs(model: m, ws: ws, examples: examples, batchSize: 2, prefix: cache)
+    let serving = Predictor.outputs(model: m, ws: ws, examples: examples, batchSize: 2, prefix: cache)
+    XCTAssertEqual(cache.misses, 3)
+    XCTAssertEqual(cache.hits, 3)
+    for (a, b) in zip(plain.flatMap { $0 }, filling.flatMap { $0 }) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+    XCTAssertEqual(filling, serving)
+  }
+}

@@ -46,10 +46,16 @@ public struct CellTrainer {
     let step = TrainingStep(model: model, trainable: trainable, optimizer: o.optimizer,
                             weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm)
     if let group, ranks > 1 { step.allReduce = { group.allreduceSum($0, count: $1) } }
+    // Dev evaluation runs without dropout anywhere, so its prefix is cached exactly.
+    var devCaches: [String: PrefixCache] = [:]
     if o.prefixCache && trainable.lowestLayer > 0 && trainable.lowestLayer < model.dims.layers {
-      // An adapter may change the prefix's weights: then this cell's cache is its own.
-      step.prefixCache = adapter == nil ? context.prefixCache(task, options: o, layer: trainable.lowestLayer)
-        : PrefixCache(layer: trainable.lowestLayer, hidden: model.dims.hidden)
+      // An adapter may change the prefix's weights: then this cell's caches are its own.
+      func cache(_ split: String) -> PrefixCache {
+        adapter == nil ? context.prefixCache(task, options: o, layer: trainable.lowestLayer, split: split)
+          : PrefixCache(layer: trainable.lowestLayer, hidden: model.dims.hidden)
+      }
+      step.prefixCache = cache("train")
+      for (split, _) in data.dev { devCaches[split] = cache("dev:" + split) }
     }
     step.workspace.reserve(tokens: o.batchSize * o.maxLength, batch: o.batchSize, maxLength: o.maxLength)
 
@@ -87,7 +93,7 @@ public struct CellTrainer {
       }
       if let group, ranks > 1 { lossSum = group.allreduceSum(lossSum) }
       let trainLoss = lossSum / Double(max(batches, 1))
-      let dev = try evaluate(model: model, ws: step.workspace, data: data)
+      let dev = try evaluate(model: model, ws: step.workspace, data: data, prefixes: devCaches)
       result.epochs.append(.init(epoch: epoch, trainLoss: trainLoss, dev: dev, seconds: Date().timeIntervalSince(epochStart)))
       result.dev = dev
       log("epoch \(epoch): train loss \(String(format: "%.4f", trainLoss))  " + dev.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(separator: "  "))
@@ -99,10 +105,11 @@ public struct CellTrainer {
 
   /// Dev metrics of the current parameters, over every dev split. Under data parallelism each rank
   /// scores a contiguous share and one all-reduce assembles the outputs.
-  func evaluate(model: BertModel, ws: Workspace, data: TaskData) throws -> [String: Double] {
+  func evaluate(model: BertModel, ws: Workspace, data: TaskData, prefixes: [String: PrefixCache] = [:]) throws -> [String: Double] {
     var metrics: [String: Double] = [:]
     for (split, examples) in data.dev {
-      let outputs = Predictor.outputs(model: model, ws: ws, examples: examples, batchSize: spec.options.batchSize, group: group)
+      let outputs = Predictor.outputs(model: model, ws: ws, examples: examples, batchSize: spec.options.batchSize,
+                                      group: group, prefix: prefixes[split])
       do {
         for (k, v) in try PETL.evaluate(task: data.task, split: split, outputs: outputs, labels: examples.map(\.label)) { metrics[k] = v }
       } catch let e as PETLError {
@@ -129,9 +136,10 @@ public struct CellTrainer {
 /// Forward passes in eval mode over many examples: sorted by length so batches pack tightly.
 public enum Predictor {
   /// Logits (or the regression score) per example, in the examples' order. With a group, each rank
-  /// computes a contiguous share and an all-reduce gives every rank all outputs.
+  /// computes a contiguous share and an all-reduce gives every rank all outputs. With `prefix` (a
+  /// cache of these examples at a frozen layer) the forward starts there: exact, as eval has no dropout.
   public static func outputs(model: BertModel, ws: Workspace, examples: [EncodedExample], batchSize: Int = 32,
-                             group: Communicator? = nil) -> [[Float]] {
+                             group: Communicator? = nil, prefix: PrefixCache? = nil) -> [[Float]] {
     let C = model.dims.numLabels, n = examples.count
     let ranks = group?.size ?? 1, rank = group?.rank ?? 0
     let share = (n + ranks - 1) / ranks
@@ -141,7 +149,12 @@ public enum Predictor {
     while i < mine.count {
       let idx = mine[i..<min(i + batchSize, mine.count)]
       let batch = TaskData.batch(examples, indices: idx)
-      model.forward(batch, ws: ws, training: false, forBackward: false)
+      if let prefix {
+        prefix.prepare(batch, model: model, ws: ws)
+        model.forward(batch, ws: ws, training: false, startLayer: prefix.layer, forBackward: false)
+      } else {
+        model.forward(batch, ws: ws, training: false, forBackward: false)
+      }
       for (b, e) in idx.enumerated() { for c in 0..<C { flat[e * C + c] = ws.logits.p[b * C + c] } }
       i += batchSize
     }

@@ -96,10 +96,11 @@ public final class StudyContext {
     "\(task)|\(options.maxLength)|\(options.maxTrain ?? -1)|\(options.maxEval ?? -1)"
   }
 
-  /// The frozen-prefix cache of a task's training set at `layer`, shared by every cell of this rank
-  /// whose lowest trainable layer is `layer` (their frozen prefixes are the same pretrained weights).
-  public func prefixCache(_ task: TaskDescriptor, options: TrainOptions, layer: Int) -> PrefixCache {
-    let key = Self.dataKey(task: task.name, options) + "|\(layer)"
+  /// The frozen-prefix cache of a task's training set (or of a dev split: `split` "dev:NAME") at
+  /// `layer`, shared by every cell of this rank whose lowest trainable layer is `layer` (their frozen
+  /// prefixes are the same pretrained weights). Splits have their own caches: example ids are per split.
+  public func prefixCache(_ task: TaskDescriptor, options: TrainOptions, layer: Int, split: String = "train") -> PrefixCache {
+    let key = Self.dataKey(task: task.name, options) + "|\(layer)|\(split)"
     if let c = prefixCaches[key] { return c }
     let c = PrefixCache(layer: layer, hidden: config.hiddenSize)
     prefixCaches[key] = c
