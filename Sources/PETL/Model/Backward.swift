@@ -68,14 +68,9 @@ extension BertModel {
       // LN2: dr2 [N,H] is the residual branch's gradient (straight into dy1) and, through the
       // dropout, the output dense's (dtmp), both from one pass
       grad.layerNorm(si(.lnOut)) { dg, db in
-        if stage > 0 {
-          Ops.layerNormBackward(dinp: stage > 2 ? ws.dy1.p : nil, dropped: ws.dtmp.p, dropout: rows(ph, key(.ffnOutput, l)),
-                                dgamma: dg, dbeta: db, dout: ws.dx.p, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p,
-                                gamma: w(.lnOut), c: H)
-        } else {
-          Ops.layerNormBackward(dinp: nil, dgamma: dg, dbeta: db, dout: ws.dx.p,
-                                xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, gamma: w(.lnOut), n: N, c: H)
-        }
+        Ops.layerNormBackward(dinp: stage > 2 ? ws.dy1.p : nil, dropped: stage > 0 ? ws.dtmp.p : nil,
+                              dropout: rows(ph, key(.ffnOutput, l)), dgamma: dg, dbeta: db, dout: ws.dx.p,
+                              xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, gamma: w(.lnOut), c: H)
       }
       if stage == 0 { break }
       // output dense: dg [N,I] = do · Wo ; dWo += doᵀ · g
@@ -95,14 +90,9 @@ extension BertModel {
       // dropout, the attention output dense's (dtmp)
       let below = stage > 5
       grad.layerNorm(si(.lnAttn)) { dg, db in
-        if stage > 3 {
-          Ops.layerNormBackward(dinp: below ? ws.dxIn.p : nil, dropped: ws.dtmp.p, dropout: rows(ph, key(.attentionOutput, l)),
-                                dgamma: dg, dbeta: db, dout: ws.dy1.p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p,
-                                gamma: w(.lnAttn), c: H)
-        } else {
-          Ops.layerNormBackward(dinp: nil, dgamma: dg, dbeta: db, dout: ws.dy1.p,
-                                xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, gamma: w(.lnAttn), n: N, c: H)
-        }
+        Ops.layerNormBackward(dinp: below ? ws.dxIn.p : nil, dropped: stage > 3 ? ws.dtmp.p : nil,
+                              dropout: rows(ph, key(.attentionOutput, l)), dgamma: dg, dbeta: db, dout: ws.dy1.p,
+                              xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, gamma: w(.lnAttn), c: H)
       }
       if stage == 3 { break }
       // attention output dense: dctx [N,H] = da · Wa
@@ -179,14 +169,9 @@ extension BertModel {
     func rows(_ p: Float, _ base: UInt64) -> RowDropout { RowDropout(offsets: co, exampleIds: ids, p: p, base: base) }
     // LN2: dr2 [B,H] into dy1 (residual) and, through the dropout, dtmp (output dense)
     grad.layerNorm(si(.lnOut)) { dg, db in
-      if stage > 0 {
-        Ops.layerNormBackward(dinp: stage > 2 ? ws.dy1.p : nil, dropped: ws.dtmp.p, dropout: rows(ph, key(.ffnOutput, l)),
-                              dgamma: dg, dbeta: db, dout: ws.dcls.p, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p,
-                              gamma: w(.lnOut), c: H)
-      } else {
-        Ops.layerNormBackward(dinp: nil, dgamma: dg, dbeta: db, dout: ws.dcls.p,
-                              xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, gamma: w(.lnOut), n: B, c: H)
-      }
+      Ops.layerNormBackward(dinp: stage > 2 ? ws.dy1.p : nil, dropped: stage > 0 ? ws.dtmp.p : nil,
+                            dropout: rows(ph, key(.ffnOutput, l)), dgamma: dg, dbeta: db, dout: ws.dcls.p,
+                            xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, gamma: w(.lnOut), c: H)
     }
     if stage == 0 { return false }
     grad.linear(si(.output), si(.output) + 1) { dw, db in
@@ -202,14 +187,9 @@ extension BertModel {
     if stage == 2 { return false }
     // LN1: dr1 [B,H] into dr (residual, added at the [CLS] rows below) and, through the dropout, dtmp
     grad.layerNorm(si(.lnAttn)) { dg, db in
-      if stage > 3 {
-        Ops.layerNormBackward(dinp: stage > 5 ? ws.dr.p : nil, dropped: ws.dtmp.p, dropout: rows(ph, key(.attentionOutput, l)),
-                              dgamma: dg, dbeta: db, dout: ws.dy1.p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p,
-                              gamma: w(.lnAttn), c: H)
-      } else {
-        Ops.layerNormBackward(dinp: nil, dgamma: dg, dbeta: db, dout: ws.dy1.p,
-                              xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, gamma: w(.lnAttn), n: B, c: H)
-      }
+      Ops.layerNormBackward(dinp: stage > 5 ? ws.dr.p : nil, dropped: stage > 3 ? ws.dtmp.p : nil,
+                            dropout: rows(ph, key(.attentionOutput, l)), dgamma: dg, dbeta: db, dout: ws.dy1.p,
+                            xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, gamma: w(.lnAttn), c: H)
     }
     if stage == 3 { return false }
     grad.linear(si(.attnOut), si(.attnOut) + 1) { dw, db in

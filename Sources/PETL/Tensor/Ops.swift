@@ -118,21 +118,24 @@ public enum Ops {
     }
   }
 
-  /// `layerNormBackward` that also writes, in the same pass, dropped = dropout(dinp): the gradient
-  /// entering the dense layer whose output went through `dropout` into this LayerNorm's residual
-  /// sum. `dinp` (the residual branch's gradient) may be nil when nothing below needs it.
+  /// `layerNormBackward` over packed rows that also writes, in the same pass, dropped =
+  /// dropout(dinp): the gradient entering the dense layer whose output went through `dropout` into
+  /// this LayerNorm's residual sum. `dinp` (the residual branch's gradient) and `dropped` may each be
+  /// nil when nothing below needs it (both nil: only dgamma, dbeta).
   public static func layerNormBackward(
-    dinp: UnsafeMutablePointer<Float>?, dropped: UnsafeMutablePointer<Float>, dropout: RowDropout,
+    dinp: UnsafeMutablePointer<Float>?, dropped: UnsafeMutablePointer<Float>?, dropout: RowDropout,
     dgamma: UnsafeMutablePointer<Float>?, dbeta: UnsafeMutablePointer<Float>?,
     dout: UnsafePointer<Float>, xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
     gamma: UnsafePointer<Float>, c: Int
   ) {
     let n = dropout.offsets.last ?? 0
     layerNormParameterGradients(dgamma: dgamma, dbeta: dbeta, dout: dout, xhat: xhat, n: n, c: c)
+    guard let d0 = dropped ?? dinp else { return }
     let p = dropout.p, thr = CounterRNG.threshold24(p), scale = 1 / (1 - p)
     dropout.forEachRow(cols: c) { r, key, index0 in
-      let d = dropped + r * c
+      let d = d0 + r * c
       layerNormBackwardRow(d, dout + r * c, xhat + r * c, rstd[r], gamma, c: c)
+      guard dropped != nil else { return }
       forEachBlock(c) { i, l in
         let v = load16(d, i, l)
         if let dinp { store16(v, dinp + r * c, i, l) }
