@@ -80,22 +80,38 @@ final class GridPlanTests: XCTestCase {
     XCTAssertThrowsError(try GridLayers.parse("every"))
   }
 
-  func testCostModelOrdersByBackwardDepthAndLearnsARate() throws {
+  func testCostModelOrdersByBackwardDepthAndLearnsTwoRates() throws {
     var cost = CostModel(numLayers: 6)
     let p = try plan(modules: ["query", "classifier", "full"], layers: .list([0, 5]))
     let q5 = p.cells.first { $0.modules == ["query"] && $0.layers == .indices([5]) }!
     let q0 = p.cells.first { $0.modules == ["query"] && $0.layers == .indices([0]) }!
     let head = p.cells.first { $0.modules == ["classifier"] }!
     let full = p.cells.first { $0.modules == ["full"] }!
-    XCTAssertEqual(cost.units(q0), Double(6 + 12) * 2_490 * 3)
-    XCTAssertEqual(cost.units(q5), Double(6 + 2) * 2_490 * 3)
-    XCTAssertEqual(cost.units(head), Double(6) * 2_490 * 3)
-    XCTAssertEqual(cost.units(full), cost.units(q0))
-    XCTAssertEqual(cost.costliestFirst([head, q5, q0, full]).map(\.hash), [q0, full, q5, head].map(\.hash))
+    let E = 2_490.0 * 3  // RTE's training set, 3 epochs
+    XCTAssertEqual(cost.units(q0), (6 + 6) * E)
+    XCTAssertEqual(cost.units(q5), (6 + 1) * E)
+    XCTAssertEqual(cost.units(head), 6 * E)
+    XCTAssertEqual(cost.units(full), (6 + 12) * E, "full also computes every weight gradient")
+    XCTAssertEqual(cost.costliestFirst([head, q5, q0, full]).map(\.hash), [full, q0, q5, head].map(\.hash))
     var capped = q0; capped.options.maxSteps = 10; capped.options.batchSize = 8
-    XCTAssertEqual(cost.units(capped), 18 * 80)
+    XCTAssertEqual(cost.units(capped), 12 * 80)
+    var cachedQ5 = q5; cachedQ5.options.prefixCache = true
+    XCTAssertEqual(cost.terms(cachedQ5).forward, 2_490 * (6 + 2 * 1), "later epochs start at layer 5")
     XCTAssertNil(cost.estimatedSeconds([q0], workers: 1))
+
+    // One observation: one shared rate.
     cost.observe(q5, seconds: cost.units(q5) * 0.001)
     XCTAssertEqual(cost.estimatedSeconds([q0, q0], workers: 2)!, cost.units(q0) * 0.001, accuracy: 1e-6)
+    // Cells whose time is 1 ms per forward unit and 3 ms per backward unit: both rates are recovered,
+    // and the order now weighs backward depth three times.
+    var fit = CostModel(numLayers: 6)
+    for c in [full, head, q5] {
+      let t = fit.terms(c)
+      fit.observe(c, seconds: 0.001 * t.forward + 0.003 * t.backward)
+    }
+    XCTAssertEqual(fit.rates!.forward, 0.001, accuracy: 1e-9)
+    XCTAssertEqual(fit.rates!.backward, 0.003, accuracy: 1e-9)
+    XCTAssertEqual(fit.estimatedSeconds(q0)!, (0.001 * 6 + 0.003 * 6) * E, accuracy: 1e-6)
+    XCTAssertEqual(fit.units(q0), (6 + 3 * 6) * E, accuracy: 1e-6)
   }
 }

@@ -1,17 +1,20 @@
 /// Estimates what a cell costs, to hand the costliest cells out first (so the grid does not end with
 /// one long cell running alone) and to give an ETA.
 ///
-/// A unit is one layer-pass over one example. Every cell runs forward through all L layers; backward
-/// stops at the lowest trainable layer and costs about twice a forward pass per layer it crosses:
-/// `L + 2 * (L - lowest)` units per example. Sets that reach the embeddings (full, embeddings, bias,
-/// random, and any `all`-layer set) have `lowest = 0`; pooler and classifier cells need no backward
-/// through the encoder (`lowest = L`). `observe` turns finished cells into seconds per unit.
+/// Two terms, in layer-passes over one example: the FORWARD term counts every layer of every epoch,
+/// except that with the frozen-prefix cache epochs after the first start at the lowest trainable
+/// layer; the BACKWARD term counts the layers backward crosses (down to the lowest trainable one),
+/// doubled for `full` (every weight gradient). Measured on this engine, a backward layer without
+/// weight gradients costs about one forward layer, so both terms start at one second-per-unit rate;
+/// `observe` fits the two rates to finished cells (least squares), which then drive both the order
+/// and the ETA. Pooler and classifier cells need no backward through the encoder.
 public struct CostModel: Sendable {
   public let numLayers: Int
   /// Training-set sizes by task (lower-case name); used before `maxTrain` and epochs.
   public var trainExamples: [String: Int]
-  private var observedSeconds = 0.0
-  private var observedUnits = 0.0
+  /// Sums for the least-squares fit of seconds ≈ f·forward + b·backward.
+  private var sFF = 0.0, sFB = 0.0, sBB = 0.0, sFS = 0.0, sBS = 0.0
+  private var observed = 0
 
   /// Standard GLUE training-set sizes: the cost of a cell before its data is read.
   public static let glueTrainExamples: [String: Int] = [
@@ -37,34 +40,65 @@ public struct CostModel: Sendable {
     }
   }
 
-  /// Cost units of one cell.
-  public func units(_ spec: CellSpec) -> Double {
-    let perExample = Double(numLayers + 2 * (numLayers - lowestTrainableLayer(spec)))
-    let examples: Double
-    if let steps = spec.options.maxSteps {
-      examples = Double(steps * spec.options.batchSize)
+  /// The two cost terms of a cell, in layer-passes over one example.
+  public func terms(_ spec: CellSpec) -> (forward: Double, backward: Double) {
+    let L = Double(numLayers), lowest = lowestTrainableLayer(spec)
+    let o = spec.options
+    var perEpoch: Double, epochs: Double
+    if let steps = o.maxSteps {
+      perEpoch = Double(steps * o.batchSize); epochs = 1
     } else {
       var n = trainExamples[spec.task.lowercased()] ?? Self.unknownTaskExamples
-      if let cap = spec.options.maxTrain { n = min(n, cap) }
-      examples = Double(n * spec.options.epochs)
+      if let cap = o.maxTrain { n = min(n, cap) }
+      perEpoch = Double(n); epochs = Double(o.epochs)
     }
-    return perExample * examples
+    let cached = o.prefixCache && lowest > 0 && lowest < numLayers
+    let forward = perEpoch * (L + (epochs - 1) * (cached ? L - Double(lowest) : L))
+    let crossed = L - Double(lowest)
+    let backward = perEpoch * epochs * crossed * (spec.modules.contains("full") ? 2 : 1)
+    return (forward, backward)
   }
 
-  /// Learns from a finished cell how many seconds one unit takes.
+  /// The two rates (seconds per unit) fitted so far, nil before the first observation. With one
+  /// observation, or cells that do not tell the terms apart, both terms share one rate.
+  public var rates: (forward: Double, backward: Double)? {
+    guard observed > 0 else { return nil }
+    let det = sFF * sBB - sFB * sFB
+    if observed >= 2 && det > 1e-9 * sFF * sBB {
+      let f = (sFS * sBB - sBS * sFB) / det, b = (sBS * sFF - sFS * sFB) / det
+      if f > 0 && b > 0 { return (f, b) }
+    }
+    let shared = (sFS + sBS) / (sFF + 2 * sFB + sBB)  // one rate r for seconds ≈ r·(forward + backward)
+    return (shared, shared)
+  }
+
+  /// Cost units of one cell: the terms weighted by the fitted rates' ratio (1:1 before any fit).
+  public func units(_ spec: CellSpec) -> Double {
+    let t = terms(spec)
+    guard let r = rates else { return t.forward + t.backward }
+    return t.forward + t.backward * r.backward / r.forward
+  }
+
+  /// Learns from a finished cell.
   public mutating func observe(_ spec: CellSpec, seconds: Double) {
     guard seconds.isFinite, seconds > 0 else { return }
-    observedSeconds += seconds
-    observedUnits += units(spec)
+    let t = terms(spec)
+    sFF += t.forward * t.forward; sFB += t.forward * t.backward; sBB += t.backward * t.backward
+    sFS += t.forward * seconds; sBS += t.backward * seconds
+    observed += 1
   }
 
-  /// Seconds per unit learned so far, nil before the first observation.
-  public var secondsPerUnit: Double? { observedUnits > 0 ? observedSeconds / observedUnits : nil }
+  /// Estimated seconds of one cell, nil before the first observation.
+  public func estimatedSeconds(_ spec: CellSpec) -> Double? {
+    guard let r = rates else { return nil }
+    let t = terms(spec)
+    return t.forward * r.forward + t.backward * r.backward
+  }
 
   /// Estimated seconds for `cells` when `workers` groups run them side by side.
   public func estimatedSeconds(_ cells: [CellSpec], workers: Int) -> Double? {
-    guard let rate = secondsPerUnit else { return nil }
-    return cells.reduce(0) { $0 + units($1) } * rate / Double(max(workers, 1))
+    guard rates != nil else { return nil }
+    return cells.reduce(0) { $0 + estimatedSeconds($1)! } / Double(max(workers, 1))
   }
 
   /// Cells ordered costliest first; ties keep the plan's order.

@@ -124,6 +124,7 @@ final class Dispatcher: @unchecked Sendable {
     finished += 1
     if result.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
     cost.observe(spec, seconds: result.wallSeconds)
+    queue = cost.costliestFirst(queue)  // the fitted rates may reorder what is left
     log(progressLine(spec, result))
   }
 
