@@ -40,8 +40,18 @@ final class Dispatcher: @unchecked Sendable {
   }
 
   func start() {
-    let thread = Thread { [self] in
-      run()
+    // The thread holds the dispatcher (and through it the journal, whose flock it keeps) only while
+    // it runs: the reference is dropped BEFORE `finish` is released, so when the grid returns the
+    // journal's lifetime is its owner's again (a closure capture would live on until the thread object
+    // is torn down, racing a reopen of the same journal).
+    let retained = Unmanaged.passRetained(self)
+    let thread = Thread {
+      let done: DispatchSemaphore
+      do {
+        let me = retained.takeRetainedValue()
+        me.run()
+        done = me.done
+      }
       done.signal()
     }
     thread.name = "swift-petl coordinator"
