@@ -159,41 +159,32 @@ extension Attention {
     let d = H / heads
     let scale = 1 / Float(d).squareRoot()
     let per = scratchPerWorker(maxLen: maxLen)
-    let B = offsets.count - 1
-    offsets.withUnsafeBufferPointer { offs in
-      exampleIds.withUnsafeBufferPointer { ids in
-        Parallel.forBalanced(B * heads, minCost: 1 << 12, cost: { offs[$0 / heads + 1] - offs[$0 / heads] }) { worker, range in
-          for pair in range {
-            let b = pair / heads, h = pair - b * heads
-            let o = offs[b], len = offs[b + 1] - o
-            let P = probsc + pair * maxLen
-            let qv = qc + b * H + h * d
-            for j in 0..<len {
-              let kr = k + (o + j) * H + h * d
-              var acc = F16x()
-              forEachBlock(d) { i, l in acc += load16(qv, i, l) * load16(kr, i, l) }
-              P[j] = acc.sum() * scale
-            }
-            Ops.softmaxRow(P, len: len)
-            var used = UnsafePointer(P)
-            if p > 0 {
-              let s = scratch + worker * per
-              Dropout.apply(dst: s, src: P, count: len, key: dropoutKey(dropoutBase, example: ids[b], head: h), index0: 0, p: p)
-              used = UnsafePointer(s)
-            }
-            let c = ctxc + b * H + h * d
-            var i0 = 0
-            while i0 < d {
-              let lanes = min(16, d - i0)
-              var acc = F16x()
-              for j in 0..<len { acc += used[j] * load16(v + (o + j) * H + h * d, i0, lanes) }
-              store16(acc, c, i0, lanes)
-              i0 += 16
-            }
-            BLAS.countFlops(4 * len * d)
-          }
-        }
+    forCLSPairs(offsets: offsets, exampleIds: exampleIds, heads: heads) { worker, pair, b, h, o, len, id in
+      let P = probsc + pair * maxLen
+      let qv = qc + b * H + h * d
+      for j in 0..<len {
+        let kr = k + (o + j) * H + h * d
+        var acc = F16x()
+        forEachBlock(d) { i, l in acc += load16(qv, i, l) * load16(kr, i, l) }
+        P[j] = acc.sum() * scale
       }
+      Ops.softmaxRow(P, len: len)
+      var used = UnsafePointer(P)
+      if p > 0 {
+        let s = scratch + worker * per
+        Dropout.apply(dst: s, src: P, count: len, key: dropoutKey(dropoutBase, example: id, head: h), index0: 0, p: p)
+        used = UnsafePointer(s)
+      }
+      let c = ctxc + b * H + h * d
+      var i0 = 0
+      while i0 < d {
+        let lanes = min(16, d - i0)
+        var acc = F16x()
+        for j in 0..<len { acc += used[j] * load16(v + (o + j) * H + h * d, i0, lanes) }
+        store16(acc, c, i0, lanes)
+        i0 += 16
+      }
+      BLAS.countFlops(4 * len * d)
     }
   }
 
@@ -209,50 +200,59 @@ extension Attention {
     let d = H / heads
     let scale = 1 / Float(d).squareRoot()
     let per = scratchPerWorker(maxLen: maxLen)
+    forCLSPairs(offsets: offsets, exampleIds: exampleIds, heads: heads) { worker, pair, b, h, o, len, id in
+      let P = UnsafePointer(probsc + pair * maxLen)
+      let pd = scratch + worker * per, dP = pd + maxLen
+      var used = P
+      if p > 0 {
+        Dropout.apply(dst: pd, src: P, count: len, key: dropoutKey(dropoutBase, example: id, head: h), index0: 0, p: p)
+        used = UnsafePointer(pd)
+      }
+      let dc = dctxc + b * H + h * d, qv = qc + b * H + h * d
+      // dv_j = Pd_j · dctx ;  dPd_j = dctx · v_j
+      for j in 0..<len {
+        let row = (o + j) * H + h * d
+        let pj = used[j]
+        var acc = F16x()
+        forEachBlock(d) { i, l in
+          let g = load16(dc, i, l)
+          store16(g * pj, dv + row, i, l)
+          acc += g * load16(v + row, i, l)
+        }
+        dP[j] = acc.sum()
+      }
+      Attention.softmaxBackwardRow(dP, pd: used, p: P, len: len, scale: scale)
+      // dq = Σ_j dS_j k_j ;  dk_j = dS_j q
+      let dqv = dqc + b * H + h * d
+      var i0 = 0
+      while i0 < d {
+        let lanes = min(16, d - i0)
+        let qq = load16(qv, i0, lanes)
+        var acc = F16x()
+        for j in 0..<len {
+          let row = (o + j) * H + h * d
+          acc += dP[j] * load16(k + row, i0, lanes)
+          store16(qq * dP[j], dk + row, i0, lanes)
+        }
+        store16(acc, dqv, i0, lanes)
+        i0 += 16
+      }
+      BLAS.countFlops(8 * len * d)
+    }
+  }
+
+  /// Runs body(worker, pair, b, h, first row, len, example id) over the (sequence, head) pairs of the
+  /// [CLS]-only attention, split across the workers by sequence length.
+  @inline(__always)
+  static func forCLSPairs(offsets: [Int], exampleIds: [UInt64], heads: Int,
+                          _ body: (_ worker: Int, _ pair: Int, _ b: Int, _ h: Int, _ o: Int, _ len: Int, _ id: UInt64) -> Void) {
     let B = offsets.count - 1
     offsets.withUnsafeBufferPointer { offs in
       exampleIds.withUnsafeBufferPointer { ids in
         Parallel.forBalanced(B * heads, minCost: 1 << 12, cost: { offs[$0 / heads + 1] - offs[$0 / heads] }) { worker, range in
           for pair in range {
-            let b = pair / heads, h = pair - b * heads
-            let o = offs[b], len = offs[b + 1] - o
-            let P = UnsafePointer(probsc + pair * maxLen)
-            let pd = scratch + worker * per, dP = pd + maxLen
-            var used = P
-            if p > 0 {
-              Dropout.apply(dst: pd, src: P, count: len, key: dropoutKey(dropoutBase, example: ids[b], head: h), index0: 0, p: p)
-              used = UnsafePointer(pd)
-            }
-            let dc = dctxc + b * H + h * d, qv = qc + b * H + h * d
-            // dv_j = Pd_j · dctx ;  dPd_j = dctx · v_j
-            for j in 0..<len {
-              let row = (o + j) * H + h * d
-              let pj = used[j]
-              var acc = F16x()
-              forEachBlock(d) { i, l in
-                let g = load16(dc, i, l)
-                store16(g * pj, dv + row, i, l)
-                acc += g * load16(v + row, i, l)
-              }
-              dP[j] = acc.sum()
-            }
-            Attention.softmaxBackwardRow(dP, pd: used, p: P, len: len, scale: scale)
-            // dq = Σ_j dS_j k_j ;  dk_j = dS_j q
-            let dqv = dqc + b * H + h * d
-            var i0 = 0
-            while i0 < d {
-              let lanes = min(16, d - i0)
-              let qq = load16(qv, i0, lanes)
-              var acc = F16x()
-              for j in 0..<len {
-                let row = (o + j) * H + h * d
-                acc += dP[j] * load16(k + row, i0, lanes)
-                store16(qq * dP[j], dk + row, i0, lanes)
-              }
-              store16(acc, dqv, i0, lanes)
-              i0 += 16
-            }
-            BLAS.countFlops(8 * len * d)
+            let b = pair / heads
+            body(worker, pair, b, pair - b * heads, offs[b], offs[b + 1] - offs[b], ids[b])
           }
         }
       }
