@@ -93,7 +93,7 @@ extension BertModel {
                                    dropout: rows(ph, key(.attentionOutput, l)))
       // u [N,I] = y1 · Wiᵀ + bi ;  g = gelu(u)  (u becomes GELU's slope when a backward follows)
       Ops.linearForward(ws.u[l].p, ws.y1[l].p, w(.intermediate), b(.intermediate), n: N, i: H, o: I)
-      Ops.geluForward(ws.g[l].p, ws.u[l].p, count: N * I, slope: forBackward ? ws.u[l].p : nil)
+      Ops.geluForward(ws.g[l].p, ws.u[l].p, count: N * I, slope: ws.geluSlopeStored ? ws.u[l].p : nil)
       // x[l+1] [N,H] = LN2(dropout(g · Woᵀ + bo) + y1)
       let r2 = ws.dtmp.p
       Ops.linearForward(r2, ws.g[l].p, w(.output), b(.output), n: N, i: I, o: H)

@@ -23,18 +23,25 @@ public enum Dropout {
   static func apply(dst: UnsafeMutablePointer<Float>, src: UnsafePointer<Float>, count: Int, key: UInt64, index0: UInt64, p: Float) {
     let scale = 1 / (1 - p)
     let thr = CounterRNG.threshold24(p)
-    let i0 = UInt32(truncatingIfNeeded: index0)
     var j = 0
     while j + 16 <= count {
-      let drop = CounterRNG.dropMask16(key, i0 | UInt32(j), threshold: thr)
-      let v = UnsafeRawPointer(src + j).loadUnaligned(as: F16x.self) * scale
-      UnsafeMutableRawPointer(dst + j).storeBytes(of: v.replacing(with: 0, where: drop), as: F16x.self)
+      let v = UnsafeRawPointer(src + j).loadUnaligned(as: F16x.self)
+      UnsafeMutableRawPointer(dst + j).storeBytes(of: apply16(v, key: key, index0: index0, j: j, threshold: thr, scale: scale),
+                                                 as: F16x.self)
       j += 16
     }
     while j < count {
       dst[j] = CounterRNG.uniform(key, index0 | UInt64(j)) < p ? 0 : src[j] * scale
       j += 1
     }
+  }
+
+  /// Lanes j..<j+16 of a row with counter base `index0` (threshold = threshold24(p), scale =
+  /// 1/(1-p)): v with dropped lanes 0 and kept ones scaled. The fused kernels call it too.
+  @inline(__always)
+  static func apply16(_ v: F16x, key: UInt64, index0: UInt64, j: Int, threshold: UInt32, scale: Float) -> F16x {
+    let drop = CounterRNG.dropMask16(key, UInt32(truncatingIfNeeded: index0) | UInt32(j), threshold: threshold)
+    return (v * scale).replacing(with: 0, where: drop)
   }
 }
 
@@ -68,10 +75,4 @@ public struct RowDropout {
     }
   }
 
-  /// Lanes j..<j+16 of a row with counter base `index0`: v with dropped lanes 0 and kept ones scaled.
-  @inline(__always)
-  func apply16(_ v: F16x, key: UInt64, index0: UInt64, j: Int, threshold: UInt32, scale: Float) -> F16x {
-    let drop = CounterRNG.dropMask16(key, UInt32(truncatingIfNeeded: index0) | UInt32(j), threshold: threshold)
-    return (v * scale).replacing(with: 0, where: drop)
-  }
 }

@@ -73,7 +73,7 @@ public enum Ops {
       let x = r + row * c, res = residual + row * c
       forEachBlock(c) { i, l in
         var v = load16(x, i, l)
-        if p > 0 { v = dropout.apply16(v, key: key, index0: index0, j: i, threshold: thr, scale: scale) }
+        if p > 0 { v = Dropout.apply16(v, key: key, index0: index0, j: i, threshold: thr, scale: scale) }
         store16(v + load16(res, i, l), x, i, l)
       }
       layerNormRow(out + row * c, xhat + row * c, rstd + row, x, gamma, beta, c: c, eps: eps)
@@ -139,7 +139,7 @@ public enum Ops {
       forEachBlock(c) { i, l in
         let v = load16(d, i, l)
         if let dinp { store16(v, dinp + r * c, i, l) }
-        if p > 0 { store16(dropout.apply16(v, key: key, index0: index0, j: i, threshold: thr, scale: scale), d, i, l) }
+        if p > 0 { store16(Dropout.apply16(v, key: key, index0: index0, j: i, threshold: thr, scale: scale), d, i, l) }
       }
     }
   }

@@ -136,14 +136,15 @@ public struct CellTrainer {
 /// Forward passes in eval mode over many examples: sorted by length so batches pack tightly.
 public enum Predictor {
   /// Logits (or the regression score) per example, in the examples' order. With a group, each rank
-  /// computes a contiguous share and an all-reduce gives every rank all outputs. With `prefix` (a
+  /// computes a contiguous share (balanced by tokens, as in training) and an all-reduce gives every
+  /// rank all outputs. With `prefix` (a
   /// cache of these examples at a frozen layer) the forward starts there: exact, as eval has no dropout.
   public static func outputs(model: BertModel, ws: Workspace, examples: [EncodedExample], batchSize: Int = 32,
                              group: Communicator? = nil, prefix: PrefixCache? = nil) -> [[Float]] {
     let C = model.dims.numLabels, n = examples.count
     let ranks = group?.size ?? 1, rank = group?.rank ?? 0
-    let share = (n + ranks - 1) / ranks
-    let mine = Array(min(rank * share, n)..<min((rank + 1) * share, n)).sorted { examples[$0].ids.count < examples[$1].ids.count }
+    let all = Array(0..<n)
+    let mine = TaskData.share(examples, of: all[...], rank: rank, ranks: ranks).sorted { examples[$0].ids.count < examples[$1].ids.count }
     var flat = [Float](repeating: 0, count: n * C)
     var i = 0
     while i < mine.count {
