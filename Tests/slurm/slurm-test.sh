@@ -29,7 +29,7 @@ MODEL=$(cd "$ROOT/models/all-MiniLM-L6-v2" 2>/dev/null && pwd -P)
 DATA=$(cd "$ROOT/data" 2>/dev/null && pwd -P)
 { [ -n "$MODEL" ] && [ -f "$DATA/rt-vader/train.tsv" -o -d "$DATA/rt-vader" ]; } \
   || { echo "slurm-test: need models/all-MiniLM-L6-v2 and data/rt-vader under $ROOT"; echo "0 passed, 1 failed"; exit 1; }
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
+# OPENBLAS_CORETYPE is left to the binary (it re-executes with the right kernel for this CPU; forcing SkylakeX traps on CPUs without AVX-512).
 T0=$SECONDS
 
 export SLURM_ROOT=$(mktemp -d /tmp/swift-petl-slurm.XXXXXX)
