@@ -9,12 +9,14 @@ struct EmbedCommand: ParsableCommand {
     commandName: "embed", abstract: "Print a mean-pooled, L2-normalised sentence embedding per line of stdin.")
 
   @Option(help: "HuggingFace BERT folder.") var model: String = "models/all-MiniLM-L6-v2"
-  @Option(help: "Truncate each sentence to this many tokens.") var maxLength: Int = 128
+  @Option(help: "Truncate each sentence to this many tokens, at most the model's max_position_embeddings.") var maxLength: Int = 128
 
   func run() throws {
-    guard maxLength >= 2 && maxLength <= 512 else { throw ValidationError("--max-length must be in 2...512") }
     let dir = URL(fileURLWithPath: model)
-    let tokenizer = try BertTokenizer(modelDirectory: dir)
+    let configURL = dir.appendingPathComponent("config.json")
+    let config = try BertConfig.load(configURL)
+    try config.checkMaxLength(maxLength, pairs: false, configPath: configURL.path)
+    let tokenizer = try BertTokenizer(modelDirectory: dir, config: config)
     let (m, _) = try BertModel.load(directory: dir, numLabels: 2)
     let ws = Workspace(dims: m.dims)
     let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)

@@ -14,10 +14,14 @@ struct InspectCommand: ParsableCommand {
   func run() throws {
     let dir = URL(fileURLWithPath: model)
     let config = try BertConfig.load(dir.appendingPathComponent("config.json"))
+    // The tokenizer's ids must fit the word-embedding table (checked as it loads).
+    let vocabSize = FileManager.default.fileExists(atPath: dir.appendingPathComponent("vocab.txt").path)
+      ? try BertTokenizer(modelDirectory: dir, config: config).vocabularySize : nil
     let (m, report) = try BertModel.load(directory: dir, numLabels: numLabels)
     let d = m.dims, layout = m.layout
     print("model: \(dir.path)")
     print("config: \(d.layers) layers, hidden \(d.hidden), \(d.heads) heads, intermediate \(d.intermediate), vocab \(d.vocabSize), max positions \(d.maxPositions), type vocab \(d.typeVocab), layer_norm_eps \(config.layerNormEps), dropout \(config.hiddenDropoutProb)/\(config.attentionProbsDropoutProb)")
+    if let v = vocabSize { print("tokenizer: vocab.txt holds \(v) of the \(d.vocabSize) ids") }
     if let msg = report.message { print(msg) }
     print("parameters: \(layout.count) (head of \(numLabels) labels included)")
     func pct(_ n: Int) -> String { String(format: "%8.4f%%", 100 * Double(n) / Double(layout.count)) }

@@ -13,14 +13,17 @@ struct PredictCommand: ParsableCommand {
   @Option(help: "train, dev, dev_matched, dev_mismatched.") var split: String = "dev"
   @Option(help: "Adapter file (trainable parameters and head) saved by train --save-adapter.") var adapter: String?
   @Option(help: "Predict at most N examples.") var maxExamples: Int?
-  @Option(help: "Truncate encodings to this many tokens.") var maxLength: Int = 128
+  @Option(help: "Truncate encodings to this many tokens, at most the model's max_position_embeddings.") var maxLength: Int = 128
   @Option(help: "Write index, outputs, gold label as TSV here.") var output: String?
 
   func run() throws {
     let t = try TaskDescriptor.named(task)
     guard t.splits.contains(split) else { throw ValidationError("--split: task \(task) has splits \(t.splits.joined(separator: ", "))") }
     if let n = maxExamples, n <= 0 { throw ValidationError("--max-examples must be positive") }
-    let tokenizer = try BertTokenizer(modelDirectory: location.modelURL)
+    let configURL = location.modelURL.appendingPathComponent("config.json")
+    let config = try BertConfig.load(configURL)
+    try config.checkInputs(task: t, maxLength: maxLength, configPath: configURL.path)
+    let tokenizer = try BertTokenizer(modelDirectory: location.modelURL, config: config)
     let (m, report) = try BertModel.load(directory: location.modelURL, numLabels: t.numLabels)
     if let a = adapter {
       try AdapterFile.load(URL(fileURLWithPath: a), into: m)

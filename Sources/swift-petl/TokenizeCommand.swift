@@ -12,7 +12,7 @@ struct TokenizeCommand: ParsableCommand {
   @Option(help: "Model folder with vocab.txt (and tokenizer_config.json).")
   var model: String
 
-  @Option(help: "Truncate each encoding to this many ids (longest-first for pairs).")
+  @Option(help: "Truncate each encoding to this many ids (longest-first for pairs); at most the model's max_position_embeddings when the folder has config.json.")
   var maxLength: Int = 128
 
   @Flag(help: "Each line holds two texts separated by a TAB, encoded as a pair.")
@@ -26,7 +26,13 @@ struct TokenizeCommand: ParsableCommand {
   }
 
   func run() throws {
-    let tokenizer = try BertTokenizer(modelDirectory: URL(fileURLWithPath: model))
+    // A model folder (with config.json) bounds the ids and the length by its tables; a folder with
+    // only vocab.txt is a tokenizer alone.
+    let dir = URL(fileURLWithPath: model)
+    let configURL = dir.appendingPathComponent("config.json")
+    let config = FileManager.default.fileExists(atPath: configURL.path) ? try BertConfig.load(configURL) : nil
+    try config?.checkMaxLength(maxLength, pairs: pairs, configPath: configURL.path)
+    let tokenizer = try BertTokenizer(modelDirectory: dir, config: config)
     let input = FileHandle.standardInput.readDataToEndOfFile()
     var lines = input.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
     if lines.last?.isEmpty == true { lines.removeLast() }

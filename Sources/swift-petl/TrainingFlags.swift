@@ -21,7 +21,7 @@ struct TrainingFlags: ParsableArguments {
   @Option(help: "Passes over the training set (default 3).") var epochs: Int?
   @Option(help: "Train this many optimizer steps instead of whole epochs.") var maxSteps: Int?
   @Option(help: "Global batch size, split over a data-parallel group (default 32).") var batchSize: Int?
-  @Option(help: "Truncate encodings to this many tokens (default 128).") var maxLength: Int?
+  @Option(help: "Truncate encodings to this many tokens, at most the model's max_position_embeddings (default 128).") var maxLength: Int?
   @Option(help: "adamw or sgd (default adamw).") var optimizer: String?
   @Option(help: "AdamW decoupled weight decay, never on LayerNorm or biases (default 0.01).") var weightDecay: Double?
   @Option(help: "Fraction of steps with linear warmup, then linear decay to 0 (default 0.06).") var warmupRatio: Double?
@@ -42,7 +42,8 @@ struct TrainingFlags: ParsableArguments {
     if let v = epochs { guard v > 0 else { throw ValidationError("--epochs must be positive") }; o.epochs = v }
     if let v = maxSteps { guard v > 0 else { throw ValidationError("--max-steps must be positive") }; o.maxSteps = v }
     if let v = batchSize { guard v > 0 else { throw ValidationError("--batch-size must be positive") }; o.batchSize = v }
-    if let v = maxLength { guard v >= 3 && v <= 512 else { throw ValidationError("--max-length must be in 3...512") }; o.maxLength = v }
+    // The upper bound is the model's (max_position_embeddings): StudyContext.data checks it.
+    if let v = maxLength { guard v >= 3 else { throw ValidationError("--max-length \(v): must be at least 3 (a sentence pair's [CLS] and two [SEP])") }; o.maxLength = v }
     if let v = optimizer {
       guard let opt = TrainOptions.Optimizer(rawValue: v) else { throw ValidationError("--optimizer must be adamw or sgd, got '\(v)'") }
       o.optimizer = opt

@@ -276,4 +276,59 @@ final class CheckpointTests: XCTestCase {
       XCTAssertTrue("\($0)".hasPrefix("\(url.path): not a JSON object ("), "\($0)")
     }
   }
+
+  // MARK: inputs checked against the tables they index
+
+  func testInputChecksNameTheFileOrFlag() throws {
+    let config = try BertConfig.load(try configFile { _ in })  // vocab 50, 32 positions, 2 token types
+    let path = "/m/config.json"
+    XCTAssertNoThrow(try config.checkVocabulary(tokens: 50, file: "/m/vocab.txt"))
+    XCTAssertNoThrow(try config.checkVocabulary(tokens: 40, file: "/m/vocab.txt"), "a padded table is fine")
+    XCTAssertThrowsError(try config.checkVocabulary(tokens: 51, file: "/m/vocab.txt")) {
+      XCTAssertEqual("\($0)", "/m/vocab.txt: 51 tokens but config.json vocab_size is 50")
+    }
+    XCTAssertNoThrow(try config.checkMaxLength(32, pairs: true, configPath: path))
+    XCTAssertNoThrow(try config.checkMaxLength(2, pairs: false, configPath: path))
+    XCTAssertThrowsError(try config.checkMaxLength(33, pairs: false, configPath: path)) {
+      XCTAssertEqual("\($0)", "--max-length 33: the model has max_position_embeddings 32 (/m/config.json)")
+    }
+    XCTAssertThrowsError(try config.checkMaxLength(2, pairs: true, configPath: path)) {
+      XCTAssertEqual("\($0)", "--max-length 2: must be at least 3 to hold [CLS] and two [SEP] (sentence pairs)")
+    }
+    let rte = try TaskDescriptor.named("rte"), vader = try TaskDescriptor.named("rt-vader")
+    XCTAssertTrue(rte.isPair)
+    XCTAssertFalse(vader.isPair)
+    XCTAssertEqual(TaskDescriptor.all.filter(\.isPair).map(\.name), ["mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"])
+    let oneType = try BertConfig.load(try configFile { $0["type_vocab_size"] = 1 })
+    XCTAssertNoThrow(try oneType.checkInputs(task: vader, maxLength: 32, configPath: path))
+    XCTAssertThrowsError(try oneType.checkInputs(task: rte, maxLength: 32, configPath: path)) {
+      XCTAssertEqual("\($0)", "task rte encodes sentence pairs (token type 1) but the model has type_vocab_size 1 (/m/config.json)")
+    }
+  }
+
+  /// A checkpoint's head for another label count is replaced whole (never half of it) and reported
+  /// with both shapes.
+  func testHeadForAnotherLabelCountIsFreshAndReported() throws {
+    let dir = folder.appendingPathComponent("model")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    try JSONSerialization.data(withJSONObject: goodConfig).write(to: dir.appendingPathComponent("config.json"))
+    let config = try BertConfig.load(dir.appendingPathComponent("config.json"))
+    let saved = BertModel(dims: ModelDims(config: config, numLabels: 3))
+    saved.initialize(slots: saved.layout.slots, seed: 5)
+    // classifier.weight for 3 labels, classifier.bias that would fit 2: a head to drop whole
+    let bias: [Float] = [5, 5]
+    try bias.withUnsafeBufferPointer { b in
+      var tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)] = saved.layout.slots
+        .filter { $0.name != "classifier.bias" }
+        .map { ($0.name, $0.shape, UnsafeBufferPointer(start: saved.pointer($0), count: $0.count)) }
+      tensors.append(("classifier.bias", [2], b))
+      try SafeTensors.write(to: dir.appendingPathComponent("model.safetensors"), tensors: tensors, metadata: [:])
+    }
+    let (m, report) = try BertModel.load(directory: dir, numLabels: 2, seed: 9)
+    XCTAssertEqual(report.initialized, ["classifier"])
+    XCTAssertEqual(report.message, "initialised classifier (the checkpoint's classifier.weight is [3, 8], this task's head [2, 8]): N(0, 0.02), seed 9")
+    XCTAssertEqual(Array(UnsafeBufferPointer(start: m.pointer(named: "classifier.bias")!, count: 2)), [0, 0])
+    let word = m.layout.slot(named: "embeddings.word_embeddings.weight")!
+    XCTAssertEqual(m.pointer(word)[7], saved.pointer(word)[7])
+  }
 }

@@ -248,4 +248,23 @@ final class TokenizerTests: XCTestCase {
       XCTAssertEqual((error as? PETLError)?.message, "\(config.path): do_lower_case must be true or false")
     }
   }
+
+  /// In a model folder (config.json beside vocab.txt) every id must index the word-embedding table.
+  func testVocabularyMustFitTheModelsVocabSize() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tok-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    try Data(contentsOf: TestSupport.modelDir.appendingPathComponent("config.json"))
+      .write(to: dir.appendingPathComponent("config.json"))  // vocab_size 30522
+    let vocabPath = dir.appendingPathComponent("vocab.txt")
+    let tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + (4..<30522).map { "t\($0)" }
+    try (tokens.joined(separator: "\n") + "\n").write(to: vocabPath, atomically: true, encoding: .utf8)
+    XCTAssertEqual(try BertTokenizer(modelDirectory: dir).vocabularySize, 30522)
+    // one token more: id 30522 would read past the table
+    try (tokens.joined(separator: "\n") + "\nextra\n").write(to: vocabPath, atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try BertTokenizer(modelDirectory: dir)) { error in
+      XCTAssertEqual((error as? PETLError)?.message, "\(vocabPath.path): 30523 tokens but config.json vocab_size is 30522")
+    }
+    XCTAssertNoThrow(try BertTokenizer(modelDirectory: dir, config: nil), "no config: a tokenizer alone")
+  }
 }

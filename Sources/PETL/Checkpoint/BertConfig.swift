@@ -146,3 +146,37 @@ private struct ConfigFields: Decodable {
     return v
   }
 }
+
+// MARK: - Inputs against the tables they index
+
+/// The release build is `-Ounchecked`: an id past the word, position or token-type table is a silent
+/// out-of-bounds read, not a trap. So every path from user input to those tables is checked here, at
+/// load or parse time, with one line naming the file or flag at fault.
+extension BertConfig {
+  /// Refuses a vocabulary whose ids run past the word-embedding table (`vocab_size` rows). A shorter
+  /// vocabulary is fine: some checkpoints pad the table beyond the tokenizer's ids.
+  public func checkVocabulary(tokens: Int, file: String) throws {
+    guard tokens <= vocabSize else {
+      throw PETLError("\(file): \(tokens) tokens but config.json vocab_size is \(vocabSize)")
+    }
+  }
+
+  /// Refuses an encoding length (`--max-length`) the position table cannot hold, or one too short for
+  /// the special tokens (`[CLS] a [SEP]`: 2; `[CLS] a [SEP] b [SEP]`: 3).
+  public func checkMaxLength(_ maxLength: Int, pairs: Bool, configPath: String, flag: String = "--max-length") throws {
+    let minimum = pairs ? 3 : 2
+    guard maxLength >= minimum else {
+      throw PETLError("\(flag) \(maxLength): must be at least \(minimum) to hold [CLS] and \(pairs ? "two [SEP] (sentence pairs)" : "[SEP]")")
+    }
+    guard maxLength <= maxPositionEmbeddings else {
+      throw PETLError("\(flag) \(maxLength): the model has max_position_embeddings \(maxPositionEmbeddings) (\(configPath))")
+    }
+  }
+
+  /// Refuses sentence pairs (the second text has token type 1) on a model with one token type.
+  public func checkTokenTypes(pairs: Bool, task: String, configPath: String) throws {
+    guard !pairs || typeVocabSize >= 2 else {
+      throw PETLError("task \(task) encodes sentence pairs (token type 1) but the model has type_vocab_size \(typeVocabSize) (\(configPath))")
+    }
+  }
+}

@@ -13,10 +13,14 @@ extension BertModel {
   public struct LoadReport: Sendable {
     public var initialized: [String] = []
     public var seed: UInt64 = 0
+    /// Set when the checkpoint has a classifier, for another label count than the task's.
+    public var headMismatch: String? = nil
     /// One line for the user, or nil when everything came from the checkpoint.
     public var message: String? {
       guard !initialized.isEmpty else { return nil }
-      return "initialised \(initialized.joined(separator: ", ")) (not in checkpoint): N(0, 0.02), seed \(seed)"
+      var why = "not in checkpoint"
+      if let h = headMismatch { why = initialized == ["classifier"] ? h : why + "; " + h }
+      return "initialised \(initialized.joined(separator: ", ")) (\(why)): N(0, 0.02), seed \(seed)"
     }
   }
 
@@ -51,10 +55,19 @@ extension BertModel {
         throw PETLError("\(file.path): tensor '\(slot.name)' is missing")
       }
       guard info.shape == slot.shape else {
-        if slot.module == .classifier { fresh.append(slot); continue }  // a head for another label count
+        if slot.module == .classifier {  // a head for another label count
+          if report.headMismatch == nil {
+            report.headMismatch = "the checkpoint's \(stored) is \(info.shape), this task's head \(slot.shape)"
+          }
+          fresh.append(slot); continue
+        }
         throw PETLError("\(file.path): tensor '\(stored)' has shape \(info.shape), config.json implies \(slot.shape)")
       }
       try st.copyFloats(stored, into: UnsafeMutableBufferPointer(start: model.pointer(slot), count: slot.count))
+    }
+    // Never half a head: one mismatched classifier tensor makes the whole classifier fresh.
+    if fresh.contains(where: { $0.module == .classifier }) {
+      for s in model.layout.slots where s.module == .classifier && !fresh.contains(where: { $0.name == s.name }) { fresh.append(s) }
     }
     if !fresh.isEmpty {
       model.initialize(slots: fresh, seed: seed)

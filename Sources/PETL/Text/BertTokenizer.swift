@@ -23,9 +23,19 @@ public struct BertTokenizer: Sendable {
   public var vocabularySize: Int { vocabulary.tokens.count }
 
   /// Loads `vocab.txt` and, when present, `do_lower_case` from `tokenizer_config.json` (default true).
+  /// When the folder has a `config.json` (a model folder, not a tokenizer alone), the vocabulary must
+  /// fit its `vocab_size`: every id the tokenizer emits indexes the word-embedding table.
   public init(modelDirectory: URL) throws {
+    let configURL = modelDirectory.appendingPathComponent("config.json")
+    let config = FileManager.default.fileExists(atPath: configURL.path) ? try BertConfig.load(configURL) : nil
+    try self.init(modelDirectory: modelDirectory, config: config)
+  }
+
+  /// As `init(modelDirectory:)`, with the model's config already loaded (nil: no check of the ids).
+  public init(modelDirectory: URL, config: BertConfig?) throws {
     let vocabURL = modelDirectory.appendingPathComponent("vocab.txt")
     let vocabulary = try Vocabulary.load(vocabURL)
+    try config?.checkVocabulary(tokens: vocabulary.tokens.count, file: vocabURL.path)
     let doLowerCase = try BertTokenizer.readDoLowerCase(modelDirectory.appendingPathComponent("tokenizer_config.json"))
     try self.init(vocabulary: vocabulary, doLowerCase: doLowerCase, source: vocabURL.path)
   }

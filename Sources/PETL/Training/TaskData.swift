@@ -18,6 +18,10 @@ public struct TaskData: Sendable {
   public init(task: TaskDescriptor, dataDir: URL, tokenizer: BertTokenizer, maxLength: Int,
               maxTrain: Int? = nil, maxEval: Int? = nil) throws {
     func encode(_ xs: [Example]) -> [EncodedExample] { Self.encode(xs, tokenizer: tokenizer, maxLength: maxLength) }
+    // The encoder's preconditions, unchecked in the release build.
+    guard maxLength >= (task.isPair ? 3 : 2) else {
+      throw PETLError("--max-length \(maxLength): too short for the special tokens of task \(task.name)")
+    }
     var train = try loadExamples(task: task, dataDir: dataDir, split: "train")
     if let n = maxTrain { train = Array(train.prefix(n)) }
     guard !train.isEmpty else { throw PETLError("\(task.name): the training split is empty") }
@@ -78,6 +82,8 @@ public final class StudyContext {
   public let dataDirectory: URL
   public let tokenizer: BertTokenizer
   public let config: BertConfig
+  /// `config.json`'s path, for the messages of checks against it.
+  public var configPath: String { modelDirectory.appendingPathComponent("config.json").path }
   private var dataCache: [String: TaskData] = [:]
   private var baseWeights: [Int: (BertModel, BertModel.LoadReport)] = [:]
   private var prefixCaches: [String: PrefixCache] = [:]
@@ -86,7 +92,7 @@ public final class StudyContext {
     self.modelDirectory = modelDirectory
     self.dataDirectory = dataDirectory
     self.config = try BertConfig.load(modelDirectory.appendingPathComponent("config.json"))
-    self.tokenizer = try BertTokenizer(modelDirectory: modelDirectory)
+    self.tokenizer = try BertTokenizer(modelDirectory: modelDirectory, config: config)
   }
 
   public var modelName: String { modelDirectory.standardizedFileURL.lastPathComponent }
@@ -107,7 +113,10 @@ public final class StudyContext {
     return c
   }
 
+  /// The task's data, tokenized for `options`; first refuses a task or `--max-length` the model's
+  /// tables cannot hold (see `BertConfig.checkInputs`), before anything is read.
   public func data(_ task: TaskDescriptor, options: TrainOptions) throws -> TaskData {
+    try config.checkInputs(task: task, maxLength: options.maxLength, configPath: configPath)
     let key = Self.dataKey(task: task.name, options)
     if let d = dataCache[key] { return d }
     let d = try TaskData(task: task, dataDir: dataDirectory, tokenizer: tokenizer, maxLength: options.maxLength,
@@ -133,5 +142,24 @@ public final class StudyContext {
     let fresh = m.layout.slots.filter { s in r.initialized.contains(s.module.hfPath(layer: 0)) }
     m.initialize(slots: fresh, seed: seed)
     return (m, r)
+  }
+}
+
+extension TaskDescriptor {
+  /// Whether the task's examples are sentence pairs (`[CLS] a [SEP] b [SEP]`, token types 0 and 1).
+  public var isPair: Bool {
+    if case .glue(let layout) = source { return layout.textB != nil }
+    return false
+  }
+}
+
+extension BertConfig {
+  /// Everything a task's encodings index that this model must hold: token type 1 for a pair task, and
+  /// `maxLength` positions (at least the special tokens). The vocabulary is checked when the tokenizer
+  /// loads (`BertTokenizer(modelDirectory:)`). `train` and `grid` get this through
+  /// `StudyContext.data`, `predict` calls it itself.
+  public func checkInputs(task: TaskDescriptor, maxLength: Int, configPath: String, flag: String = "--max-length") throws {
+    try checkTokenTypes(pairs: task.isPair, task: task.name, configPath: configPath)
+    try checkMaxLength(maxLength, pairs: task.isPair, configPath: configPath, flag: flag)
   }
 }
