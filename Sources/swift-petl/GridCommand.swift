@@ -33,17 +33,19 @@ struct GridCommand: ParsableCommand {
   @Flag(help: "Print the plan and exit.") var planOnly = false
   @Flag(help: "Print each cell's epochs as it trains.") var verbose = false
   @Flag(help: "Save each finished cell's trainable parameters to <results>/adapters/<spec_hash>.safetensors.") var saveAdapters = false
+  @Option(help: ArgumentHelp("End the job when a cell has run this many seconds (default: 5x its predicted time + 120 s).",
+                             discussion: "A hung or lost rank would otherwise hold the allocation until its time limit. The prediction comes from the cost model, fitted to the cells already finished (before the first, a deliberately slow prior rate).")) var cellTimeout: Double?
   @OptionGroup var training: TrainingFlags
 
   func run() throws {
-    // From the first instruction on, SIGUSR1/SIGTERM/SIGINT only record themselves (see StopSignal).
-    let stop = StopSignal()
-    defer { stop.cancel() }
-    // Checks that need no MPI come first, so a bad flag fails fast on every rank alike.
+    // Stop requests are recorded from process start (SwiftPETL.main); checks that need no MPI come
+    // first, so a bad flag fails fast on every rank alike.
+    if let t = cellTimeout, !(t > 0 && t.isFinite) { throw ValidationError("--cell-timeout must be a positive number of seconds") }
+    let fault = try FaultInjection.fromEnvironment()
     let config = try BertConfig.load(location.modelURL.appendingPathComponent("config.json"))
     let plan = try makePlan(config: config)
     let world = try Communicator.world()
-    defer { Communicator.finalize() }
+    try fault?.fire(at: .startup, worldRank: world.rank)
     configureThreads(world: world)
     let resultsDir = URL(fileURLWithPath: results ?? "results/\(modules == nil ? preset : "grid")")
     let journalURL = journal.map { URL(fileURLWithPath: $0) } ?? resultsDir.appendingPathComponent("journal.jsonl")
@@ -51,13 +53,19 @@ struct GridCommand: ParsableCommand {
     if planOnly { return }
 
     var journalFile: Journal? = nil
+    var inputs: [String: CellInputs] = [:]
     if world.rank == 0 {
       try FileManager.default.createDirectory(at: journalURL.deletingLastPathComponent(), withIntermediateDirectories: true)
-      journalFile = try Journal(url: journalURL)
-      print("journal: \(journalURL.path) (\(journalFile!.okHashes.count) cells already ok)")
+      let j = try Journal(url: journalURL)
+      for note in j.notes { print("journal: " + note) }
+      inputs = try CellInputs.current(tasks: plan.cells.map(\.task), modelDirectory: location.modelURL,
+                                      dataDirectory: location.dataURL, fingerprints: .userCache())
+      print("journal: \(journalURL.path) (\(j.done(inputs: inputs).ok.count) cells already ok with these inputs)")
+      journalFile = j
     }
     let context = try StudyContext(modelDirectory: location.modelURL, dataDirectory: location.dataURL)
     var cost = CostModel(numLayers: config.numHiddenLayers)
+    cost.hiddenSize = config.hiddenSize
     for task in Set(plan.cells.map(\.task)) {
       if let t = try? TaskDescriptor.named(task), let d = try? context.data(t, options: plan.cells.first { $0.task == task }!.options) {
         cost.trainExamples[task] = d.train.count
@@ -66,9 +74,13 @@ struct GridCommand: ParsableCommand {
     let verbose = self.verbose
     let adapterDir: URL? = saveAdapters ? journalURL.deletingLastPathComponent().appendingPathComponent("adapters") : nil
     if let adapterDir, world.rank == 0 { try FileManager.default.createDirectory(at: adapterDir, withIntermediateDirectories: true) }
+    let worldRank = world.rank
     let summary = try Coordinator.runGrid(
       cells: plan.cells, journal: journalFile, world: world, dp: dp, retryFailed: retryFailed, cost: cost,
+      inputs: inputs, watchdog: Watchdog(fixedSeconds: cellTimeout),
       runner: { spec, group in
+        try fault?.fire(at: .cell, worldRank: worldRank)
+        try fault?.fire(at: .hang, worldRank: worldRank)
         let log: (String) -> Void = verbose && group.rank == 0 ? { print("  [\(spec.label)] \($0)") } : { _ in }
         let outcome = try CellTrainer(spec: spec, context: context, group: group, log: log).run()
         if let adapterDir, group.rank == 0 {

@@ -13,7 +13,6 @@ struct MPICheckCommand: ParsableCommand {
   var dp: Int = 1
 
   func run() throws {
-    defer { Communicator.finalize() }
     let world = try Communicator.world()
     let failures = MPICheck.run(world: world, dp: dp, report: { print($0) }, problem: { line in
       FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import PETL
 
 @main
@@ -10,9 +11,31 @@ struct SwiftPETL: ParsableCommand {
                   InspectCommand.self, TokenizeCommand.self, EmbedCommand.self, BenchCommand.self, MPICheckCommand.self],
     defaultSubcommand: GridCommand.self)
 
-  /// Re-executes once with OPENBLAS_CORETYPE set when OpenBLAS fell back to a generic kernel.
+  /// Stop requests are recorded from the first instruction (a Slurm warning may land while the ranks
+  /// start); OpenBLAS is then put on its fast kernel (possibly re-executing). Every error ends the
+  /// process, and under MPI the whole job, here: never through `MPI_Finalize` while other ranks wait.
   static func main() {
+    StopSignal.install()
     BLASCore.ensureFastKernel()
-    main(nil)
+    var command: ParsableCommand
+    do { command = try parseAsRoot() } catch { exit(withError: error) }
+    if !(command is GridCommand) { StopSignal.restoreDefaults() }
+    do {
+      try command.run()
+    } catch let code as ExitCode where code.rawValue == GridSummary.resumableExitCode {
+      // Every rank received the same summary and exits alike: finalizing together is safe.
+      Communicator.finalize()
+      Foundation.exit(code.rawValue)
+    } catch {
+      if let ranks = Communicator.runningWorldSize, ranks > 1 {
+        let text = message(for: error)
+        let code = (error as? ExitCode)?.rawValue ?? 1
+        Communicator.failJob(text.isEmpty ? "\(command is MPICheckCommand ? "mpi-check" : "command") failed (exit code \(code))" : text,
+                             code: code == 0 ? 1 : code)
+      }
+      Communicator.finalize()
+      exit(withError: error)
+    }
+    Communicator.finalize()
   }
 }

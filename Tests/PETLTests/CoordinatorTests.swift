@@ -9,10 +9,12 @@ final class CoordinatorTests: XCTestCase {
   override func setUpWithError() throws {
     folder = FileManager.default.temporaryDirectory.appendingPathComponent("coord-\(UUID().uuidString)")
     world = try Communicator.world()
+    StopSignal.reset()
   }
 
   override func tearDownWithError() throws {
     try? FileManager.default.removeItem(at: folder)
+    StopSignal.reset()
   }
 
   private func cells() throws -> [CellSpec] {
@@ -20,7 +22,8 @@ final class CoordinatorTests: XCTestCase {
                  learningRates: nil, base: TrainOptions(), model: "all-MiniLM-L6-v2", numLayers: 6).cells
   }
 
-  /// Deterministic: accuracy from the hash; cells whose label contains `failing` throw.
+  /// Deterministic: accuracy from the hash; cells whose label contains `failing` fail by themselves
+  /// (`CellFailure`, as a diverged cell does).
   final class Recorder: @unchecked Sendable {
     var ran: [CellSpec] = []
     var lines: [String] = []
@@ -39,7 +42,7 @@ final class CoordinatorTests: XCTestCase {
         XCTAssertEqual(group.size, 1)
         recorder.ran.append(spec)
         onCell?(recorder.ran.count)
-        if let failing, spec.label.contains(failing) { throw PETLError("diverged: loss is nan at step 3") }
+        if let failing, spec.label.contains(failing) { throw CellFailure("diverged: loss is nan at step 3") }
         let accuracy = Double(Int(spec.hash.prefix(4), radix: 16)!) / 65536
         return CellResult(status: .ok, dev: ["accuracy": accuracy], steps: 10, wallSeconds: 0.5, ranks: group.size)
       },
@@ -57,7 +60,7 @@ final class CoordinatorTests: XCTestCase {
     XCTAssertEqual(summary.remaining, 0)
     XCTAssertFalse(summary.resumable)
     let journal = try Journal(url: folder.appendingPathComponent("journal.jsonl"))
-    XCTAssertEqual(journal.okHashes, Set(all.map(\.hash)))
+    XCTAssertEqual(journal.done(inputs: [:]).ok, Set(all.map(\.hash)))
     XCTAssertEqual(journal.records.map(\.worker), Array(repeating: 0, count: all.count))
     let progress = recorder.lines.filter { $0.hasPrefix("[") }
     XCTAssertEqual(progress.count, all.count)
@@ -75,7 +78,7 @@ final class CoordinatorTests: XCTestCase {
     XCTAssertEqual(try Journal(url: folder.appendingPathComponent("journal.jsonl")).records.count, all.count)
   }
 
-  func testRunnerErrorsBecomeFailedRecordsAndAreRetriedOnlyWhenAsked() throws {
+  func testCellFailuresBecomeFailedRecordsAndAreRetriedOnlyWhenAsked() throws {
     let all = try cells()
     let (first, _) = try run(all, failing: "mrpc layernorm")
     XCTAssertEqual(first.failed, 4)
@@ -92,7 +95,7 @@ final class CoordinatorTests: XCTestCase {
     let (retry, retryRecorder) = try run(all, retryFailed: true)
     XCTAssertEqual(retry.ok, 4)
     XCTAssertEqual(retryRecorder.ran.map(\.task), Array(repeating: "mrpc", count: 4))
-    XCTAssertTrue(try Journal(url: folder.appendingPathComponent("journal.jsonl")).failedHashes.isEmpty)
+    XCTAssertTrue(try Journal(url: folder.appendingPathComponent("journal.jsonl")).done(inputs: [:]).failed.isEmpty)
   }
 
   func testSIGUSR1StopsHandingOutCellsAndTheRunningCellIsJournaled() throws {
@@ -108,6 +111,7 @@ final class CoordinatorTests: XCTestCase {
     XCTAssertEqual(summary.stoppedBy, SIGUSR1)
     XCTAssertTrue(summary.resumable)
     XCTAssertTrue(recorder.lines.contains { $0.contains("SIGUSR1 received") }, "\(recorder.lines)")
+    StopSignal.reset()  // a new process in real life
     let (resumed, again) = try run(all)
     XCTAssertEqual(resumed.alreadyOK, 2)
     XCTAssertEqual(again.ran.count, all.count - 2)

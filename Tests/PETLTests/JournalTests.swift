@@ -46,16 +46,16 @@ final class JournalTests: XCTestCase {
     XCTAssertEqual(j.records[0].specHash, Self.spec(1).hash)
     XCTAssertEqual(j.records[0].spec, Self.spec(1))
     XCTAssertTrue(j.records[1].result.epochs[0].trainLoss.isNaN)
-    XCTAssertEqual(j.okHashes, [Self.spec(1).hash])
-    XCTAssertEqual(j.failedHashes, [Self.spec(2).hash])
+    XCTAssertEqual(j.done(inputs: [:]).ok, [Self.spec(1).hash])
+    XCTAssertEqual(j.done(inputs: [:]).failed, [Self.spec(2).hash])
   }
 
   func testALaterOkRecordClearsAnEarlierFailure() throws {
     let j = try Journal(url: folder.appendingPathComponent("j.jsonl"))
     try j.append(JournalRecord(spec: Self.spec(1), result: .failed(reason: "x", wallSeconds: 0, ranks: 1), worker: 0))
     try j.append(JournalRecord(spec: Self.spec(1), result: Self.okResult(0.5), worker: 0))
-    XCTAssertEqual(j.okHashes, [Self.spec(1).hash])
-    XCTAssertTrue(j.failedHashes.isEmpty)
+    XCTAssertEqual(j.done(inputs: [:]).ok, [Self.spec(1).hash])
+    XCTAssertTrue(j.done(inputs: [:]).failed.isEmpty)
   }
 
   func testTornLastLineIsMovedAsideAndCutAway() throws {
@@ -74,6 +74,26 @@ final class JournalTests: XCTestCase {
       try j.append(JournalRecord(spec: Self.spec(2), result: Self.okResult(0.7), worker: 0))
     }
     XCTAssertEqual(try Journal(url: url).records.map(\.spec), [Self.spec(1), Self.spec(2)])
+  }
+
+  /// A complete (newline-ended) last line that does not decode is set aside with a note, not cut
+  /// silently; a second one in the same second gets its own file.
+  func testUndecodableCompleteLastLineIsSetAsideWithANoteAndNeverOverwritten() throws {
+    let url = folder.appendingPathComponent("j.jsonl")
+    do { try Journal(url: url).append(JournalRecord(spec: Self.spec(1), result: Self.okResult(0.6), worker: 0)) }
+    let good = try Data(contentsOf: url)
+    for bad in ["{\"spec\": 1}\n", "not json either\n"] {
+      try (good + Data(bad.utf8)).write(to: url)
+      let j = try Journal(url: url)
+      XCTAssertEqual(j.records.count, 1)
+      XCTAssertEqual(j.notes.count, 1)
+      XCTAssertTrue(j.notes[0].contains("moved to \(url.path).torn-"), j.notes[0])
+      XCTAssertEqual(try Data(contentsOf: url), good)
+    }
+    let aside = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix("j.jsonl.torn-") }
+    XCTAssertEqual(aside.count, 2, "\(aside)")
+    let contents = try Set(aside.map { try String(contentsOf: folder.appendingPathComponent($0), encoding: .utf8) })
+    XCTAssertEqual(contents, ["{\"spec\": 1}\n", "not json either\n"])
   }
 
   func testUnreadableMiddleLineIsAnErrorNamingFileAndLineAndLeavesTheFileAlone() throws {
@@ -100,7 +120,7 @@ final class JournalTests: XCTestCase {
       XCTAssertTrue("\($0)".contains("fsync"), "\($0)")
     }
     XCTAssertTrue(j.records.isEmpty)
-    XCTAssertTrue(j.okHashes.isEmpty)
+    XCTAssertTrue(j.done(inputs: [:]).ok.isEmpty)
   }
 
   func testASecondWriterIsRefused() throws {

@@ -59,28 +59,39 @@ enum TestSupport {
     return bundle.deletingLastPathComponent().appendingPathComponent("swift-petl").path
   }
 
-  /// Runs `argv` (through PATH) with this process's environment minus every `OMPI_*`/`PMIX_*` variable
-  /// (the singleton MPI of this test process set them; a child mpirun that inherits them fails
-  /// silently) and with root allowed; returns the exit status and stdout+stderr.
-  static func launch(_ argv: [String], extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
+  /// Runs `argv` (through PATH) under `timeout` (a hang fails the test instead of hanging CI) with this
+  /// process's environment minus every `OMPI_*`/`PMIX_*` variable (the singleton MPI of this test
+  /// process set them; a child mpirun that inherits them fails silently) and with root allowed;
+  /// returns the exit status and stdout+stderr.
+  static func launch(_ argv: [String], extra: [String: String] = [:], timeout seconds: Int = 600,
+                     file: StaticString = #filePath, line: UInt = #line) throws -> (status: Int32, output: String) {
     guard FileManager.default.isExecutableFile(atPath: binary) else {
       XCTFail("\(binary) is missing: build with `swift build` (swift test builds it)")
       return (-1, "")
     }
-    var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
-    env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-    env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-    env.merge(extra) { $1 }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = argv
-    p.environment = env
+    p.arguments = ["timeout", "-k", "10", String(seconds)] + argv
+    p.environment = childEnvironment(extra)
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
     try p.run()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let output = String(decoding: data, as: UTF8.self)
+    if p.terminationStatus == 124 || p.terminationStatus == 137 {
+      XCTFail("timed out after \(seconds) s: \(argv.joined(separator: " "))\n\(output)", file: file, line: line)
+    }
+    return (p.terminationStatus, output)
+  }
+
+  /// The environment for a child process: ours without `OMPI_*`/`PMIX_*`, root allowed, plus `extra`.
+  static func childEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
+    var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+    env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    env.merge(extra) { $1 }
+    return env
   }
 }

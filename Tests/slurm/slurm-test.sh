@@ -11,9 +11,9 @@
 # Checks: mpi-check as one 2-rank world through srun --mpi=pmix and mpirun; a bad --dp fails the job;
 # srun without PMIx is refused; a small real grid (6 cells) completes through both launchers; a grid
 # signalled with USR1 mid-run (as Slurm's --signal=B:USR1@N does before the time limit) exits 75, is
-# requeued by the batch script and completes with every cell journaled exactly once (~90 s in all).
-# Opt-in: SLURM_TEST_TIME_LIMIT=1 adds a real --time=2 --signal=B:USR1@60 run (+~85 s);
-# SLURM_TEST_EARLY_USR1=1 adds USR1 at job start (fails today: the grid is not listening yet).
+# requeued by the batch script and completes with every cell journaled exactly once (~90 s in all);
+# USR1 at job start (before the ranks are up) also exits 75 and is requeued.
+# Opt-in: SLURM_TEST_TIME_LIMIT=1 adds a real --time=2 --signal=B:USR1@60 run (+~85 s).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -181,7 +181,7 @@ for launcher in srun mpirun; do
   pass "$what: the first run stopped with 75 after $((SECONDS - sent)) s"
   first=$(journal_lines "$res-first.jsonl")
   j1=$(check_journal "$res-first.jsonl" "$first")
-  if [ "$j1" = ok ] && [ "$first" -ge 1 ] && [ "$first" -lt $SIG_CELLS ] && grep -q "SIGUSR1 received: no new cells" "$out" \
+  if [ "$j1" = ok ] && [ "$first" -ge 1 ] && [ "$first" -lt $SIG_CELLS ] && grep -q "stop file received: no new cells" "$out" \
      && grep -q "requeueing job $id" "$out"; then
     pass "$what: stopped with $first of $SIG_CELLS cells journaled, no torn or duplicate line, requeue asked"
   else
@@ -199,23 +199,21 @@ for launcher in srun mpirun; do
   fi
 done
 
-# 8 (opt-in, SLURM_TEST_EARLY_USR1=1): USR1 right after the job starts, before the grid listens for it
-# (the doc saw the warning at +0 s of a requeued --time=1 job). The grid should still exit 75 and be
-# requeued; today the ranks die of the signal's default action (exit 138, job FAILED, no requeue),
-# so this is off until that is fixed in swift-petl.
-if [ "${SLURM_TEST_EARLY_USR1:-0}" = 1 ]; then
-  out=$SLURM_ROOT/early.out; res=$SLURM_ROOT/early
-  id=$(SWIFT_PETL_BIN=$BIN submit "$out" "${GRID[@]}" --results "$res")
-  end=$((SECONDS + 30))
-  while [ $SECONDS -lt $end ] && ! grep -q "slurm.sbatch: job" "$out" 2>/dev/null; do sleep 0.1; done
-  sleep 0.3; scancel --batch --signal=USR1 "$id"
-  st=$(wait_job "$id" 120); rc=$(job_field "$id" ExitCode); restarts=$(job_field "$id" Restarts)
-  j=$(check_journal "$res/journal.jsonl" 6)
-  if [ "$st" = COMPLETED ] && [ "${restarts:-0}" -ge 1 ] && [ "$j" = ok ]; then
-    pass "USR1 at job start (job $id): requeued (Restarts=$restarts) and completed, 6 cells once each"
-  else
-    fail "USR1 at job start (job $id): $st exit $rc Restarts=${restarts:-?}, journal: $j" "$out"
-  fi
+# 8. USR1 right after the job starts, before the grid can have loaded anything (the doc saw the warning
+# at +0 s of a requeued --time=1 job): the request must not kill the ranks (they record it from their
+# first instruction; the batch shell also leaves a stop file for rank 0). The grid exits 75 with no
+# cell run, the job is requeued and completes.
+out=$SLURM_ROOT/early.out; res=$SLURM_ROOT/early
+id=$(SWIFT_PETL_BIN=$BIN submit "$out" "${GRID[@]}" --results "$res")
+end=$((SECONDS + 30))
+while [ $SECONDS -lt $end ] && ! grep -q "slurm.sbatch: job" "$out" 2>/dev/null; do sleep 0.1; done
+sleep 0.3; scancel --batch --signal=USR1 "$id"
+st=$(wait_job "$id" 120); rc=$(job_field "$id" ExitCode); restarts=$(job_field "$id" Restarts)
+j=$(check_journal "$res/journal.jsonl" 6)
+if [ "$st" = COMPLETED ] && [ "${restarts:-0}" -ge 1 ] && [ "$j" = ok ] && grep -q "grid exited with 75" "$out"; then
+  pass "USR1 at job start (job $id): exit 75, requeued (Restarts=$restarts) and completed, 6 cells once each"
+else
+  fail "USR1 at job start (job $id): $st exit $rc Restarts=${restarts:-?}, journal: $j" "$out"
 fi
 
 # 9 (opt-in, SLURM_TEST_TIME_LIMIT=1, adds 2-4 min): a real time limit, --time=2 --signal=B:USR1@60,
@@ -231,7 +229,7 @@ if [ "${SLURM_TEST_TIME_LIMIT:-0}" = 1 ]; then
   st=$(wait_job "$id" 300); rc=$(job_field "$id" ExitCode); restarts=$(job_field "$id" Restarts)
   j=$(check_journal "$res/journal.jsonl" 24)
   if [ "$st" = COMPLETED ] && [ "$rc" = 0:0 ] && [ "${restarts:-0}" -ge 1 ] && [ "$j" = ok ] \
-     && grep -q "SIGUSR1 received" "$out"; then
+     && grep -q "stop file received" "$out"; then
     pass "real --time=2 --signal=B:USR1@60 (job $id): stopped and requeued $restarts time(s), 24 cells once each"
   else
     fail "real --time=2 --signal=B:USR1@60 (job $id): $st exit $rc Restarts=${restarts:-?}, journal: $j" "$out"

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything the rest of the program needs to know about a task: where its files are, how many
 /// outputs the head has, what the labels mean and which metrics GLUE reports for it.
 public struct TaskDescriptor: Sendable, Equatable {
@@ -88,5 +90,18 @@ public struct TaskDescriptor: Sendable, Equatable {
     TaskDescriptor(name: name, folder: folder, numLabels: labels.count, isRegression: false,
                    labelNames: labels, metricNames: metrics, primaryMetric: metrics[0],
                    devSplits: devSplits, source: .glue(layout))
+  }
+}
+
+extension TaskDescriptor {
+  /// The files the readers open for this task's training and dev splits (what its results depend on).
+  public func inputFiles(dataDirectory: URL) -> [URL] {
+    switch source {
+    case .glue:
+      let folder = dataDirectory.appendingPathComponent(self.folder)
+      return (["train"] + devSplits).map { folder.appendingPathComponent($0 + ".tsv") }
+    case .rtVader:
+      return [dataDirectory.appendingPathComponent("rt-vader").appendingPathComponent(RTVader.fileName)]
+    }
   }
 }

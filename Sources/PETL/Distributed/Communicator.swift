@@ -32,14 +32,40 @@ public final class Communicator: @unchecked Sendable {
     return Communicator(handle: cmpi_comm_world())
   }
 
+  /// The world's size while MPI runs, nil before start-up or after finalize.
+  public static var runningWorldSize: Int? {
+    guard MPIRuntime.isRunning else { return nil }
+    var n: Int32 = 0
+    MPI_Comm_size(cmpi_comm_world(), &n)
+    return Int(n)
+  }
+
   /// Finalizes MPI. Every exit path of a process started by mpirun must call it once all
   /// communication is over; calling it again, or without MPI started, does nothing.
   public static func finalize() { MPIRuntime.finalize() }
 
-  /// Ends every rank of the job with `code` (`MPI_Abort` on the world): the way out when one rank
-  /// cannot go on and the others would otherwise wait for it forever.
-  public static func abort(code: Int32) -> Never {
-    MPI_Abort(cmpi_comm_world(), code)
+  /// Ends the whole job because this rank cannot go on: prints `Error: rank R of N: <message>` (one
+  /// line; `Error: <message>` when the job has one rank) to stderr, flushes stdout, then `MPI_Abort`s
+  /// the world, which ends every rank within seconds (shared/docs/mpi-failure.md). Returning through
+  /// `MPI_Finalize` instead would hang: it is a job-wide fence the other ranks never reach. Without MPI
+  /// running (an error before start-up) the process just exits with `code`; mpirun then ends the job.
+  public static func failJob(_ message: String, code: Int32 = 1) -> Never {
+    let env = ProcessInfo.processInfo.environment
+    var rank = Int(env["OMPI_COMM_WORLD_RANK"] ?? env["PMIX_RANK"] ?? "") ?? 0
+    var size = Int(env["OMPI_COMM_WORLD_SIZE"] ?? "") ?? 1
+    let running = MPIRuntime.isRunning
+    if running {
+      var r: Int32 = 0, n: Int32 = 0
+      MPI_Comm_rank(cmpi_comm_world(), &r)
+      MPI_Comm_size(cmpi_comm_world(), &n)
+      rank = Int(r); size = Int(n)
+    }
+    let text = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+    let line = size > 1 ? "Error: rank \(rank) of \(size): \(text)\n" : "Error: \(text)\n"
+    fflush(stdout)
+    FileHandle.standardError.write(Data(line.utf8))
+    if running && size > 1 { MPI_Abort(cmpi_comm_world(), code) }
+    if running { MPIRuntime.finalize() }
     exit(code)
   }
 

@@ -66,10 +66,12 @@ public struct JournalRecord: Codable, Hashable, Sendable {
   public var worker: Int
   /// ISO 8601 UTC, e.g. `2026-11-29T03:12:45Z`.
   public var finishedAt: String
+  /// Fingerprints of what the cell read; nil in journals written before they were recorded.
+  public var inputs: CellInputs?
 
-  public init(spec: CellSpec, result: CellResult, worker: Int, finishedAt: Date = Date()) {
+  public init(spec: CellSpec, result: CellResult, worker: Int, finishedAt: Date = Date(), inputs: CellInputs? = nil) {
     self.spec = spec; self.specHash = spec.hash; self.result = result; self.worker = worker
-    self.finishedAt = Self.timestamp(finishedAt)
+    self.finishedAt = Self.timestamp(finishedAt); self.inputs = inputs
   }
 
   static func timestamp(_ date: Date) -> String {
@@ -80,7 +82,7 @@ public struct JournalRecord: Codable, Hashable, Sendable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case spec, specHash = "spec_hash", worker, finishedAt = "finished_at"
+    case spec, specHash = "spec_hash", worker, finishedAt = "finished_at", inputs
   }
 
   public init(from decoder: Decoder) throws {
@@ -89,6 +91,7 @@ public struct JournalRecord: Codable, Hashable, Sendable {
     specHash = try c.decode(String.self, forKey: .specHash)
     worker = try c.decode(Int.self, forKey: .worker)
     finishedAt = try c.decode(String.self, forKey: .finishedAt)
+    inputs = try c.decodeIfPresent(CellInputs.self, forKey: .inputs)
     result = try CellResult(from: decoder)
   }
 
@@ -98,6 +101,7 @@ public struct JournalRecord: Codable, Hashable, Sendable {
     try c.encode(specHash, forKey: .specHash)
     try c.encode(worker, forKey: .worker)
     try c.encode(finishedAt, forKey: .finishedAt)
+    try c.encodeIfPresent(inputs, forKey: .inputs)
     try result.encode(to: encoder)
   }
 }

@@ -30,10 +30,14 @@ public struct GridSummary: Codable, Hashable, Sendable {
 ///
 /// Rank 0 coordinates from a background thread that polls with sleeps (it costs no core) and trains
 /// in group 0 on its main thread, so no rank idles. Cells go out costliest first (`CostModel`) to the
-/// next group that asks. A runner error becomes a `failed` record and the grid goes on. SIGUSR1,
-/// SIGTERM and SIGINT (on any rank) stop the handing out; running cells finish and are journaled, then
-/// every rank returns the same `GridSummary` (`resumable` means: exit with
-/// `GridSummary.resumableExitCode` so Slurm can requeue).
+/// next group that asks. A cell that fails by itself (the runner throws `CellFailure`, or returns a
+/// `failed` result: diverged) becomes a `failed` record and the grid goes on; any other error, on any
+/// rank (a follower's included), propagates out of `runGrid` and the caller ends the job (fail fast:
+/// the group's collectives are out of step). Rank 0's coordinator ends the job itself (`fatal`) when
+/// the journal cannot be written or a group has not reported its cell within the watchdog's bound.
+/// A stop request (SIGUSR1, SIGTERM, SIGINT on any rank, or the stop file) stops the handing out;
+/// running cells finish and are journaled, then every rank returns the same `GridSummary`
+/// (`resumable` means: exit with `GridSummary.resumableExitCode` so Slurm can requeue).
 public enum Coordinator {
   static let reportTag = 11
   static let assignTag = 12
@@ -45,32 +49,38 @@ public enum Coordinator {
   ///     the one journaled.
   ///   - cost: orders the cells and gives the ETA (built with the model's layer count).
   ///   - log: progress lines; called on rank 0 only, from the coordinator thread.
+  ///   - inputs: fingerprints of what each task's cells read (by task); a journal record counts as
+  ///     done only when its inputs equal these. Empty: records count whatever inputs they name.
+  ///   - watchdog: how long a group may take for a cell before the job is ended.
+  ///   - fatal: ends the job from rank 0's coordinator thread (default: `Communicator.failJob`).
   @discardableResult
   public static func runGrid(cells: [CellSpec], journal: Journal?, world: Communicator, dp: Int,
-                             retryFailed: Bool, cost: CostModel,
+                             retryFailed: Bool, cost: CostModel, inputs: [String: CellInputs] = [:],
+                             watchdog: Watchdog = Watchdog(),
                              runner: (CellSpec, Communicator) throws -> CellResult,
-                             log: @escaping @Sendable (String) -> Void) throws -> GridSummary {
+                             log: @escaping @Sendable (String) -> Void,
+                             fatal: @escaping @Sendable (String) -> Never = { Communicator.failJob($0) }) throws -> GridSummary {
     guard dp >= 1, world.size % dp == 0 else {
       throw PETLError("--dp \(dp): must be at least 1 and divide the world size \(world.size)")
     }
     if world.rank == 0 && journal == nil { throw PETLError("runGrid: rank 0 needs the journal") }
+    StopSignal.install()
     let control = try world.duplicate()
     let group = try world.split(color: world.rank / dp, key: world.rank)
-    let stop = StopSignal()
-    defer { stop.cancel() }
 
     var dispatcher: Dispatcher? = nil
     if world.rank == 0, let journal {
       let d = Dispatcher(cells: cells, journal: journal, control: control, groups: world.size / dp,
-                         dp: dp, retryFailed: retryFailed, cost: cost, stop: stop, log: log)
+                         dp: dp, retryFailed: retryFailed, cost: cost, inputs: inputs, watchdog: watchdog,
+                         log: log, fatal: fatal)
       d.start()
       dispatcher = d
     }
 
     if group.rank == 0 {
-      try lead(group: group, control: control, stop: stop, runner: runner)
+      try lead(group: group, control: control, runner: runner)
     } else {
-      follow(group: group, runner: runner)
+      try follow(group: group, runner: runner)
     }
 
     var bytes: [UInt8] = []
@@ -97,9 +107,11 @@ public enum Coordinator {
   }
 
   /// A group leader: ask for work, pass it to the group, train, report, until told there is no more.
-  private static func lead(group: Communicator, control: Communicator, stop: StopSignal,
+  /// A `CellFailure` is the cell's own result; any other error leaves (the job ends).
+  private static func lead(group: Communicator, control: Communicator,
                            runner: (CellSpec, Communicator) throws -> CellResult) throws {
-    var report = Report(spec: nil, result: nil, signal: stop.receivedSignal)
+    StopSignal.checkStopFile()
+    var report = Report(spec: nil, result: nil, signal: StopSignal.receivedSignal)
     while true {
       control.send(try JSONEncoder().encode(report).bytes, to: 0, tag: reportTag)
       let answer = control.receive(from: 0, tag: assignTag)
@@ -112,28 +124,63 @@ public enum Coordinator {
       guard let spec = assignment.spec else { return }
       let started = Date()
       var result: CellResult
-      do { result = try runner(spec, group) } catch {
-        result = .failed(reason: oneLine(error), wallSeconds: Date().timeIntervalSince(started), ranks: group.size)
+      do { result = try runner(spec, group) } catch let failure as CellFailure {
+        result = .failed(reason: failure.reason, wallSeconds: Date().timeIntervalSince(started), ranks: group.size)
       }
-      report = Report(spec: spec, result: result, signal: stop.receivedSignal)
+      report = Report(spec: spec, result: result, signal: StopSignal.receivedSignal)
     }
   }
 
-  /// A non-leader rank: train whatever cell the leader broadcasts, until it broadcasts nothing.
-  private static func follow(group: Communicator, runner: (CellSpec, Communicator) throws -> CellResult) {
+  /// A non-leader rank: train whatever cell the leader broadcasts, until it broadcasts nothing. A
+  /// `CellFailure` is decided alike on every rank of the group (from all-reduced values), so the
+  /// leader journals it; any other error leaves, and the job ends (the group is out of step).
+  private static func follow(group: Communicator, runner: (CellSpec, Communicator) throws -> CellResult) throws {
     while true {
       var cell: [UInt8] = []
       group.broadcast(bytes: &cell, root: 0)
-      guard !cell.isEmpty, let assignment = try? JSONDecoder().decode(Assignment.self, from: Data(cell)),
-            let spec = assignment.spec else { return }
-      // The leader's outcome is the one journaled; a follower's error is the same error or a symptom.
-      _ = try? runner(spec, group)
+      guard !cell.isEmpty else { return }
+      let assignment: Assignment
+      do { assignment = try JSONDecoder().decode(Assignment.self, from: Data(cell)) } catch {
+        throw PETLError("grid: unreadable cell from the group leader (\(cell.count) bytes)")
+      }
+      guard let spec = assignment.spec else { return }
+      do { _ = try runner(spec, group) } catch is CellFailure {}
     }
   }
 
   static func oneLine(_ error: Error) -> String {
     let text = (error as? PETLError)?.message ?? String(describing: error)
     return text.split(whereSeparator: \.isNewline).joined(separator: " ")
+  }
+}
+
+/// Thrown by a grid runner for a cell that failed by itself (the journal records it as `failed` and
+/// the grid goes on), as opposed to an error that must end the job.
+public struct CellFailure: Error, Sendable {
+  public let reason: String
+  public init(_ reason: String) { self.reason = reason }
+}
+
+/// How long rank 0 lets a group work on one cell before it ends the job: `fixedSeconds` when given,
+/// else `factor` x the cost model's prediction + `floorSeconds`. Before any cell has finished the
+/// prediction is the cost model's prior (`CostModel.priorSecondsPerUnit`), a deliberately slow rate.
+public struct Watchdog: Sendable {
+  public var fixedSeconds: Double?
+  public var factor: Double
+  public var floorSeconds: Double
+
+  public init(fixedSeconds: Double? = nil, factor: Double = 5, floorSeconds: Double = 120) {
+    self.fixedSeconds = fixedSeconds; self.factor = factor; self.floorSeconds = floorSeconds
+  }
+
+  /// The bound for `spec` and how it was set, for the message that names it.
+  func bound(_ spec: CellSpec, cost: CostModel) -> (seconds: Double, why: String) {
+    if let fixed = fixedSeconds { return (fixed, "--cell-timeout \(Dispatcher.duration(fixed))") }
+    let fitted = cost.estimatedSeconds(spec)
+    let predicted = fitted ?? cost.priorSeconds(spec)
+    let seconds = factor * predicted + floorSeconds
+    return (seconds, "\(String(format: "%g", factor)) x \(fitted == nil ? "prior estimate" : "predicted") "
+      + "\(Dispatcher.duration(predicted)) + \(Dispatcher.duration(floorSeconds))")
   }
 }
 

@@ -88,6 +88,20 @@ public struct CostModel: Sendable {
     observed += 1
   }
 
+  /// Hidden size of the model, for the prior below (0: unknown, the prior uses BERT-base's 768).
+  public var hiddenSize = 0
+  /// The slow compute rate the prior assumes, FLOP/s: well below any node's fp32 GEMM rate, so the
+  /// watchdog's bound before the first finished cell is generous.
+  public static let priorFlopsPerSecond = 2e9
+
+  /// Seconds of one cell at `priorFlopsPerSecond`, before any cell has finished: a layer-pass over one
+  /// example costs about 24·h²·n FLOPs of GEMM plus 4·n²·h of attention at n = `maxLength` tokens.
+  public func priorSeconds(_ spec: CellSpec) -> Double {
+    let t = terms(spec)
+    let h = Double(hiddenSize > 0 ? hiddenSize : 768), n = Double(spec.options.maxLength)
+    return (t.forward + t.backward) * (24 * h * h * n + 4 * n * n * h) / Self.priorFlopsPerSecond
+  }
+
   /// Estimated seconds of one cell, nil before the first observation.
   public func estimatedSeconds(_ spec: CellSpec) -> Double? {
     guard let r = rates else { return nil }

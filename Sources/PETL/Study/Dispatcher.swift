@@ -2,15 +2,20 @@ import Foundation
 
 /// Rank 0's coordinator thread: answers group leaders' reports with the next cell, journals each
 /// finished cell and prints one progress line for it. Polls with sleeps, so it needs no core of its own.
+/// It also watches: a group that has not reported its cell within the watchdog's bound, or a journal
+/// that cannot be written, ends the job (`fatal`) with a line that names the rank and the cause.
 final class Dispatcher: @unchecked Sendable {
   private let journal: Journal
   private let control: Communicator
   private let groups: Int
-  private let stop: StopSignal
+  private let dp: Int
+  private let inputs: [String: CellInputs]
+  private let watchdog: Watchdog
   private let log: @Sendable (String) -> Void
+  private let fatal: @Sendable (String) -> Never
   private var cost: CostModel
   private var queue: [CellSpec]
-  private var running: [Int: CellSpec] = [:]
+  private var running: [Int: (spec: CellSpec, started: Date)] = [:]
   /// Per group leader: the prefix-cache key of its last cell (see `nextIndex`).
   private var lastPrefix: [Int: String?] = [:]
   private var summary = GridSummary()
@@ -19,16 +24,20 @@ final class Dispatcher: @unchecked Sendable {
   private let done = DispatchSemaphore(value: 0)
 
   init(cells: [CellSpec], journal: Journal, control: Communicator, groups: Int, dp: Int,
-       retryFailed: Bool, cost: CostModel, stop: StopSignal, log: @escaping @Sendable (String) -> Void) {
-    self.journal = journal; self.control = control; self.groups = groups; self.stop = stop; self.log = log
+       retryFailed: Bool, cost: CostModel, inputs: [String: CellInputs], watchdog: Watchdog,
+       log: @escaping @Sendable (String) -> Void, fatal: @escaping @Sendable (String) -> Never) {
+    self.journal = journal; self.control = control; self.groups = groups; self.dp = dp
+    self.inputs = inputs; self.watchdog = watchdog; self.log = log; self.fatal = fatal
     self.cost = cost
-    let ok = journal.okHashes, failed = journal.failedHashes
+    let done = journal.done(inputs: inputs)
     var seen = Set<String>()
     var todo: [CellSpec] = []
+    var rerun = 0
     for spec in cells where seen.insert(spec.hash).inserted {
       summary.planned += 1
-      if ok.contains(spec.hash) { summary.alreadyOK += 1; continue }
-      if failed.contains(spec.hash) && !retryFailed { summary.skippedFailed += 1; continue }
+      if done.ok.contains(spec.hash) { summary.alreadyOK += 1; continue }
+      if done.failed.contains(spec.hash) && !retryFailed { summary.skippedFailed += 1; continue }
+      if done.stale.contains(spec.hash) { rerun += 1 }
       todo.append(spec)
     }
     queue = cost.costliestFirst(todo)
@@ -37,6 +46,10 @@ final class Dispatcher: @unchecked Sendable {
     line += retryFailed ? ", failed ones retried" : ", \(summary.skippedFailed) failed skipped (--retry-failed to rerun)"
     line += "; \(total) to run on \(groups) group(s) of \(dp) rank(s)"
     log(line)
+    if rerun > 0 {
+      log("grid: \(rerun) cell(s) in the journal were trained on other inputs (\(done.why.sorted().joined(separator: "; "))): "
+        + "they run again; report keeps the old results apart")
+    }
   }
 
   func start() {
@@ -68,29 +81,37 @@ final class Dispatcher: @unchecked Sendable {
     var active = groups
     var announcedStop = false
     var poller = Poller()
+    var lastWatch = Date()
     while active > 0 {
-      guard let message = control.tryReceive(tag: Coordinator.reportTag) else { poller.pause(); continue }
+      guard let message = control.tryReceive(tag: Coordinator.reportTag) else {
+        if Date().timeIntervalSince(lastWatch) >= 0.5 {
+          lastWatch = Date()
+          StopSignal.checkStopFile()
+          watch()
+        }
+        poller.pause()
+        continue
+      }
       poller = Poller()
       let report: Coordinator.Report
       do { report = try JSONDecoder().decode(Coordinator.Report.self, from: Data(message.bytes)) } catch {
-        summary.error = summary.error ?? "grid: unreadable report from rank \(message.source)"
-        report = Coordinator.Report()
+        fatal("grid: unreadable report from rank \(message.source) (\(message.bytes.count) bytes)")
       }
       running[message.source] = nil
-      if let sig = report.signal { stop.request(sig) }
+      if let sig = report.signal { StopSignal.request(sig) }
+      StopSignal.checkStopFile()
       if let spec = report.spec, let result = report.result { record(spec, result, worker: message.source) }
 
-      let stopping = stop.receivedSignal != nil || summary.error != nil
-      if stopping && !announcedStop && !queue.isEmpty {
+      let signal = StopSignal.receivedSignal
+      if signal != nil && !announcedStop && !queue.isEmpty {
         announcedStop = true
-        let why = stop.receivedSignal.map { StopSignal.name($0) + " received" } ?? "error"
-        log("grid: \(why): no new cells; \(running.count) running cell(s) will finish, "
+        log("grid: \(StopSignal.name(signal!)) received: no new cells; \(running.count) running cell(s) will finish, "
           + "\(queue.count) left for the next run")
       }
       var assignment = Coordinator.Assignment(spec: nil)
-      if !stopping && !queue.isEmpty {
+      if signal == nil && !queue.isEmpty {
         let spec = queue.remove(at: nextIndex(for: message.source))
-        running[message.source] = spec
+        running[message.source] = (spec, Date())
         lastPrefix[message.source] = prefixKey(spec)
         assignment.spec = spec
       } else {
@@ -100,9 +121,24 @@ final class Dispatcher: @unchecked Sendable {
       control.send(bytes, to: message.source, tag: Coordinator.assignTag)
     }
     summary.remaining = queue.count
-    summary.stoppedBy = stop.receivedSignal
+    summary.stoppedBy = StopSignal.receivedSignal
     log("grid: \(summary.ok) ok, \(summary.failed) failed, \(summary.remaining) left"
       + (summary.resumable ? " (rerun to resume)" : ""))
+  }
+
+  /// Ends the job if a group has been on its cell for longer than the watchdog allows: a hung or
+  /// lost rank would otherwise hold the whole allocation until its time limit.
+  private func watch() {
+    let now = Date()
+    for (leader, cell) in running.sorted(by: { $0.key < $1.key }) {
+      let elapsed = now.timeIntervalSince(cell.started)
+      let bound = watchdog.bound(cell.spec, cost: cost)
+      guard elapsed > bound.seconds else { continue }
+      let ranks = dp > 1 ? "ranks \(leader)-\(leader + dp - 1) (leader \(leader))" : "rank \(leader)"
+      fatal("grid: watchdog: \(ranks) has not reported cell \(cell.spec.label) [\(cell.spec.hash)] after "
+        + "\(Self.duration(elapsed)) (bound \(Self.duration(bound.seconds)) = \(bound.why)); ending the job. "
+        + "Finished cells are in the journal; rerun to resume")
+    }
   }
 
   /// The group's frozen-prefix cache is reusable by another cell with the same key.
@@ -125,11 +161,9 @@ final class Dispatcher: @unchecked Sendable {
 
   private func record(_ spec: CellSpec, _ result: CellResult, worker: Int) {
     do {
-      try journal.append(JournalRecord(spec: spec, result: result, worker: worker))
+      try journal.append(JournalRecord(spec: spec, result: result, worker: worker, inputs: inputs[spec.task]))
     } catch {
-      summary.error = summary.error ?? Coordinator.oneLine(error)
-      log("grid: \(Coordinator.oneLine(error)); stopping")
-      return
+      fatal("grid: \(Coordinator.oneLine(error)) (cell \(spec.label) from rank \(worker) is lost; earlier cells are in the journal)")
     }
     finished += 1
     if result.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
@@ -144,7 +178,7 @@ final class Dispatcher: @unchecked Sendable {
     case .ok: outcome = result.dev.keys.sorted().map { "\($0)=\(String(format: "%.4f", result.dev[$0] ?? .nan))" }.joined(separator: " ")
     case .failed: outcome = "FAILED (\(result.reason ?? "no reason given"))"
     }
-    let left = queue + Array(running.values)
+    let left = queue + running.values.map(\.spec)
     let eta = left.isEmpty ? "done" : cost.estimatedSeconds(left, workers: groups).map { "ETA " + Self.duration($0) } ?? "ETA ?"
     return "[\(finished)/\(total)] \(spec.label)  \(outcome)  \(String(format: "%.1f", result.wallSeconds))s  \(eta)"
   }

@@ -4,13 +4,16 @@ import Foundation
 /// moment (time limit, crash, preemption) and resume by skipping what is already there.
 ///
 /// Durability: each record is one `write` of one complete line followed by `fsync`; only then does the
-/// cell count as done. A crash can therefore leave at most a torn *last* line, which opening moves aside
-/// to `<journal>.torn-<timestamp>` and cuts away. Anything unreadable before the last line is not a
-/// crash artefact: opening then throws and leaves the file untouched. An exclusive `flock` keeps a
+/// cell count as done. A crash can therefore leave at most a torn *last* line, which opening copies to
+/// a new `<journal>.torn-<timestamp>[-N]` (fsynced, never overwriting an earlier one), cuts away and
+/// reports in `notes`. Anything unreadable before the last line is not a crash artefact: opening then
+/// throws and leaves the file untouched. An exclusive `flock` keeps a
 /// second coordinator (say, a requeued job while the old one still drains) from writing the same file.
 public final class Journal {
   public let url: URL
   public private(set) var records: [JournalRecord] = []
+  /// What opening did that the user should know (a torn last line set aside), one line each.
+  public private(set) var notes: [String] = []
   private let fd: Int32
   private let sync: (Int32) -> Int32
 
@@ -44,14 +47,29 @@ public final class Journal {
 
   deinit { close(fd) }
 
-  /// Hashes of cells with an `ok` record.
-  public var okHashes: Set<String> {
-    Set(records.lazy.filter { $0.result.status == .ok }.map(\.specHash))
-  }
-
-  /// Hashes of cells that failed and never succeeded since.
-  public var failedHashes: Set<String> {
-    Set(records.lazy.filter { $0.result.status == .failed }.map(\.specHash)).subtracting(okHashes)
+  /// Which cells the journal has done with `inputs` (by task; empty: any inputs count): hashes with
+  /// an `ok` record of those inputs, with only `failed` ones, and with `ok` records of OTHER inputs
+  /// only (`stale`: they run again), plus what differed, e.g. `rt-vader: data`.
+  public func done(inputs: [String: CellInputs]) -> (ok: Set<String>, failed: Set<String>, stale: Set<String>, why: Set<String>) {
+    var ok = Set<String>(), failed = Set<String>(), other = Set<String>(), why = Set<String>()
+    for r in records {
+      var current = true
+      if let now = inputs[r.spec.task] {
+        if let was = r.inputs {
+          let diff = was.differences(from: now)
+          if !diff.isEmpty { current = false; why.insert("\(r.spec.task): \(diff.joined(separator: ", "))") }
+        } else {
+          current = false; why.insert("\(r.spec.task): inputs not recorded (older journal)")
+        }
+      }
+      switch (r.result.status, current) {
+      case (.ok, true): ok.insert(r.specHash)
+      case (.failed, true): failed.insert(r.specHash)
+      case (.ok, false): other.insert(r.specHash)
+      case (.failed, false): break
+      }
+    }
+    return (ok, failed.subtracting(ok), other.subtracting(ok), why)
   }
 
   /// Appends one record as one line: a single `write`, then `fsync`. Throws (and keeps the record out
@@ -127,16 +145,34 @@ public final class Journal {
     records = parsed
   }
 
-  /// Copies bytes[offset...] to `<journal>.torn-<timestamp>`, then truncates the journal to `offset`.
+  /// Copies bytes[offset...] to a new `<journal>.torn-<timestamp>[-N]` (created exclusively, so an
+  /// earlier one is never overwritten, and fsynced with its folder), then truncates the journal to
+  /// `offset` and says so in `notes`.
   private func setAside(from offset: Int, bytes: [UInt8]) throws {
     let stamp = JournalRecord.timestamp(Date()).replacingOccurrences(of: ":", with: "")
-    let aside = URL(fileURLWithPath: url.path + ".torn-" + stamp)
-    do { try Data(bytes[offset...]).write(to: aside) } catch {
-      throw PETLError("\(aside.path): cannot save the torn last line of the journal: \(error.localizedDescription)")
+    var aside = url.path + ".torn-" + stamp
+    var afd = open(aside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    var n = 1
+    while afd < 0 && errno == EEXIST && n < 1000 {
+      aside = url.path + ".torn-" + stamp + "-\(n)"; n += 1
+      afd = open(aside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     }
+    guard afd >= 0 else {
+      throw PETLError("\(aside): cannot save the torn last line of the journal: \(String(cString: strerror(errno)))")
+    }
+    let tail = Array(bytes[offset...])
+    let written = tail.withUnsafeBytes { write(afd, $0.baseAddress, $0.count) }
+    let synced = sync(afd) == 0
+    close(afd)
+    guard written == tail.count, synced else {
+      throw PETLError("\(aside): cannot save the torn last line of the journal: \(String(cString: strerror(errno)))")
+    }
+    try syncFolder(url.deletingLastPathComponent())
     guard ftruncate(fd, off_t(offset)) == 0, sync(fd) == 0 else {
       throw PETLError("\(url.path): cannot cut the torn last line: \(String(cString: strerror(errno)))")
     }
+    notes.append("\(url.path): the last line (\(tail.count) bytes) was not a complete record (an interrupted write?): "
+      + "moved to \(aside)")
   }
 
   private func appendRaw(_ bytes: [UInt8]) throws {

@@ -7,11 +7,15 @@ public struct StudyReport: Sendable {
   public let journals: [URL]
   public let results: StudyResults
   public let coverage: StudyCoverage
+  /// Records trained on other inputs than their task's newest ones: listed, never pooled.
+  public let setAside: [JournalRecord]
 
   public init(journals: [URL]) throws {
     guard !journals.isEmpty else { throw PETLError("report: give at least one journal") }
     self.journals = journals
-    results = try StudyResults(records: try StudyJournal.load(journals))
+    let loaded = try StudyJournal.load(journals)
+    results = try StudyResults(records: loaded.records)
+    setAside = loaded.setAside
     coverage = StudyCoverage(results)
   }
 

@@ -18,23 +18,29 @@ extension JournalRecord {
 }
 
 /// Reads and merges journals (JSON lines). Journals are read in the order given and lines in file
-/// order; a spec hash seen again replaces the earlier record unless that would replace an `ok` with a
-/// `failed` (a retried cell that succeeded once stays succeeded).
+/// order. Per task, the inputs of its LAST record (the newest run) are current: records of that task
+/// with other inputs (other data, weights or engine numerics; see `CellInputs`) are set aside, never
+/// pooled with the current ones. Among the rest, a spec hash seen again replaces the earlier record
+/// unless that would replace an `ok` with a `failed` (a retried cell that succeeded once stays so).
 public enum StudyJournal {
-  public static func load(_ urls: [URL]) throws -> [JournalRecord] {
+  public static func load(_ urls: [URL]) throws -> (records: [JournalRecord], setAside: [JournalRecord]) {
+    var all: [JournalRecord] = []
+    for url in urls { all += try records(in: url) }
+    var current: [String: CellInputs?] = [:]
+    for record in all { current[record.spec.task] = .some(record.inputs) }
     var order: [String] = []
     var byHash: [String: JournalRecord] = [:]
-    for url in urls {
-      for record in try records(in: url) {
-        if let previous = byHash[record.specHash] {
-          if record.status == .ok || previous.status == .failed { byHash[record.specHash] = record }
-        } else {
-          order.append(record.specHash)
-          byHash[record.specHash] = record
-        }
+    var setAside: [JournalRecord] = []
+    for record in all {
+      guard record.inputs == current[record.spec.task]! else { setAside.append(record); continue }
+      if let previous = byHash[record.specHash] {
+        if record.status == .ok || previous.status == .failed { byHash[record.specHash] = record }
+      } else {
+        order.append(record.specHash)
+        byHash[record.specHash] = record
       }
     }
-    return order.map { byHash[$0]! }
+    return (order.map { byHash[$0]! }, setAside)
   }
 
   /// The records of one journal, each checked: an `ok` record must carry its task's primary metric.
@@ -44,7 +50,7 @@ public enum StudyJournal {
     do { text = try String(contentsOf: url, encoding: .utf8) } catch {
       throw PETLError("\(path): cannot read journal (\(error.localizedDescription))")
     }
-    let decoder = JSONDecoder()
+    let decoder = Journal.decoder  // the writer's codec: a diverged cell's loss is "nan"
     var out: [JournalRecord] = []
     for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
       guard !line.allSatisfy(\.isWhitespace) else { continue }

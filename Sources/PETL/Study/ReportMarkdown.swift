@@ -27,12 +27,33 @@ extension StudyReport {
     md += ["", "## Layer-wise", ""] + layerWiseSections()
     md += ["", "## Missing", ""] + missingSection()
     md += ["", "## Failed", ""] + failedSection()
+    if !setAside.isEmpty { md += ["", "## Set aside: other inputs", ""] + setAsideSection() }
     // `swift-petl magnitudes --output <journal folder>/magnitudes` (the grid writes it) adds its section.
     if let folder = journals.first?.deletingLastPathComponent().appendingPathComponent("magnitudes"),
        let section = try? String(contentsOf: folder.appendingPathComponent("magnitudes.md"), encoding: .utf8) {
       md += ["", section.trimmingCharacters(in: .whitespacesAndNewlines), "", "![weight magnitudes](../magnitudes/magnitudes.svg)"]
     }
     return md.joined(separator: "\n") + "\n"
+  }
+
+  /// Records whose data, weights or engine numerics differ from their task's newest run: counted and
+  /// named, not pooled into any table above.
+  private func setAsideSection() -> [String] {
+    var lines = ["\(setAside.count) record(s) were trained on other inputs than their task's newest run and are NOT in the tables above (their numbers answer for other data, weights or engine numerics):", ""]
+    var newest: [String: CellInputs?] = [:]
+    for r in results.records { newest[r.spec.task] = .some(r.inputs) }
+    var groups: [String: Int] = [:]
+    for r in setAside {
+      let differs: String
+      switch (r.inputs, newest[r.spec.task] ?? nil) {
+      case (let was?, let now?): differs = was.differences(from: now).joined(separator: ", ")
+      case (nil, _): differs = "inputs not recorded (older journal)"
+      case (_, nil): differs = "newest run has no recorded inputs"
+      }
+      groups["\(ReportFormat.task(r.spec.task)): \(differs)", default: 0] += 1
+    }
+    for (k, n) in groups.sorted(by: { $0.key < $1.key }) { lines.append("- \(k): \(n) record(s)") }
+    return lines
   }
 
   private func moduleWiseTable() -> [String] {

@@ -56,7 +56,14 @@ public enum BLASCore {
     setenv(markerVariable, "1", 1)
     var cargs: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
     cargs.append(nil)
+    // Handlers do not survive an exec, a blocked signal stays pending across it: the new image
+    // receives a stop request sent meanwhile once it has installed its own handlers.
+    var stops = sigset_t()
+    sigemptyset(&stops)
+    for sig in [SIGUSR1, SIGTERM, SIGINT] { sigaddset(&stops, sig) }
+    sigprocmask(SIG_BLOCK, &stops, nil)
     execv("/proc/self/exe", &cargs)
+    sigprocmask(SIG_UNBLOCK, &stops, nil)
     // execv returned: it failed; carry on with the slow kernel.
     FileHandle.standardError.write(Data("swift-petl: re-exec failed (errno \(errno)); continuing with '\(core)'\n".utf8))
   }

@@ -110,6 +110,10 @@ public struct CellTrainer {
     for (split, examples) in data.dev {
       let outputs = Predictor.outputs(model: model, ws: ws, examples: examples, batchSize: spec.options.batchSize,
                                       group: group, prefix: prefixes[split])
+      // Outputs are all-reduced, so every rank of a group decides this alike.
+      guard outputs.allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
+        throw CellFailure("diverged: non-finite outputs on \(data.task.name) \(split) (learning rate \(spec.options.learningRate))")
+      }
       do {
         for (k, v) in try PETL.evaluate(task: data.task, split: split, outputs: outputs, labels: examples.map(\.label)) { metrics[k] = v }
       } catch let e as PETLError {
