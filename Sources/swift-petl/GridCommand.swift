@@ -200,10 +200,13 @@ struct GridCommand: ParsableCommand {
 
   /// `--match SET[@LAYERS]`: the scalars SET trains, without the head (both sides train the head).
   func matchedCount(_ text: String, config: BertConfig) throws -> Int {
-    let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
+    let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+    guard let name = parts.first, !name.isEmpty else {
+      throw ValidationError("--match '\(text)': expected SET[@LAYERS], e.g. layernorm@0")
+    }
     let layout = ParameterLayout(dims: ModelDims(config: config, numLabels: 2))
     let layers = parts.count > 1 ? try LayerSelection.parse(parts[1], flag: "--match") : .indices([0])
-    let set = try TrainableSet(modules: [parts[0]], layers: layers, layout: layout)
+    let set = try TrainableSet(modules: [name], layers: layers, layout: layout)
     let head = try TrainableSet(modules: ["classifier"], layers: .all, layout: layout)
     guard set.count > head.count else { throw ValidationError("--match \(text): that set trains nothing beyond the head") }
     return set.count - head.count

@@ -84,6 +84,17 @@ final class FailureTests: XCTestCase {
                     cause: "journal is in use by another running grid")
   }
 
+  /// `--match ""` used to index an empty array (a trap, or an out-of-bounds read when unchecked).
+  func testEmptyMatchIsABadFlagNotATrap() throws {
+    try requireData()
+    for bad in ["", "@0"] {
+      let run = try TestSupport.launch([TestSupport.binary, "grid", "--model", TestSupport.modelDir.path, "--modules", "random",
+                                        "--match", bad, "--plan-only"], timeout: 60)
+      XCTAssertEqual(run.status, 64, run.output)
+      XCTAssertTrue(run.output.contains("Error: --match '\(bad)': expected SET[@LAYERS]"), run.output)
+    }
+  }
+
   func testNonZeroRankStartUpErrorEndsTheJob() throws {
     try requireData()
     let out = try tempDir()

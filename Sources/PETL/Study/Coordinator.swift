@@ -84,10 +84,10 @@ public enum Coordinator {
     }
 
     var bytes: [UInt8] = []
-    if let dispatcher { bytes = try JSONEncoder().encode(dispatcher.finish()).bytes }
+    if let dispatcher { bytes = try Journal.encoder.encode(dispatcher.finish()).bytes }
     control.broadcast(bytes: &bytes, root: 0)
     let summary: GridSummary
-    do { summary = try JSONDecoder().decode(GridSummary.self, from: Data(bytes)) } catch {
+    do { summary = try Journal.decoder.decode(GridSummary.self, from: Data(bytes)) } catch {
       throw PETLError("grid: rank \(world.rank) received an unreadable summary from rank 0")
     }
     if let error = summary.error { throw PETLError(error) }
@@ -113,10 +113,10 @@ public enum Coordinator {
     StopSignal.checkStopFile()
     var report = Report(spec: nil, result: nil, signal: StopSignal.receivedSignal)
     while true {
-      control.send(try JSONEncoder().encode(report).bytes, to: 0, tag: reportTag)
+      control.send(try Journal.encoder.encode(report).bytes, to: 0, tag: reportTag)
       let answer = control.receive(from: 0, tag: assignTag)
       let assignment: Assignment
-      do { assignment = try JSONDecoder().decode(Assignment.self, from: Data(answer.bytes)) } catch {
+      do { assignment = try Journal.decoder.decode(Assignment.self, from: Data(answer.bytes)) } catch {
         throw PETLError("grid: unreadable assignment from rank 0 (\(answer.bytes.count) bytes)")
       }
       var cell: [UInt8] = assignment.spec == nil ? [] : answer.bytes
@@ -140,7 +140,7 @@ public enum Coordinator {
       group.broadcast(bytes: &cell, root: 0)
       guard !cell.isEmpty else { return }
       let assignment: Assignment
-      do { assignment = try JSONDecoder().decode(Assignment.self, from: Data(cell)) } catch {
+      do { assignment = try Journal.decoder.decode(Assignment.self, from: Data(cell)) } catch {
         throw PETLError("grid: unreadable cell from the group leader (\(cell.count) bytes)")
       }
       guard let spec = assignment.spec else { return }

@@ -94,7 +94,7 @@ final class Dispatcher: @unchecked Sendable {
       }
       poller = Poller()
       let report: Coordinator.Report
-      do { report = try JSONDecoder().decode(Coordinator.Report.self, from: Data(message.bytes)) } catch {
+      do { report = try Journal.decoder.decode(Coordinator.Report.self, from: Data(message.bytes)) } catch {
         fatal("grid: unreadable report from rank \(message.source) (\(message.bytes.count) bytes)")
       }
       running[message.source] = nil
@@ -117,7 +117,7 @@ final class Dispatcher: @unchecked Sendable {
       } else {
         active -= 1
       }
-      let bytes = (try? JSONEncoder().encode(assignment)).map { [UInt8]($0) } ?? []
+      let bytes = (try? Journal.encoder.encode(assignment)).map { [UInt8]($0) } ?? []
       control.send(bytes, to: message.source, tag: Coordinator.assignTag)
     }
     summary.remaining = queue.count
