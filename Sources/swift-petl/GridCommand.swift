@@ -31,7 +31,8 @@ struct GridCommand: ParsableCommand {
   @Option(help: "Journal file (default <results>/journal.jsonl).") var journal: String?
   @Flag(help: "Rerun cells the journal records as failed.") var retryFailed = false
   @Flag(help: "Print the plan and exit.") var planOnly = false
-  @Flag(help: "Print each cell's epochs as it trains.") var verbose = false
+  @Flag(help: "No progress lines from inside cells (each cell still prints one line when it ends).") var quiet = false
+  @Option(help: "Seconds between a cell's progress lines.") var progressEvery: Double = 30
   @Flag(help: "Save each finished cell's trainable parameters to <results>/adapters/<spec_hash>.safetensors.") var saveAdapters = false
   @Option(help: ArgumentHelp("End the job when a cell has run this many seconds (default: 5x its predicted time + 120 s).",
                              discussion: "A hung or lost rank would otherwise hold the allocation until its time limit. The prediction comes from the cost model, fitted to the cells already finished (before the first, a deliberately slow prior rate).")) var cellTimeout: Double?
@@ -41,6 +42,7 @@ struct GridCommand: ParsableCommand {
     // Stop requests are recorded from process start (SwiftPETL.main); checks that need no MPI come
     // first, so a bad flag fails fast on every rank alike.
     if let t = cellTimeout, !(t > 0 && t.isFinite) { throw ValidationError("--cell-timeout must be a positive number of seconds") }
+    guard progressEvery > 0 && progressEvery.isFinite else { throw ValidationError("--progress-every must be a positive number of seconds") }
     let fault = try FaultInjection.fromEnvironment()
     let config = try BertConfig.load(location.modelURL.appendingPathComponent("config.json"))
     let plan = try makePlan(config: config)
@@ -71,7 +73,7 @@ struct GridCommand: ParsableCommand {
         cost.trainExamples[task] = d.train.count
       }
     }
-    let verbose = self.verbose
+    let quiet = self.quiet, progressEvery = self.progressEvery
     let adapterDir: URL? = saveAdapters ? journalURL.deletingLastPathComponent().appendingPathComponent("adapters") : nil
     if let adapterDir, world.rank == 0 { try FileManager.default.createDirectory(at: adapterDir, withIntermediateDirectories: true) }
     let worldRank = world.rank
@@ -81,8 +83,10 @@ struct GridCommand: ParsableCommand {
       runner: { spec, group in
         try fault?.fire(at: .cell, worldRank: worldRank)
         try fault?.fire(at: .hang, worldRank: worldRank)
-        let log: (String) -> Void = verbose && group.rank == 0 ? { print("  [\(spec.label)] \($0)") } : { _ in }
-        let outcome = try CellTrainer(spec: spec, context: context, group: group, log: log).run()
+        let log: (String) -> Void = !quiet && group.rank == 0 ? { print("  [\(spec.label)] \($0)"); fflush(stdout) } : { _ in }
+        var trainer = CellTrainer(spec: spec, context: context, group: group, log: log)
+        trainer.progressInterval = progressEvery
+        let outcome = try trainer.run()
         if let adapterDir, group.rank == 0 {
           try AdapterFile.save(outcome.model, trainable: outcome.trainable,
                                to: adapterDir.appendingPathComponent("\(spec.hash).safetensors"),

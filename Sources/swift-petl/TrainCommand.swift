@@ -24,6 +24,8 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Safetensors file loaded over the pretrained weights before training.") var adapter: String?
   @Option(help: "Save the trainable parameters (with the head) to this safetensors file.") var saveAdapter: String?
   @Option(help: "Write the result as JSON here.") var output: String?
+  @Flag(help: "No progress or epoch lines while training.") var quiet = false
+  @Option(help: "Seconds between progress lines.") var progressEvery: Double = 30
 
   func run() throws {
     let mods = commaList(modules)
@@ -36,8 +38,10 @@ struct TrainCommand: ParsableCommand {
                         model: URL(fileURLWithPath: location.model).lastPathComponent,
                         options: options)
     let context = try StudyContext(modelDirectory: location.modelURL, dataDirectory: location.dataURL)
-    let trainer = CellTrainer(spec: spec, context: context, adapter: adapter.map { URL(fileURLWithPath: $0) },
-                              log: { print($0) })
+    guard progressEvery > 0 && progressEvery.isFinite else { throw ValidationError("--progress-every must be a positive number of seconds") }
+    var trainer = CellTrainer(spec: spec, context: context, adapter: adapter.map { URL(fileURLWithPath: $0) },
+                              log: quiet ? { _ in } : { print($0); fflush(stdout) })
+    trainer.progressInterval = progressEvery
     print("cell: \(spec.label)  [\(spec.hash)]")
     let task = try TaskDescriptor.named(spec.task)
     let data = try context.data(task, options: spec.options)

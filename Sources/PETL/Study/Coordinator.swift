@@ -175,12 +175,12 @@ public struct Watchdog: Sendable {
 
   /// The bound for `spec` and how it was set, for the message that names it.
   func bound(_ spec: CellSpec, cost: CostModel) -> (seconds: Double, why: String) {
-    if let fixed = fixedSeconds { return (fixed, "--cell-timeout \(Dispatcher.duration(fixed))") }
+    if let fixed = fixedSeconds { return (fixed, "--cell-timeout \(Progress.duration(fixed))") }
     let fitted = cost.estimatedSeconds(spec)
     let predicted = fitted ?? cost.priorSeconds(spec)
     let seconds = factor * predicted + floorSeconds
     return (seconds, "\(String(format: "%g", factor)) x \(fitted == nil ? "prior estimate" : "predicted") "
-      + "\(Dispatcher.duration(predicted)) + \(Dispatcher.duration(floorSeconds))")
+      + "\(Progress.duration(predicted)) + \(Progress.duration(floorSeconds))")
   }
 }
 

@@ -136,7 +136,7 @@ final class Dispatcher: @unchecked Sendable {
       guard elapsed > bound.seconds else { continue }
       let ranks = dp > 1 ? "ranks \(leader)-\(leader + dp - 1) (leader \(leader))" : "rank \(leader)"
       fatal("grid: watchdog: \(ranks) has not reported cell \(cell.spec.label) [\(cell.spec.hash)] after "
-        + "\(Self.duration(elapsed)) (bound \(Self.duration(bound.seconds)) = \(bound.why)); ending the job. "
+        + "\(Progress.duration(elapsed)) (bound \(Progress.duration(bound.seconds)) = \(bound.why)); ending the job. "
         + "Finished cells are in the journal; rerun to resume")
     }
   }
@@ -179,14 +179,7 @@ final class Dispatcher: @unchecked Sendable {
     case .failed: outcome = "FAILED (\(result.reason ?? "no reason given"))"
     }
     let left = queue + running.values.map(\.spec)
-    let eta = left.isEmpty ? "done" : cost.estimatedSeconds(left, workers: groups).map { "ETA " + Self.duration($0) } ?? "ETA ?"
+    let eta = left.isEmpty ? "done" : cost.estimatedSeconds(left, workers: groups).map { "ETA " + Progress.duration($0) } ?? "ETA ?"
     return "[\(finished)/\(total)] \(spec.label)  \(outcome)  \(String(format: "%.1f", result.wallSeconds))s  \(eta)"
-  }
-
-  static func duration(_ seconds: Double) -> String {
-    let s = Int(seconds.rounded())
-    if s < 60 { return "\(s)s" }
-    if s < 3600 { return "\(s / 60)m" }
-    return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m"
   }
 }

@@ -10,7 +10,10 @@ public struct CellTrainer {
   public let group: Communicator?
   /// Parameters loaded over the pretrained ones before training (e.g. a fixed head).
   public var adapter: URL?
+  /// Progress lines: one per epoch, and within an epoch one every `progressInterval` seconds (a cell
+  /// on real GLUE sizes runs for an hour; a silent one cannot be told from a hung one).
   public var log: (String) -> Void
+  public var progressInterval: TimeInterval = 30
 
   public init(spec: CellSpec, context: StudyContext, group: Communicator? = nil, adapter: URL? = nil,
               log: @escaping (String) -> Void = { _ in }) {
@@ -69,6 +72,7 @@ public struct CellTrainer {
                             allreduceBytesPerStep: ranks > 1 ? step.allReduceBytes : 0, ranks: ranks)
     var s = 0, epoch = 0
     let lengths = data.train.map(\.ids.count)
+    var progress = Progress(totalSteps: totalSteps, interval: progressInterval, ranks: ranks)
     training: while s < totalSteps {
       epoch += 1
       let epochStart = Date()
@@ -90,6 +94,7 @@ public struct CellTrainer {
         }
         lossSum += loss; batches += 1
         s += 1; i += o.batchSize
+        if let line = progress.line(step: s, epoch: epoch, examples: global.count, meanLoss: lossSum / Double(batches)) { log(line) }
       }
       if let group, ranks > 1 { lossSum = group.allreduceSum(lossSum) }
       let trainLoss = lossSum / Double(max(batches, 1))
@@ -134,6 +139,42 @@ public struct CellTrainer {
     guard mismatch == 0 else {
       throw PETLError("data-parallel group disagrees on the trainable plan (\(Int(mismatch)) rank(s) differ): same binary, model and flags on every rank?")
     }
+  }
+}
+
+/// When and what a cell prints while it trains: step/total, the epoch's running loss, examples per
+/// second and the ETA, at most once per interval.
+struct Progress {
+  let totalSteps: Int
+  let interval: TimeInterval
+  let ranks: Int
+  let start = Date()
+  var last = Date()
+  var examples = 0
+
+  init(totalSteps: Int, interval: TimeInterval, ranks: Int) {
+    self.totalSteps = totalSteps; self.interval = interval; self.ranks = ranks
+  }
+
+  mutating func line(step: Int, epoch: Int, examples n: Int, meanLoss: Double) -> String? {
+    examples += n
+    let now = Date()
+    guard now.timeIntervalSince(last) >= interval, step < totalSteps else { return nil }
+    last = now
+    let elapsed = now.timeIntervalSince(start)
+    let eta = elapsed / Double(step) * Double(totalSteps - step)
+    // Under data parallelism a rank's loss is its shard's share of the global mean: scaled by the
+    // group size it estimates the mean (the epoch line reports the exact, all-reduced one).
+    let loss = meanLoss * Double(ranks)
+    return "step \(step)/\(totalSteps) (epoch \(epoch))  loss \(ranks > 1 ? "~" : "")\(String(format: "%.4f", loss))  "
+      + "\(String(format: "%.1f", Double(examples) / elapsed)) ex/s  ETA \(Progress.duration(eta))"
+  }
+
+  static func duration(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    if s < 60 { return "\(s)s" }
+    if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+    return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m"
   }
 }
 
