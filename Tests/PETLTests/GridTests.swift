@@ -94,6 +94,96 @@ final class GridTests: XCTestCase {
     }
   }
 
+  /// `grid` under `timeout` (a hung job fails the test instead of hanging it), otherwise as `grid`.
+  func timedGrid(_ ranks: Int, _ args: [String], results: URL, seconds: Int = 300) throws -> (status: Int32, output: String) {
+    var argv = ["timeout", "-k", "5", String(seconds), "mpirun", "-n", String(ranks)]
+    if ranks > 2 { argv.append("--oversubscribe") }
+    argv += [TestSupport.binary, "grid", "--model", TestSupport.modelDir.path, "--data-dir", Self.data.path,
+             "--tasks", "rt-vader", "--results", results.path] + Self.tiny + args
+    return try TestSupport.launch(argv, extra: Self.env)
+  }
+
+  /// `--dp 2` against one rank with plain SGD and no clipping, so the update is linear in the
+  /// gradient and a uniform scale error in the all-reduce or the global-batch divisor (x2, /2) shows
+  /// in the trained parameters; AdamW and clipping (`testDataParallelMatchesOneRank`) normalise it away.
+  /// Compared: the UPDATE (adapter minus the parameter before training), not the parameter.
+  func testDataParallelSGDUpdateMatchesOneRank() throws {
+    try requireData()
+    let one = try tempDir(), two = try tempDir(), doubled = try tempDir()
+    let sgd = ["--modules", "layernorm", "--layers", "all", "--save-adapters", "--optimizer", "sgd",
+               "--max-grad-norm", "0", "--dropout", "0", "--warmup-ratio", "0"]
+    let r1 = try timedGrid(1, sgd + ["--lrs", "1"], results: one)
+    XCTAssertEqual(r1.status, 0, r1.output)
+    let r2 = try timedGrid(2, sgd + ["--lrs", "1", "--dp", "2"], results: two)
+    XCTAssertEqual(r2.status, 0, r2.output)
+    // With SGD and no clipping a gradient scaled x2 is, bit for bit, the learning rate x2
+    // (lr * 2g == 2lr * g exactly in floating point): this run is what a x2 bug would train.
+    let r3 = try timedGrid(1, sgd + ["--lrs", "2"], results: doubled)
+    XCTAssertEqual(r3.status, 0, r3.output)
+    let l1 = try journalLines(one)[0], l2 = try journalLines(two)[0], l3 = try journalLines(doubled)[0]
+    XCTAssertEqual(l1["spec_hash"] as? String, l2["spec_hash"] as? String)
+    XCTAssertEqual(l1["status"] as? String, "ok", r1.output)
+    XCTAssertEqual(l2["ranks"] as? Int, 2)
+    XCTAssertEqual(l1["steps"] as? Int, 3, "24 sentences in batches of 8")
+    XCTAssertEqual(l2["steps"] as? Int, 3)
+    // The mean training loss is the sum of the ranks' shares of each global batch's mean.
+    let loss1 = ((l1["epochs"] as! [[String: Any]])[0]["train_loss"] as! Double)
+    let loss2 = ((l2["epochs"] as! [[String: Any]])[0]["train_loss"] as! Double)
+    XCTAssertEqual(loss2, loss1, accuracy: 1e-5 * abs(loss1), "train loss, --dp 2 against one rank")
+
+    // Parameters before training: the LayerNorms from the checkpoint file itself; the head (not in
+    // the checkpoint) as the cell initialises it, from its seed.
+    let seed = UInt64(((l1["spec"] as! [String: Any])["options"] as! [String: Any])["seed"] as! Int)
+    let checkpoint = try SafeTensors.open(TestSupport.modelDir.appendingPathComponent("model.safetensors"))
+    let (initial, _) = try BertModel.load(directory: TestSupport.modelDir, numLabels: 2, seed: seed)
+    func adapter(_ folder: URL, _ line: [String: Any]) throws -> SafeTensors {
+      try SafeTensors.open(folder.appendingPathComponent("adapters/\(line["spec_hash"] as! String).safetensors"))
+    }
+    let a = try adapter(one, l1), b = try adapter(two, l2), c = try adapter(doubled, l3)
+    XCTAssertEqual(a.names, b.names)
+    XCTAssertEqual(a.names, c.names)
+    XCTAssertEqual(a.names.count, 26, "12 LayerNorms x (weight, bias) + classifier weight, bias")
+    var leastMargin = Float.infinity, closest: Float = 0
+    for name in a.names {
+      let x = try a.floats(name), y = try b.floats(name), z = try c.floats(name)
+      let before: [Float]
+      if checkpoint.names.contains(name) {
+        before = try checkpoint.floats(name)   // adapter and checkpoint both use the bert.-less HF names
+      } else {
+        XCTAssertTrue(name.hasPrefix("classifier."), name)
+        let slot = try XCTUnwrap(initial.layout.slot(named: name), name)
+        before = Array(UnsafeBufferPointer(start: initial.pointer(slot), count: slot.count))
+      }
+      XCTAssertEqual(before.count, x.count, name)
+      var update: Float = 0                          // max |Δ| of one rank
+      for i in x.indices { update = max(update, abs(x[i] - before[i])) }
+      // Tolerance: 1e-3 of the update's size, plus a floor of 4 ulps of the parameter (Δ is a
+      // difference of stored floats: different summation orders leave up to an ulp or two in the
+      // parameter, measured <= 1.2e-7, i.e. 3e-5 of the smallest update here, whatever the update).
+      var worst: Float = 0, floor: Float = 0, scaled: Float = 0
+      for i in x.indices {
+        let ulps = 4 * max(abs(x[i]), abs(before[i])).ulp
+        floor = max(floor, ulps)
+        let tolerance = 1e-3 * update + ulps
+        let d1 = x[i] - before[i], d2 = y[i] - before[i], d3 = z[i] - before[i]
+        worst = max(worst, abs(d2 - d1) - tolerance)
+        closest = max(closest, abs(d2 - d1) / tolerance)
+        scaled = max(scaled, abs(d3 - d1) / tolerance)
+      }
+      XCTAssertLessThanOrEqual(worst, 0, "\(name): --dp 2 update differs from one rank's by more than 1e-3 of max|Δ| = \(update)")
+      // The updates are not tiny: at lr 1 the smallest tensor's max|Δ| is ~2e-3 (the layer-0
+      // attention LayerNorm gain), >= 1e3 x the floor (<= 4.8e-7 for |w| < 2). So the tolerance is
+      // at most 2e-3 x max|Δ|, while a x2 (or /2) scale error in the reduced gradient gives
+      // |Δ_dp2 - Δ_dp1| ~ max|Δ| (max|Δ|/2 for /2): some 500x (250x) over the tolerance.
+      XCTAssertGreaterThan(update, 1e3 * floor, "\(name): update \(update) too small to expose a scale error")
+      XCTAssertGreaterThan(update, 1e-3, "\(name): update \(update) too small to expose a scale error")
+      // And measured: the x2 run misses this tolerance by orders of magnitude in every tensor.
+      XCTAssertGreaterThan(scaled, 100, "\(name): a x2 gradient must fail this comparison by far")
+      leastMargin = min(leastMargin, scaled)
+    }
+    print("dp SGD test: --dp 2 uses at most \(closest) of the tolerance; a x2 gradient exceeds it by at least \(leastMargin)x")
+  }
+
   /// A grid killed with SIGKILL part-way resumes: every cell ends up in the journal exactly once and the
   /// lines written before the kill are untouched.
   func testKilledGridResumes() throws {
