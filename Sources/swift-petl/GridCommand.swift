@@ -24,6 +24,8 @@ struct GridCommand: ParsableCommand {
   @Option(help: "all, each, or I[,J...] (with --modules; default all).") var layers: String = "all"
   @Option(help: "Seeds, comma-separated (default: the preset's).") var seeds: String?
   @Option(help: "Learning rates for every cell, comma-separated (default: per module family).") var lrs: String?
+  @Option(help: ArgumentHelp("How a cell's learning rate is chosen among several: grid (one cell per rate; the report takes the best on dev) or halving (one cell: every rate trains a quarter of the steps, the best on dev goes on).",
+                             discussion: "Default: halving in the quick preset, grid in the paper preset and with --lrs.")) var lrSelection: LRSelection?
   @Option(help: "Scalars the `random` control trains.") var randomCount: Int?
   @Option(help: "Match the `random` control to a set's size: SET[@LAYERS], e.g. layernorm@0 (one layer's LayerNorms).") var match: String?
   @Option(help: "Ranks per data-parallel group; must divide the number of ranks.") var dp: Int = 1
@@ -162,8 +164,6 @@ struct GridCommand: ParsableCommand {
     if let t = tasks { p.tasks = commaList(t) }
     for t in p.tasks { _ = try TaskDescriptor.named(t) }
     let gridLayers = try GridLayers.parse(layers)
-    var families: [(sets: [String], layers: GridLayers)] = [(p.moduleWise, .all), (p.layerWise, .each)]
-    if let m = modules { families = [(commaList(m), gridLayers)] }
     var seedList = p.seeds
     if let s = seeds {
       seedList = try commaList(s).map { v in
@@ -175,23 +175,26 @@ struct GridCommand: ParsableCommand {
       guard let x = Double(v), x > 0, x.isFinite else { throw ValidationError("--lrs: '\(v)' is not a positive number") }
       return x
     } }
-    var counts = p.randomCounts
-    if let k = randomCount { counts = [k] }
-    if let m = match { counts = [try matchedCount(m, config: config)] }
+    var counts = p.randomCounts, layerCounts = p.layerRandomCount.map { [$0] } ?? []
+    if let k = randomCount { counts = [k]; layerCounts = [k] }
+    if let m = match { counts = [try matchedCount(m, config: config)]; layerCounts = counts }
+    let select = lrSelection.map { $0 == .halving } ?? (p.selectLearningRate && lrs == nil)
+    var families: [(sets: [String], layers: GridLayers, counts: [Int])] = [(p.moduleWise, .all, counts), (p.layerWise, .each, layerCounts)]
+    if let m = modules { families = [(commaList(m), gridLayers, counts)] }
     let base = try training.apply(to: p.options)
     let modelName = location.modelURL.standardizedFileURL.lastPathComponent
     var cells: [CellSpec] = [], notes: [String] = [], seen = Set<String>()
     for task in p.tasks {
       // The paper preset gives small tasks more seeds.
       let taskSeeds = seeds == nil && p.name == "paper" && Preset.smallTasks.contains(task) ? [1, 2, 3, 4, 5] : seedList
-      for (sets, where_) in families {
+      for (sets, where_, familyCounts) in families {
         for set in sets {
           let members = set.split(separator: "+").map(String.init)
           let rates = explicitLRs ?? p.learningRates?(members)
-          for k in members.contains("random") ? counts.map(Optional.some) : [nil] {
+          for k in members.contains("random") ? familyCounts.map(Optional.some) : [nil] {
             if members.contains("random") && k == nil { continue }
             let plan = try GridPlan(tasks: [task], modules: [set], layers: where_, seeds: taskSeeds, learningRates: rates,
-                                    base: base, model: modelName, numLayers: L, randomCount: k)
+                                    selectLearningRate: select, base: base, model: modelName, numLayers: L, randomCount: k)
             for c in plan.cells where seen.insert(c.hash).inserted { cells.append(c) }
             for n in plan.notes where !notes.contains(n) { notes.append(n) }
           }
@@ -235,4 +238,9 @@ struct GridCommand: ParsableCommand {
     }
     for n in plan.notes { print("  note: \(n)") }
   }
+}
+
+/// `--lr-selection`.
+enum LRSelection: String, ExpressibleByArgument, CaseIterable {
+  case grid, halving
 }

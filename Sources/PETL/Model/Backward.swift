@@ -15,7 +15,6 @@ extension BertModel {
     let grad = GradientTargets(trainable: trainable, grads: grads, ws: ws)
     precondition(max(trainable.lowestLayer, 0) >= ws.startLayer,
                  "backward: the forward started at layer \(ws.startLayer), the trainable set reaches layer \(trainable.lowestLayer)")
-    precondition(ws.geluSlopeStored, "backward: the forward ran with forBackward: false")
     precondition(trainable.lowestLayer >= ws.firstStoredLayer || ws.firstStoredLayer == 0,
                  "backward: the workspace keeps activations from layer \(ws.firstStoredLayer) only, the trainable set reaches layer \(trainable.lowestLayer)")
 
@@ -38,6 +37,7 @@ extension BertModel {
                          inp: ws.cls.p, w: params + layout.slots[pi].offset, n: B, i: H, o: H)
     }
     guard needCls else { return }
+    precondition(ws.geluSlopeStored, "backward: the forward ran with forBackward: false")
     // Deepest stage layer l must reach: 6 = the layer input (something below trains).
     func stageOf(_ l: Int) -> Int {
       func si(_ m: ModuleKind) -> Int { layout.slotIndex(m, l) }

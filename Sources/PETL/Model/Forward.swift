@@ -111,9 +111,19 @@ extension BertModel {
     let wp = pointer(named: "pooler.dense.weight")!, bp = pointer(named: "pooler.dense.bias")!
     Ops.linearForward(ws.pooled.p, ws.cls.p, wp, bp, n: B, i: H, o: H)
     Ops.tanhForward(ws.pooled.p, ws.pooled.p, count: B * H)
+    classify(batch, ws: ws, training: training, dropoutKey: dropoutKey)
+  }
+
+  /// The classifier on `ws.pooled` [B,H]: logits [B,C] = dropout(pooled) · Wcᵀ + bc. The tail of
+  /// `forward`, and on its own the whole forward of a head-only cell whose pooled outputs are cached
+  /// (`PrefixCache` at the encoder's top): nothing below the head runs, so backward stays in it.
+  func classify(_ batch: Batch, ws: Workspace, training: Bool, dropoutKey: UInt64) {
+    let H = dims.hidden, B = batch.count
+    if ws.clsOffsets.count != B + 1 { ws.clsOffsets = Array(0...B) }
     ws.pooledDrop.p.update(from: ws.pooled.p, count: B * H)
     let pc: Float = training ? classifierDropout : 0
-    Dropout.apply(ws.pooledDrop.p, offsets: ws.clsOffsets, exampleIds: batch.exampleIds, cols: H, p: pc, base: key(.classifier))
+    Dropout.apply(ws.pooledDrop.p, offsets: ws.clsOffsets, exampleIds: batch.exampleIds, cols: H, p: pc,
+                  base: CounterRNG.key(dropoutKey, DropoutSite.classifier.rawValue, 0))
     let wc = pointer(named: "classifier.weight")!, bc = pointer(named: "classifier.bias")!
     Ops.linearForward(ws.logits.p, ws.pooledDrop.p, wc, bc, n: B, i: H, o: dims.numLabels)
   }

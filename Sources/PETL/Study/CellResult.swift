@@ -34,6 +34,12 @@ public struct CellResult: Codable, Hashable, Sendable {
   public var wallSeconds: Double
   /// Ranks that trained the cell together (the data-parallel group size).
   public var ranks: Int
+  /// How the learning rate was chosen, for a cell with learning-rate candidates (nil otherwise).
+  public var selection: LearningRateSelection?
+  /// Mean |w| of the trainable encoder scalars as pretrained (head excluded; nil for head-only cells).
+  public var pretrainedMeanAbs: Double?
+  /// How far training moved them: ‖w − w₀‖ / ‖w₀‖ (nil for head-only cells).
+  public var moved: Double?
 
   public init(status: Status, reason: String? = nil, dev: [String: Double] = [:], epochs: [EpochRecord] = [],
               trainableParameters: Int = 0, totalParameters: Int = 0, steps: Int = 0,
@@ -53,7 +59,47 @@ public struct CellResult: Codable, Hashable, Sendable {
     case status, reason, dev, epochs, steps, ranks
     case trainableParameters = "trainable_parameters", totalParameters = "total_parameters"
     case allreduceBytesPerStep = "allreduce_bytes_per_step", wallSeconds = "wall_seconds"
+    case selection = "lr_selection", pretrainedMeanAbs = "pretrained_mean_abs", moved
   }
+
+  /// The learning rate the cell trained at: the chosen candidate, else the spec's.
+  public func learningRate(_ spec: CellSpec) -> Double { selection?.chosen ?? spec.options.learningRate }
+}
+
+/// Successive halving over learning-rate candidates: what each candidate scored at the rung and which
+/// one went on to train the whole cell.
+public struct LearningRateSelection: Codable, Hashable, Sendable {
+  public struct Candidate: Codable, Hashable, Sendable {
+    public var learningRate: Double
+    /// Dev metrics at the rung (empty if the candidate diverged before it).
+    public var dev: [String: Double]
+    public var steps: Int
+    public var reason: String?
+
+    public init(learningRate: Double, dev: [String: Double], steps: Int, reason: String? = nil) {
+      self.learningRate = learningRate; self.dev = dev; self.steps = steps; self.reason = reason
+    }
+
+    enum CodingKeys: String, CodingKey { case learningRate = "learning_rate", dev, steps, reason }
+  }
+
+  public var candidates: [Candidate]
+  public var chosen: Double
+  /// Steps every candidate trained before the choice.
+  public var rungSteps: Int
+
+  public init(candidates: [Candidate], chosen: Double, rungSteps: Int) {
+    self.candidates = candidates; self.chosen = chosen; self.rungSteps = rungSteps
+  }
+
+  /// The rung: a quarter of the cell's steps (at least one).
+  public static func rungSteps(totalSteps: Int) -> Int { max(1, totalSteps / 4) }
+
+  /// A cell with `k` candidates costs this many plain cells: every candidate trains to the rung,
+  /// one goes on to the end.
+  public static func costFactor(candidates k: Int) -> Double { k > 1 ? 1 + Double(k - 1) / 4 : 1 }
+
+  enum CodingKeys: String, CodingKey { case candidates, chosen, rungSteps = "rung_steps" }
 }
 
 /// One line of the results journal: the cell, its identity, its result (fields at top level), who

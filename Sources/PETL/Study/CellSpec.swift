@@ -73,7 +73,8 @@ public struct CellSpec: Codable, Hashable, Sendable {
 
   /// Short human label, e.g. `rte layernorm@all seed1 lr1e-03`.
   public var label: String {
-    let lr = String(format: "%.0e", options.learningRate)
+    let lr = options.learningRateCandidates.map { "{" + $0.map { String(format: "%.0e", $0) }.joined(separator: ",") + "}" }
+      ?? String(format: "%.0e", options.learningRate)
     var m = modules.joined(separator: "+")
     if let k = randomCount { m += "(\(k))" }
     return "\(task) \(m)@\(layers) seed\(options.seed) lr\(lr)"

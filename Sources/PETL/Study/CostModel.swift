@@ -52,11 +52,13 @@ public struct CostModel: Sendable {
       if let cap = o.maxTrain { n = min(n, cap) }
       perEpoch = Double(n); epochs = Double(o.epochs)
     }
-    let cached = o.prefixCache && lowest > 0 && lowest < numLayers
+    // A head-only cell caches the pooled outputs (the pooler must be frozen for that).
+    let cached = o.prefixCache && lowest > 0 && (lowest < numLayers || !spec.modules.contains("pooler"))
     let forward = perEpoch * (L + (epochs - 1) * (cached ? L - Double(lowest) : L))
     let crossed = L - Double(lowest)
     let backward = perEpoch * epochs * crossed * (spec.modules.contains("full") ? 2 : 1)
-    return (forward, backward)
+    let k = LearningRateSelection.costFactor(candidates: o.learningRateCandidates?.count ?? 1)
+    return (forward * k, backward * k)
   }
 
   /// The two rates (seconds per unit) fitted so far, nil before the first observation. With one

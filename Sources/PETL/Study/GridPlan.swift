@@ -34,7 +34,7 @@ public enum ModuleCatalog {
 
   /// Names whose cells are not about encoder layers: a grid gives them one `all` cell even with
   /// `--layers each` or a list.
-  public static let notLayerWise: Set<String> = ["full", "bias", "embeddings", "pooler", "classifier", "random"]
+  public static let notLayerWise: Set<String> = ["full", "bias", "embeddings", "pooler", "classifier"]
 
   /// Throws if `name` is not a known module, listing the known ones.
   public static func check(_ name: String, flag: String = "--modules") throws {
@@ -74,9 +74,11 @@ public struct GridPlan: Sendable {
   ///   - modules: module sets, each one cell family; `query+value` trains both together.
   ///   - learningRates: explicit rates for every cell, or nil for `defaultLearningRate` per module set.
   ///   - randomCount: scalars trained by the `random` control (required when `random` is listed).
+  ///   - selectLearningRate: one cell per seed that chooses among `learningRates` on dev by
+  ///     successive halving (`LearningRateSelection`), instead of one cell per learning rate.
   public init(tasks: [String], modules: [String], layers: GridLayers, seeds: [UInt64],
-              learningRates: [Double]?, base: TrainOptions, model: String, numLayers: Int,
-              randomCount: Int? = nil) throws {
+              learningRates: [Double]?, selectLearningRate: Bool = false, base: TrainOptions, model: String,
+              numLayers: Int, randomCount: Int? = nil) throws {
     guard !tasks.isEmpty else { throw PETLError("--tasks: the grid needs at least one task") }
     guard !modules.isEmpty else { throw PETLError("--modules: the grid needs at least one module") }
     guard !seeds.isEmpty else { throw PETLError("--seeds: the grid needs at least one seed") }
@@ -123,13 +125,21 @@ public struct GridPlan: Sendable {
         }
         for selection in layerWise ? layerCells : [.all] {
           for seed in seeds {
-            for lr in learningRates ?? [defaultLearningRate(modules: set)] {
-              var options = base
-              options.seed = seed
-              options.learningRate = lr
+            let rates = learningRates ?? [defaultLearningRate(modules: set)]
+            var options = base
+            options.seed = seed
+            let perCell: [TrainOptions]
+            if selectLearningRate && rates.count > 1 {
+              options.learningRate = 0
+              options.learningRateCandidates = rates.sorted()
+              perCell = [options]
+            } else {
+              perCell = rates.map { lr in var o = options; o.learningRate = lr; return o }
+            }
+            for o in perCell {
               cells.append(CellSpec(task: task, modules: set, layers: selection,
                                     randomCount: set.contains("random") ? randomCount : nil,
-                                    model: model, options: options))
+                                    model: model, options: o))
             }
           }
         }

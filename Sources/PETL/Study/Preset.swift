@@ -9,18 +9,27 @@ public struct Preset: Sendable {
   public var seeds: [UInt64]
   /// Learning rates per module family, chosen on dev (nil: one default rate per family).
   public var learningRates: (@Sendable (_ modules: [String]) -> [Double])?
-  /// Random-subset controls: the counts of scalars to train (each its own cell).
+  /// How the rates are chosen: false, one cell per rate (the report picks the best on dev); true,
+  /// one cell that picks among them by successive halving (`LearningRateSelection`).
+  public var selectLearningRate: Bool
+  /// Random-subset controls beside the module-wise cells: the counts of scalars to train (each its
+  /// own cell), drawn from the whole encoder.
   public var randomCounts: [Int]
+  /// The random control beside each layer-wise cell: this many scalars drawn from that layer only
+  /// (nil: none).
+  public var layerRandomCount: Int?
   public var options: TrainOptions
 
   /// The paper's module types (PEFT names) as the study runs them.
   public static let paperModules = ["query", "key", "value", "attn_out", "intermediate", "output", "layernorm"]
 
-  /// `quick`: the whole design of the paper on the embedded default (rt-vader) at one seed and one
-  /// learning rate per family, sized for a laptop-class machine: every module type module-wise and in
-  /// every layer, full fine-tuning, BitFit, the head alone, and the random control matched to one
-  /// layer's LayerNorms and to all of them. The frozen-prefix cache is on (the frozen layers below a
-  /// layer-wise cell run without dropout), which makes the layer-wise half several times cheaper.
+  /// `quick`: the whole design of the paper on the embedded default (rt-vader) at one seed, sized for
+  /// a laptop-class machine: every module type module-wise and in every layer, full fine-tuning,
+  /// BitFit and the head alone; random controls matched to one layer's LayerNorms (from the whole
+  /// encoder, and from each layer beside that layer's cells) and to all of them. Every cell chooses
+  /// its learning rate on dev among three per family by successive halving (1.5x a plain cell). The
+  /// frozen-prefix cache is on (the frozen layers below a layer-wise cell run without dropout), which
+  /// makes the layer-wise half several times cheaper.
   public static func quick(layerNormCountOneLayer: Int, layers: Int) -> Preset {
     var o = TrainOptions()
     o.epochs = 2
@@ -31,8 +40,19 @@ public struct Preset: Sendable {
     o.prefixCache = true
     return Preset(name: "quick", tasks: ["rt-vader"],
                   moduleWise: ["full", "bias", "classifier"] + paperModules + ["random"],
-                  layerWise: paperModules, seeds: [1], learningRates: nil,
-                  randomCounts: [layerNormCountOneLayer, layerNormCountOneLayer * layers], options: o)
+                  layerWise: paperModules + ["random"], seeds: [1], learningRates: quickLearningRates,
+                  selectLearningRate: true,
+                  randomCounts: [layerNormCountOneLayer, layerNormCountOneLayer * layers],
+                  layerRandomCount: layerNormCountOneLayer, options: o)
+  }
+
+  /// The quick preset's candidates per family: a decade around each family's usual rate, higher for
+  /// the random control (scattered scalars need larger steps than whole tensors).
+  public static func quickLearningRates(_ modules: [String]) -> [Double] {
+    if modules.contains(where: { ModuleCatalog.whole.contains($0) }) { return [2e-5, 5e-5, 1e-4] }
+    if modules.contains(where: { ModuleCatalog.matrices.contains($0) }) { return [1e-3, 3e-3, 1e-2] }
+    if modules.contains("random") { return [5e-3, 2e-2, 5e-2] }
+    return [1e-3, 5e-3, 2e-2]
   }
 
   /// `paper`: the GLUE tasks found in the data folder, learning rates chosen on dev from a small grid
@@ -45,7 +65,7 @@ public struct Preset: Sendable {
     o.batchSize = 32
     return Preset(name: "paper", tasks: tasks, moduleWise: ["full", "bias", "classifier"] + paperModules + ["random"],
                   layerWise: paperModules, seeds: [1, 2, 3], learningRates: paperLearningRates,
-                  randomCounts: [], options: o)
+                  selectLearningRate: false, randomCounts: [], layerRandomCount: nil, options: o)
   }
 
   /// The paper preset's learning-rate grid per family.

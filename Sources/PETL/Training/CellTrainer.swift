@@ -32,26 +32,90 @@ public struct CellTrainer {
     let o = spec.options
     let task = try TaskDescriptor.named(spec.task)
     let data = try context.data(task, options: o)
+    let ranks = group?.size ?? 1
+    guard o.batchSize >= ranks else {
+      throw PETLError("--batch-size \(o.batchSize) is smaller than the data-parallel group (\(ranks) ranks)")
+    }
+    let n = data.train.count
+    let stepsPerEpoch = (n + o.batchSize - 1) / o.batchSize
+    let totalSteps = o.maxSteps ?? (o.epochs * stepsPerEpoch)
+    guard totalSteps > 0 else { throw PETLError("nothing to train: --epochs or --max-steps must be positive") }
+
+    let run: CellRun
+    var selection: LearningRateSelection? = nil
+    if let candidates = o.learningRateCandidates, candidates.count > 1 {
+      (run, selection) = try successiveHalving(candidates, task: task, data: data, totalSteps: totalSteps)
+    } else {
+      run = try makeRun(lr: o.learningRate, task: task, data: data, totalSteps: totalSteps, announce: true)
+    }
+    try run.advance(to: totalSteps)
+    var result = run.result
+    result.selection = selection
+    result.steps = run.s
+    result.moved = run.relativeChange()
+    result.wallSeconds = Date().timeIntervalSince(start)
+    return Outcome(result: result, model: run.model, trainable: run.trainable)
+  }
+
+  /// Successive halving over learning rates (one rung): every candidate trains the first quarter of
+  /// the cell's steps on its own full-length schedule and is scored on dev there; only the best goes
+  /// on, from where it stopped, so its trajectory (batches, dropout masks, schedule) is exactly that
+  /// of a plain cell at its rate. With k candidates a cell costs 1 + (k - 1)/4 plain cells. At most
+  /// two candidates are alive at once (the best so far and the one training).
+  func successiveHalving(_ candidates: [Double], task: TaskDescriptor, data: TaskData,
+                         totalSteps: Int) throws -> (CellRun, LearningRateSelection) {
+    let rung = LearningRateSelection.rungSteps(totalSteps: totalSteps)
+    var best: (run: CellRun, score: Double)? = nil
+    var tried: [LearningRateSelection.Candidate] = []
+    for (index, lr) in candidates.enumerated() {
+      let run = try makeRun(lr: lr, task: task, data: data, totalSteps: totalSteps, announce: index == 0)
+      try run.advance(to: rung)
+      var candidate = LearningRateSelection.Candidate(learningRate: lr, dev: [:], steps: run.s)
+      var score = -Double.infinity
+      if run.result.status == .failed {
+        candidate.reason = run.result.reason
+      } else {
+        do {
+          candidate.dev = try run.evaluate()
+          score = candidate.dev[task.primaryMetric] ?? -.infinity
+        } catch let failure as CellFailure { candidate.reason = failure.reason }
+      }
+      tried.append(candidate)
+      log("lr \(String(format: "%.0e", lr)): step \(run.s)/\(totalSteps) " + (candidate.reason.map { "failed: \($0)" }
+        ?? candidate.dev.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(separator: "  ")))
+      // Strictly better wins: on a tie the smaller rate (earlier, candidates ascend) stays.
+      if best == nil || score > best!.score { best = (run, score) }
+    }
+    let winner = best!.run
+    log("lr \(String(format: "%.0e", winner.lr)) chosen of \(candidates.map { String(format: "%.0e", $0) }.joined(separator: ", ")) on dev at step \(rung)")
+    return (winner, LearningRateSelection(candidates: tried, chosen: winner.lr, rungSteps: rung))
+  }
+
+  /// A fresh model (pretrained weights, the seed's head) with its optimizer, ready to train at `lr`.
+  func makeRun(lr: Double, task: TaskDescriptor, data: TaskData, totalSteps: Int, announce: Bool) throws -> CellRun {
+    let o = spec.options
     let (model, report) = try context.freshModel(numLabels: task.numLabels, seed: o.seed)
-    if let msg = report.message { log(msg) }
-    if let adapter { let names = try AdapterFile.load(adapter, into: model); log("loaded \(names.count) tensors from \(adapter.path)") }
+    if announce, let msg = report.message { log(msg) }
+    if let adapter {
+      let names = try AdapterFile.load(adapter, into: model)
+      if announce { log("loaded \(names.count) tensors from \(adapter.path)") }
+    }
     if let p = o.dropout {
       guard p >= 0 && p < 1 else { throw PETLError("--dropout \(p): must be in [0, 1)") }
       model.hiddenDropout = Float(p); model.attentionDropout = Float(p); model.classifierDropout = Float(p)
     }
     let trainable = try TrainableSet(modules: spec.modules, layers: spec.layers, layout: model.layout,
                                      randomCount: spec.randomCount, seed: o.seed)
-    let ranks = group?.size ?? 1, rank = group?.rank ?? 0
     try checkSamePlan(trainable)
-    guard o.batchSize >= ranks else {
-      throw PETLError("--batch-size \(o.batchSize) is smaller than the data-parallel group (\(ranks) ranks)")
-    }
+    let ranks = group?.size ?? 1
     let step = TrainingStep(model: model, trainable: trainable, optimizer: o.optimizer,
                             weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm)
     if let group, ranks > 1 { step.allReduce = { group.allreduceSum($0, count: $1) } }
     // Dev evaluation runs without dropout anywhere, so its prefix is cached exactly.
     var devCaches: [String: PrefixCache] = [:]
-    if o.prefixCache && trainable.lowestLayer > 0 && trainable.lowestLayer < model.dims.layers {
+    // A head-only cell (nothing below the classifier trains) caches the pooled outputs.
+    let L = model.dims.layers
+    if o.prefixCache && trainable.lowestLayer > 0 && (trainable.lowestLayer < L || !trainable.includesPooler) {
       // An adapter may change the prefix's weights: then this cell's caches are its own.
       func cache(_ split: String) -> PrefixCache {
         adapter == nil ? context.prefixCache(task, options: o, layer: trainable.lowestLayer, split: split)
@@ -61,51 +125,11 @@ public struct CellTrainer {
       for (split, _) in data.dev { devCaches[split] = cache("dev:" + split) }
     }
     step.workspace.reserve(tokens: o.batchSize * o.maxLength, batch: o.batchSize, maxLength: o.maxLength)
-
-    let n = data.train.count
-    let stepsPerEpoch = (n + o.batchSize - 1) / o.batchSize
-    let totalSteps = o.maxSteps ?? (o.epochs * stepsPerEpoch)
-    guard totalSteps > 0 else { throw PETLError("nothing to train: --epochs or --max-steps must be positive") }
-    let schedule = LinearSchedule(base: o.learningRate, warmupSteps: Int((o.warmupRatio * Double(totalSteps)).rounded()),
+    guard lr > 0 && lr.isFinite else { throw PETLError("learning rate \(lr): must be positive") }
+    let schedule = LinearSchedule(base: lr, warmupSteps: Int((o.warmupRatio * Double(totalSteps)).rounded()),
                                   totalSteps: totalSteps)
-    var result = CellResult(status: .ok, trainableParameters: trainable.count, totalParameters: model.layout.count,
-                            allreduceBytesPerStep: ranks > 1 ? step.allReduceBytes : 0, ranks: ranks)
-    var s = 0, epoch = 0
-    let lengths = data.train.map(\.ids.count)
-    var progress = Progress(totalSteps: totalSteps, interval: progressInterval, ranks: ranks)
-    training: while s < totalSteps {
-      epoch += 1
-      let epochStart = Date()
-      let order = BatchOrder.epoch(lengths: lengths, batchSize: o.batchSize, shuffle: o.shuffle, seed: o.seed,
-                                   epoch: epoch, bucketPool: o.lengthBuckets)
-      var lossSum = 0.0, batches = 0
-      var i = 0
-      while i < n && s < totalSteps {
-        let global = order[i..<min(i + o.batchSize, n)]
-        // This rank's contiguous share of the global batch, balanced by tokens.
-        let batch = TaskData.batch(data.train, indices: TaskData.share(data.train, of: global, rank: rank, ranks: ranks))
-        let loss = step.run(batch, globalBatchSize: global.count, lr: schedule.rate(at: s),
-                            dropoutKey: CounterRNG.key(o.seed, 0x4452_4F50, UInt64(s)))
-        guard step.lastGradNorm.isFinite else {
-          result.status = .failed
-          result.reason = "diverged: gradient norm is \(step.lastGradNorm) at step \(s + 1) (learning rate \(o.learningRate))"
-          s += 1
-          break training
-        }
-        lossSum += loss; batches += 1
-        s += 1; i += o.batchSize
-        if let line = progress.line(step: s, epoch: epoch, examples: global.count, meanLoss: lossSum / Double(batches)) { log(line) }
-      }
-      if let group, ranks > 1 { lossSum = group.allreduceSum(lossSum) }
-      let trainLoss = lossSum / Double(max(batches, 1))
-      let dev = try evaluate(model: model, ws: step.workspace, data: data, prefixes: devCaches)
-      result.epochs.append(.init(epoch: epoch, trainLoss: trainLoss, dev: dev, seconds: Date().timeIntervalSince(epochStart)))
-      result.dev = dev
-      log("epoch \(epoch): train loss \(String(format: "%.4f", trainLoss))  " + dev.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(separator: "  "))
-    }
-    result.steps = s
-    result.wallSeconds = Date().timeIntervalSince(start)
-    return Outcome(result: result, model: model, trainable: trainable)
+    return CellRun(trainer: self, data: data, model: model, trainable: trainable, step: step, devCaches: devCaches,
+                   lr: lr, schedule: schedule, totalSteps: totalSteps)
   }
 
   /// Dev metrics of the current parameters, over every dev split. Under data parallelism each rank
@@ -139,6 +163,107 @@ public struct CellTrainer {
     guard mismatch == 0 else {
       throw PETLError("data-parallel group disagrees on the trainable plan (\(Int(mismatch)) rank(s) differ): same binary, model and flags on every rank?")
     }
+  }
+}
+
+/// One training trajectory of a cell at one learning rate: the model, its optimizer and where it is
+/// (step, epoch, position in the epoch's batch order), so it can stop at a rung and go on later.
+final class CellRun {
+  let trainer: CellTrainer
+  let data: TaskData
+  let model: BertModel
+  let trainable: TrainableSet
+  let step: TrainingStep
+  let devCaches: [String: PrefixCache]
+  let lr: Double
+  let schedule: LinearSchedule
+  let totalSteps: Int
+  var result: CellResult
+  private(set) var s = 0
+  private var epoch = 0
+  private var position = 0
+  private var order: [Int] = []
+  private var lossSum = 0.0, batches = 0
+  private var epochStart = Date()
+  private var progress: Progress
+  /// The trainable encoder scalars (head excluded) as pretrained, for `relativeChange`.
+  private let initial: [Float]
+  private let encoderSegments: [TrainableSet.Segment]
+
+  init(trainer: CellTrainer, data: TaskData, model: BertModel, trainable: TrainableSet, step: TrainingStep,
+       devCaches: [String: PrefixCache], lr: Double, schedule: LinearSchedule, totalSteps: Int) {
+    self.trainer = trainer; self.data = data; self.model = model; self.trainable = trainable; self.step = step
+    self.devCaches = devCaches; self.lr = lr; self.schedule = schedule; self.totalSteps = totalSteps
+    let ranks = trainer.group?.size ?? 1
+    result = CellResult(status: .ok, trainableParameters: trainable.count, totalParameters: model.layout.count,
+                        allreduceBytesPerStep: ranks > 1 ? step.allReduceBytes : 0, ranks: ranks)
+    progress = Progress(totalSteps: totalSteps, interval: trainer.progressInterval, ranks: ranks)
+    let head = [model.layout.range(of: .classifier), model.layout.range(of: .pooler)]
+    encoderSegments = trainable.segments.filter { seg in !head.contains { $0.contains(seg.paramOffset) } }
+    var values: [Float] = []
+    for seg in encoderSegments { values += UnsafeBufferPointer(start: model.params + seg.paramOffset, count: seg.count) }
+    initial = values
+    result.pretrainedMeanAbs = values.isEmpty ? nil : values.reduce(0.0) { $0 + Double(abs($1)) } / Double(values.count)
+  }
+
+  /// Trains until step `target` (or the end, or divergence), evaluating dev at each epoch's end.
+  func advance(to target: Int) throws {
+    let o = trainer.spec.options
+    let ranks = trainer.group?.size ?? 1, rank = trainer.group?.rank ?? 0
+    let n = data.train.count
+    while s < min(target, totalSteps) && result.status == .ok {
+      if position == 0 {
+        epoch += 1
+        epochStart = Date()
+        order = BatchOrder.epoch(lengths: data.train.map(\.ids.count), batchSize: o.batchSize, shuffle: o.shuffle,
+                                 seed: o.seed, epoch: epoch, bucketPool: o.lengthBuckets)
+        lossSum = 0; batches = 0
+      }
+      let global = order[position..<min(position + o.batchSize, n)]
+      // This rank's contiguous share of the global batch, balanced by tokens.
+      let batch = TaskData.batch(data.train, indices: TaskData.share(data.train, of: global, rank: rank, ranks: ranks))
+      let loss = step.run(batch, globalBatchSize: global.count, lr: schedule.rate(at: s),
+                          dropoutKey: CounterRNG.key(o.seed, 0x4452_4F50, UInt64(s)))
+      s += 1
+      guard step.lastGradNorm.isFinite else {
+        result.status = .failed
+        result.reason = "diverged: gradient norm is \(step.lastGradNorm) at step \(s) (learning rate \(lr))"
+        return
+      }
+      lossSum += loss; batches += 1
+      position += o.batchSize
+      if let line = progress.line(step: s, epoch: epoch, examples: global.count, meanLoss: lossSum / Double(batches)) {
+        trainer.log(line)
+      }
+      if position >= n || s == totalSteps {
+        position = 0
+        if let group = trainer.group, ranks > 1 { lossSum = group.allreduceSum(lossSum) }
+        let trainLoss = lossSum / Double(max(batches, 1))
+        let dev = try evaluate()
+        result.epochs.append(.init(epoch: epoch, trainLoss: trainLoss, dev: dev, seconds: Date().timeIntervalSince(epochStart)))
+        result.dev = dev
+        trainer.log("epoch \(epoch): train loss \(String(format: "%.4f", trainLoss))  "
+          + dev.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(separator: "  "))
+      }
+    }
+  }
+
+  /// Dev metrics of the current parameters.
+  func evaluate() throws -> [String: Double] {
+    try trainer.evaluate(model: model, ws: step.workspace, data: data, prefixes: devCaches)
+  }
+
+  /// How far training moved the trainable encoder scalars: ‖w − w₀‖ / ‖w₀‖ (nil when only the head trains).
+  func relativeChange() -> Double? {
+    guard !initial.isEmpty else { return nil }
+    var diff = 0.0, base = 0.0, k = 0
+    for seg in encoderSegments {
+      for i in 0..<seg.count {
+        let w0 = Double(initial[k]), d = Double(model.params[seg.paramOffset + i]) - w0
+        diff += d * d; base += w0 * w0; k += 1
+      }
+    }
+    return base > 0 ? (diff / base).squareRoot() : nil
   }
 }
 
@@ -196,8 +321,7 @@ public enum Predictor {
       let idx = mine[i..<min(i + batchSize, mine.count)]
       let batch = TaskData.batch(examples, indices: idx)
       if let prefix {
-        prefix.prepare(batch, model: model, ws: ws)
-        model.forward(batch, ws: ws, training: false, startLayer: prefix.layer, forBackward: false)
+        prefix.forward(batch, model: model, ws: ws, training: false, forBackward: false)
       } else {
         model.forward(batch, ws: ws, training: false, forBackward: false)
       }

@@ -8,6 +8,10 @@
 ///
 /// The states depend only on the pretrained weights, the tokenized example and l, so cells of the
 /// same task and lowest layer on one rank share one cache (StudyContext keeps them).
+///
+/// At l = the number of layers (a head-only cell: encoder and pooler frozen) the cache keeps what
+/// feeds the classifier, each example's pooled output (`hidden` floats), and the forward is the
+/// classifier alone (`BertModel.classify`).
 public final class PrefixCache {
   public let layer: Int
   public let hidden: Int
@@ -28,6 +32,7 @@ public final class PrefixCache {
   /// forward pass then starts at `layer`.
   func prepare(_ batch: Batch, model: BertModel, ws: Workspace) {
     ws.reserve(for: batch)
+    if layer == model.dims.layers { return preparePooled(batch, model: model, ws: ws) }
     let x = ws.layerInput(layer, tokens: batch.tokens)
     let allCached = batch.exampleIds.allSatisfy { rows[$0] != nil }
     if !allCached {
@@ -48,6 +53,35 @@ public final class PrefixCache {
       rows[batch.exampleIds[b]]!.withUnsafeBufferPointer { src in
         (x.baseAddress! + o).update(from: src.baseAddress!, count: src.count)
       }
+    }
+  }
+
+  /// The head-only case: fills `ws.pooled` [B,H], from the cache or by one eval forward.
+  private func preparePooled(_ batch: Batch, model: BertModel, ws: Workspace) {
+    if !batch.exampleIds.allSatisfy({ rows[$0] != nil }) {
+      model.forward(batch, ws: ws, training: false, forBackward: false)
+      misses += 1
+      for b in 0..<batch.count where rows[batch.exampleIds[b]] == nil && storedFloats + hidden <= limitFloats {
+        rows[batch.exampleIds[b]] = Array(UnsafeBufferPointer(start: ws.pooled.p + b * hidden, count: hidden))
+        storedFloats += hidden
+      }
+      return
+    }
+    hits += 1
+    for b in 0..<batch.count {
+      rows[batch.exampleIds[b]]!.withUnsafeBufferPointer { (ws.pooled.p + b * hidden).update(from: $0.baseAddress!, count: hidden) }
+    }
+  }
+
+  /// Runs the forward of `batch` from the cached layer: the remaining layers, or just the classifier.
+  func forward(_ batch: Batch, model: BertModel, ws: Workspace, training: Bool, dropoutKey: UInt64 = 0,
+               forBackward: Bool = true) {
+    prepare(batch, model: model, ws: ws)
+    if layer == model.dims.layers {
+      ws.startLayer = layer
+      model.classify(batch, ws: ws, training: training, dropoutKey: dropoutKey)
+    } else {
+      model.forward(batch, ws: ws, training: training, dropoutKey: dropoutKey, startLayer: layer, forBackward: forBackward)
     }
   }
 }

@@ -8,6 +8,9 @@ public struct TrainOptions: Codable, Hashable, Sendable {
   /// Optimizer steps in all; evaluation still happens at each epoch end and at the last step.
   public var maxSteps: Int? = nil
   public var learningRate: Double = 1e-3
+  /// Learning rates to choose from on dev by successive halving (`LearningRateSelection`); when set,
+  /// `learningRate` is 0 and the chosen rate is in the cell's result.
+  public var learningRateCandidates: [Double]? = nil
   public var batchSize: Int = 32
   public var maxLength: Int = 128
   public var optimizer: Optimizer = .adamw
@@ -33,7 +36,7 @@ public struct TrainOptions: Codable, Hashable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case epochs, maxSteps, learningRate, batchSize, maxLength, optimizer, weightDecay, warmupRatio, maxGradNorm
-    case dropout, shuffle, maxTrain, maxEval, seed, prefixCache, lengthBuckets
+    case dropout, shuffle, maxTrain, maxEval, seed, prefixCache, lengthBuckets, learningRateCandidates
   }
 
   /// Missing keys keep their defaults, so journals written before an option existed still read (and
@@ -57,6 +60,7 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
     prefixCache = try c.decodeIfPresent(Bool.self, forKey: .prefixCache) ?? d.prefixCache
     lengthBuckets = try c.decodeIfPresent(Int.self, forKey: .lengthBuckets)
+    learningRateCandidates = try c.decodeIfPresent([Double].self, forKey: .learningRateCandidates)
   }
 
   /// Options added after the first journals are written only when set, so the spec hash of a cell
@@ -79,5 +83,6 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     try c.encode(seed, forKey: .seed)
     if prefixCache { try c.encode(true, forKey: .prefixCache) }
     try c.encodeIfPresent(lengthBuckets, forKey: .lengthBuckets)
+    try c.encodeIfPresent(learningRateCandidates, forKey: .learningRateCandidates)
   }
 }

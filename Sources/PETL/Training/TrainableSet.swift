@@ -80,9 +80,11 @@ public struct TrainableSet: Sendable {
         guard let k = randomCount, k > 0 else {
           throw PETLError("--modules random needs a positive count (--random-count K or --match SET)")
         }
-        let encoder = layout.slots.enumerated().filter { $0.element.layer != nil }
+        // Drawn from the chosen layers' parameters (all encoder layers for `all`): a control for a
+        // layer-wise set compares with any scalars of the same layer.
+        let encoder = layout.slots.enumerated().filter { inLayers($0.element) }
         let total = encoder.reduce(0) { $0 + $1.element.count }
-        guard k <= total else { throw PETLError("--random-count \(k) exceeds the \(total) encoder parameters") }
+        guard k <= total else { throw PETLError("--random-count \(k) exceeds the \(total) parameters of layers \(layers)") }
         var rng = SeededGenerator(seed: CounterRNG.key(seed, 0x7261_6E64))
         var picked = Set<Int>()
         while picked.count < k { picked.insert(Int(rng.next() % UInt64(total))) }

@@ -43,8 +43,7 @@ public final class TrainingStep {
     var loss = 0.0
     if batch.count > 0 {
       if let cache = prefixCache {
-        cache.prepare(batch, model: model, ws: workspace)
-        model.forward(batch, ws: workspace, training: training, dropoutKey: dropoutKey, startLayer: cache.layer)
+        cache.forward(batch, model: model, ws: workspace, training: training, dropoutKey: dropoutKey)
       } else {
         model.forward(batch, ws: workspace, training: training, dropoutKey: dropoutKey)
       }
