@@ -40,6 +40,8 @@ public struct CellResult: Codable, Hashable, Sendable {
   public var pretrainedMeanAbs: Double?
   /// How far training moved them: ‖w − w₀‖ / ‖w₀‖ (nil for head-only cells).
   public var moved: Double?
+  /// 95% bootstrap interval [low, high] of the primary dev metric over dev examples (`Bootstrap`).
+  public var devInterval: [Double]?
 
   public init(status: Status, reason: String? = nil, dev: [String: Double] = [:], epochs: [EpochRecord] = [],
               trainableParameters: Int = 0, totalParameters: Int = 0, steps: Int = 0,
@@ -59,7 +61,7 @@ public struct CellResult: Codable, Hashable, Sendable {
     case status, reason, dev, epochs, steps, ranks
     case trainableParameters = "trainable_parameters", totalParameters = "total_parameters"
     case allreduceBytesPerStep = "allreduce_bytes_per_step", wallSeconds = "wall_seconds"
-    case selection = "lr_selection", pretrainedMeanAbs = "pretrained_mean_abs", moved
+    case selection = "lr_selection", pretrainedMeanAbs = "pretrained_mean_abs", moved, devInterval = "dev_ci95"
   }
 
   /// The learning rate the cell trained at: the chosen candidate, else the spec's.

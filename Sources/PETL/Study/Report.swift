@@ -49,7 +49,7 @@ public struct StudyReport: Sendable {
   }
 
   public func moduleWiseCSV() -> String {
-    var lines = ["task,metric,set,layers,trainable_parameters,total_parameters,best_learning_rate,n,mean,std,gap_to_full"]
+    var lines = ["task,metric,set,layers,trainable_parameters,total_parameters," + Self.summaryHeader + ",gap_to_full"]
     for task in results.tasks {
       let full = results.best(CellGroup(task: task, set: "full", layers: .all))
       for set in results.moduleWiseSets(task: task) {
@@ -66,7 +66,7 @@ public struct StudyReport: Sendable {
   }
 
   public func layerWiseCSV() -> String {
-    var lines = ["task,metric,set,layers,trainable_parameters,best_learning_rate,n,mean,std"]
+    var lines = ["task,metric,set,layers,trainable_parameters," + Self.summaryHeader]
     for task in results.tasks {
       let axes = results.layerWiseAxes(task: task)
       for set in axes.sets {
@@ -81,8 +81,16 @@ public struct StudyReport: Sendable {
     return lines.joined(separator: "\n") + "\n"
   }
 
+  /// The summary's columns: the learning rate (for cells that chose theirs, the chosen rate of each
+  /// seed joined by `;`), n, mean, std (empty for one seed), the bootstrap interval (one seed) and
+  /// the per-seed scores joined by `;`.
+  static let summaryHeader = "learning_rate,n,mean,std,ci95_low,ci95_high,seed_scores"
+
   private func summaryFields(_ s: SeedSummary?) -> [String] {
-    guard let s else { return ["", "0", "", ""] }
-    return [ReportFormat.learningRate(s.learningRate), String(s.n), String(format: "%.4f", s.mean), String(format: "%.4f", s.std)]
+    guard let s else { return ["", "0", "", "", "", "", ""] }
+    let lr = s.chosen.isEmpty ? ReportFormat.learningRate(s.learningRate) : s.chosen.map(ReportFormat.learningRate).joined(separator: ";")
+    return [lr, String(s.n), String(format: "%.4f", s.mean), s.std.map { String(format: "%.4f", $0) } ?? "",
+            s.interval.map { String(format: "%.4f", $0[0]) } ?? "", s.interval.map { String(format: "%.4f", $0[1]) } ?? "",
+            s.scores.map { String(format: "%.4f", $0) }.joined(separator: ";")]
   }
 }

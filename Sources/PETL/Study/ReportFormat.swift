@@ -10,8 +10,13 @@ enum ReportFormat {
     return String(format: "%+.1f", rounded == 0 ? 0 : rounded)
   }
 
-  /// `70.1 ±1.2 (n=3)`.
-  static func summary(_ s: SeedSummary) -> String { "\(score(s.mean)) ±\(score(s.std)) (n=\(s.n))" }
+  /// `70.1 ±1.2 (n=3)` over seeds; one seed: `70.1 [66.0, 74.2]` (95% bootstrap interval over dev
+  /// examples), or `70.1 (n=1)` when no interval was recorded. Never a standard deviation of one.
+  static func summary(_ s: SeedSummary) -> String {
+    if let std = s.std { return "\(score(s.mean)) ±\(score(std)) (n=\(s.n))" }
+    if let i = s.interval { return "\(score(s.mean)) [\(score(i[0])), \(score(i[1]))]" }
+    return "\(score(s.mean)) (n=1)"
+  }
 
   static func learningRate(_ lr: Double) -> String { String(format: "%g", lr) }
 

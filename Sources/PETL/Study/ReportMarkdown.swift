@@ -16,8 +16,14 @@ extension StudyReport {
     } else {
       md.append("Status: **complete**, all \(coverage.expectedCells) cells implied by the journals are present.")
     }
-    md.append("Scores: dev-set primary metric x100 (cola mcc, stsb pearson, mrpc/qqp f1, otherwise accuracy), mean ±sample std over n seeds at each set's best learning rate (highest mean); Δ is the gap to full fine-tuning on the same task.")
+    md.append("Scores: dev-set primary metric x100 (cola mcc, stsb pearson, mrpc/qqp f1, otherwise accuracy): over several seeds mean ±sample std (n seeds); for one seed the score and its 95% bootstrap interval over dev examples [low, high] (\(Bootstrap.resamples) resamples, seeded); at each set's best learning rate (highest mean, or the rate each cell chose on dev, see Learning rates); Δ is the gap to full fine-tuning on the same task.")
     for model in Set(results.records.map(\.spec.model)).sorted() { if let note = Self.modelNotes[model] { md.append(note) } }
+
+    md += ["", "## The paper's claims", ""]
+    let claims = ReportFindings.claims(results)
+    md += claims.isEmpty ? ["No claim can be judged: the journals lack full fine-tuning, the head-only cell, or layer-wise cells."]
+      : ["A set is a *winning ticket* when it comes within \(ReportFormat.score(ReportFindings.ticketGap)) points of full fine-tuning and its lower bound (bootstrap interval for one seed, mean − 1.96·SE over seeds) is above the head-only score.", ""]
+        + claims.map { "- " + $0 }
 
     md += ["", "## Findings", ""]
     let findings = ReportFindings.lines(results)
@@ -25,6 +31,7 @@ extension StudyReport {
 
     md += ["", "## Module-wise (all layers)", ""] + moduleWiseTable()
     md += ["", "## Layer-wise", ""] + layerWiseSections()
+    md += ["", "## Learning rates", ""] + learningRateSection()
     md += ["", "## Missing", ""] + missingSection()
     md += ["", "## Failed", ""] + failedSection()
     if !setAside.isEmpty { md += ["", "## Set aside: other inputs", ""] + setAsideSection() }
@@ -54,6 +61,24 @@ extension StudyReport {
     }
     for (k, n) in groups.sorted(by: { $0.key < $1.key }) { lines.append("- \(k): \(n) record(s)") }
     return lines
+  }
+
+  /// Per cell that chose its learning rate: the rate chosen and every candidate's score at the rung.
+  private func learningRateSection() -> [String] {
+    var lines: [String] = []
+    for r in results.records where r.status == .ok {
+      guard let sel = r.result.selection else { continue }
+      let metric = JournalRecord.primaryMetric(task: r.spec.task)
+      let tried = sel.candidates.map { c in
+        "\(ReportFormat.learningRate(c.learningRate)): " + (c.dev[metric].map { ReportFormat.score($0 * 100) } ?? "failed")
+      }
+      lines.append("- \(r.spec.task) \(CellGroup(r.spec).set)@\(ReportFormat.layers(r.spec.layers)) seed \(r.spec.options.seed): "
+        + "**\(ReportFormat.learningRate(sel.chosen))** of {\(tried.joined(separator: ", "))} at step \(sel.rungSteps)")
+    }
+    guard !lines.isEmpty else {
+      return ["Every cell trained at the rate its spec names; tables show the best rate of each set (highest mean)."]
+    }
+    return ["Chosen on dev by successive halving: every candidate trained the first quarter of the cell's steps on its own schedule; the best (dev score at that step, shown) went on to the end.", ""] + lines
   }
 
   private func moduleWiseTable() -> [String] {

@@ -1,20 +1,48 @@
 import Foundation
 
-/// A result over seeds at one learning rate: the unit every table cell shows. Scores are x100.
+/// A result over seeds at one learning rate (or one set of learning-rate candidates): the unit every
+/// table cell shows. Scores are x100.
 public struct SeedSummary: Equatable, Sendable {
+  /// The cells' learning rate; 0 for cells that chose among candidates (see `chosen`).
   public let learningRate: Double
   public let n: Int
   public let mean: Double
-  /// Sample standard deviation (n - 1); 0 when n == 1.
-  public let std: Double
+  /// Sample standard deviation (n - 1); nil when n == 1 (not measured).
+  public let std: Double?
+  /// The per-seed scores, by seed.
+  public let scores: [Double]
+  /// For n == 1: the cell's 95% bootstrap interval over dev examples (x100), if recorded.
+  public let interval: [Double]?
+  /// The learning rate each seed's cell chose, for cells with candidates.
+  public let chosen: [Double]
 
-  init(learningRate: Double, scores: [Double]) {
+  init(learningRate: Double, scores: [Double], interval: [Double]? = nil, chosen: [Double] = []) {
     self.learningRate = learningRate
+    self.scores = scores
     n = scores.count
     let m = scores.reduce(0, +) / Double(scores.count)
     mean = m
-    std = n > 1 ? (scores.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(n - 1)).squareRoot() : 0
+    std = n > 1 ? (scores.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(n - 1)).squareRoot() : nil
+    self.interval = n == 1 ? interval : nil
+    self.chosen = chosen
   }
+
+  /// A lower bound for "beyond the interval" comparisons: the bootstrap interval's low end for one
+  /// seed, mean − 1.96·std/√n over seeds; nil when neither is known.
+  public var lower: Double? {
+    if let interval { return interval[0] }
+    if let std { return mean - 1.96 * std / Double(n).squareRoot() }
+    return nil
+  }
+}
+
+/// What a journal record tells beyond its score: its interval, chosen rate and weight statistics.
+public struct CellDetail: Sendable {
+  public let interval: [Double]?
+  public let chosen: Double?
+  public let selection: LearningRateSelection?
+  public let pretrainedMeanAbs: Double?
+  public let moved: Double?
 }
 
 /// What one (task, trainable set, layers) group of cells trained: e.g. rte / layernorm / all.
@@ -48,11 +76,14 @@ public struct StudyResults: Sendable {
   public let scores: [CellGroup: [Double: [UInt64: Double]]]
   /// Per group, the trainable and total parameter counts the runs reported.
   public let parameters: [CellGroup: (trainable: Int, total: Int)]
+  /// Per group, learning rate -> seed -> what the record says beyond its score (ok records only).
+  public let details: [CellGroup: [Double: [UInt64: CellDetail]]]
 
   public init(records: [JournalRecord]) throws {
     self.records = records
     var scores: [CellGroup: [Double: [UInt64: Double]]] = [:]
     var parameters: [CellGroup: (trainable: Int, total: Int)] = [:]
+    var details: [CellGroup: [Double: [UInt64: CellDetail]]] = [:]
     var settings: [String: CellSpec] = [:]
     for record in records {
       let group = CellGroup(record.spec)
@@ -60,7 +91,7 @@ public struct StudyResults: Sendable {
       // silently mix two experiments in one cell.
       var setting = record.spec
       setting.modules = []; setting.layers = .all; setting.randomCount = nil
-      setting.options.seed = 0; setting.options.learningRate = 0
+      setting.options.seed = 0; setting.options.learningRate = 0; setting.options.learningRateCandidates = nil
       if let first = settings[group.task], first != setting {
         throw PETLError("task '\(group.task)' mixes training settings (\(first.canonicalJSON) vs \(setting.canonicalJSON)); report them separately")
       }
@@ -69,17 +100,28 @@ public struct StudyResults: Sendable {
         parameters[group] = (t, m)
       }
       if record.status == .ok, let score = record.score {
-        scores[group, default: [:]][record.spec.options.learningRate, default: [:]][record.spec.options.seed] = score * 100
+        let lr = record.spec.options.learningRate, seed = record.spec.options.seed
+        scores[group, default: [:]][lr, default: [:]][seed] = score * 100
+        let r = record.result
+        details[group, default: [:]][lr, default: [:]][seed] = CellDetail(
+          interval: r.devInterval.map { $0.map { $0 * 100 } }, chosen: r.selection?.chosen, selection: r.selection,
+          pretrainedMeanAbs: r.pretrainedMeanAbs, moved: r.moved)
       }
     }
     self.scores = scores
     self.parameters = parameters
+    self.details = details
     tasks = Set(records.map(\.spec.task)).sorted(by: StudyOrder.task)
   }
 
   /// Every learning rate's summary for a group, smallest learning rate first.
   public func summaries(_ group: CellGroup) -> [SeedSummary] {
-    (scores[group] ?? [:]).sorted { $0.key < $1.key }.map { SeedSummary(learningRate: $0.key, scores: $0.value.sorted { $0.key < $1.key }.map(\.value)) }
+    (scores[group] ?? [:]).sorted { $0.key < $1.key }.map { lr, bySeed in
+      let seeds = bySeed.keys.sorted()
+      let d = details[group]?[lr] ?? [:]
+      return SeedSummary(learningRate: lr, scores: seeds.map { bySeed[$0]! }, interval: seeds.count == 1 ? d[seeds[0]]?.interval : nil,
+                         chosen: seeds.compactMap { d[$0]?.chosen })
+    }
   }
 
   /// The summary at the group's best learning rate, nil when the group has no ok cell.

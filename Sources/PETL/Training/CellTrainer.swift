@@ -53,6 +53,7 @@ public struct CellTrainer {
     result.selection = selection
     result.steps = run.s
     result.moved = run.relativeChange()
+    result.devInterval = run.interval()
     result.wallSeconds = Date().timeIntervalSince(start)
     return Outcome(result: result, model: run.model, trainable: run.trainable)
   }
@@ -135,7 +136,14 @@ public struct CellTrainer {
   /// Dev metrics of the current parameters, over every dev split. Under data parallelism each rank
   /// scores a contiguous share and one all-reduce assembles the outputs.
   func evaluate(model: BertModel, ws: Workspace, data: TaskData, prefixes: [String: PrefixCache] = [:]) throws -> [String: Double] {
+    try evaluateWithOutputs(model: model, ws: ws, data: data, prefixes: prefixes).metrics
+  }
+
+  /// `evaluate`, also returning the primary split's outputs (for the bootstrap interval).
+  func evaluateWithOutputs(model: BertModel, ws: Workspace, data: TaskData,
+                           prefixes: [String: PrefixCache] = [:]) throws -> (metrics: [String: Double], primary: [[Float]]) {
     var metrics: [String: Double] = [:]
+    var primary: [[Float]] = []
     for (split, examples) in data.dev {
       let outputs = Predictor.outputs(model: model, ws: ws, examples: examples, batchSize: spec.options.batchSize,
                                       group: group, prefix: prefixes[split])
@@ -148,8 +156,9 @@ public struct CellTrainer {
       } catch let e as PETLError {
         throw PETLError("evaluating \(data.task.name) \(split): \(e.message)")
       }
+      if split == data.task.devSplits[0] { primary = outputs }
     }
-    return metrics
+    return (metrics, primary)
   }
 
   /// Data-parallel pre-flight: every rank must train the same scalars in the same gradient order.
@@ -248,9 +257,20 @@ final class CellRun {
     }
   }
 
-  /// Dev metrics of the current parameters.
+  /// Dev metrics of the current parameters (the primary split's outputs are kept for `interval`).
   func evaluate() throws -> [String: Double] {
-    try trainer.evaluate(model: model, ws: step.workspace, data: data, prefixes: devCaches)
+    let (metrics, outputs) = try trainer.evaluateWithOutputs(model: model, ws: step.workspace, data: data, prefixes: devCaches)
+    lastOutputs = outputs
+    return metrics
+  }
+  private var lastOutputs: [[Float]] = []
+
+  /// The 95% bootstrap interval of the primary metric at the last evaluation, over dev examples.
+  func interval() -> [Double]? {
+    guard result.status == .ok, !lastOutputs.isEmpty,
+          let split = data.dev.first(where: { $0.split == data.task.devSplits[0] }) else { return nil }
+    return Bootstrap.interval(task: data.task, outputs: lastOutputs, labels: split.examples.map(\.label),
+                              seed: trainer.spec.options.seed)
   }
 
   /// How far training moved the trainable encoder scalars: ‖w − w₀‖ / ‖w₀‖ (nil when only the head trains).
