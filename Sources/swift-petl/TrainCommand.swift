@@ -19,6 +19,7 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "all, or comma-separated 0-based layer indices.") var layers: String = "all"
   @Option(help: "For --modules random: how many scalars to train.") var randomCount: Int?
   @Option(help: "Peak learning rate (default per module family).") var lr: Double?
+  @Option(help: "Learning rates, comma-separated: one is --lr; several are candidates, chosen on dev by successive halving (as grid --lr-selection halving).") var lrs: String?
   @Option(help: "Seed: head initialisation, shuffling, dropout.") var seed: UInt64 = 1
   @OptionGroup var training: TrainingFlags
   @Option(help: "Safetensors file loaded over the pretrained weights before training.") var adapter: String?
@@ -34,6 +35,15 @@ struct TrainCommand: ParsableCommand {
     options.seed = seed
     options.learningRate = lr ?? defaultLearningRate(modules: mods)
     guard options.learningRate > 0 && options.learningRate.isFinite else { throw ValidationError("--lr must be positive") }
+    if let lrs {
+      guard lr == nil else { throw ValidationError("--lr and --lrs: give one of them") }
+      let rates = try commaList(lrs).map { v -> Double in
+        guard let x = Double(v), x > 0, x.isFinite else { throw ValidationError("--lrs: '\(v)' is not a positive number") }
+        return x
+      }
+      guard !rates.isEmpty, Set(rates).count == rates.count else { throw ValidationError("--lrs: give distinct positive rates") }
+      if rates.count == 1 { options.learningRate = rates[0] } else { options.learningRate = 0; options.learningRateCandidates = rates.sorted() }
+    }
     let spec = CellSpec(task: task, modules: mods, layers: try LayerSelection.parse(layers), randomCount: randomCount,
                         model: URL(fileURLWithPath: location.model).lastPathComponent,
                         options: options)

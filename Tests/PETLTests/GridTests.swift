@@ -8,7 +8,7 @@ final class GridTests: XCTestCase {
   static let data = TestSupport.root.appendingPathComponent("data")
   /// Flags that make every cell tiny; one BLAS thread so every run computes bit-identically.
   static let tiny = ["--max-train", "24", "--max-eval", "16", "--max-length", "24", "--epochs", "1",
-                     "--batch-size", "8", "--no-prefix-cache"]
+                     "--batch-size", "8", "--no-prefix-cache", "--lrs", "5e-3"]
   static let env = ["OPENBLAS_NUM_THREADS": "1"]
 
   func requireData() throws {
@@ -30,7 +30,7 @@ final class GridTests: XCTestCase {
     if ranks > 2 { argv.append("--oversubscribe") }
     argv += [TestSupport.binary, "grid", "--model", TestSupport.modelDir.path, "--data-dir", Self.data.path,
              "--tasks", "rt-vader", "--results", results.path] + Self.tiny + args
-    return try TestSupport.launch(argv, extra: Self.env)
+    return try TestSupport.launch(argv, extra: Self.env, timeout: 300)
   }
 
   func journalLines(_ results: URL) throws -> [[String: Any]] {
@@ -94,15 +94,6 @@ final class GridTests: XCTestCase {
     }
   }
 
-  /// `grid` under `timeout` (a hung job fails the test instead of hanging it), otherwise as `grid`.
-  func timedGrid(_ ranks: Int, _ args: [String], results: URL, seconds: Int = 300) throws -> (status: Int32, output: String) {
-    var argv = ["timeout", "-k", "5", String(seconds), "mpirun", "-n", String(ranks)]
-    if ranks > 2 { argv.append("--oversubscribe") }
-    argv += [TestSupport.binary, "grid", "--model", TestSupport.modelDir.path, "--data-dir", Self.data.path,
-             "--tasks", "rt-vader", "--results", results.path] + Self.tiny + args
-    return try TestSupport.launch(argv, extra: Self.env)
-  }
-
   /// `--dp 2` against one rank with plain SGD and no clipping, so the update is linear in the
   /// gradient and a uniform scale error in the all-reduce or the global-batch divisor (x2, /2) shows
   /// in the trained parameters; AdamW and clipping (`testDataParallelMatchesOneRank`) normalise it away.
@@ -112,13 +103,13 @@ final class GridTests: XCTestCase {
     let one = try tempDir(), two = try tempDir(), doubled = try tempDir()
     let sgd = ["--modules", "layernorm", "--layers", "all", "--save-adapters", "--optimizer", "sgd",
                "--max-grad-norm", "0", "--dropout", "0", "--warmup-ratio", "0"]
-    let r1 = try timedGrid(1, sgd + ["--lrs", "1"], results: one)
+    let r1 = try grid(1, sgd + ["--lrs", "1"], results: one)
     XCTAssertEqual(r1.status, 0, r1.output)
-    let r2 = try timedGrid(2, sgd + ["--lrs", "1", "--dp", "2"], results: two)
+    let r2 = try grid(2, sgd + ["--lrs", "1", "--dp", "2"], results: two)
     XCTAssertEqual(r2.status, 0, r2.output)
     // With SGD and no clipping a gradient scaled x2 is, bit for bit, the learning rate x2
     // (lr * 2g == 2lr * g exactly in floating point): this run is what a x2 bug would train.
-    let r3 = try timedGrid(1, sgd + ["--lrs", "2"], results: doubled)
+    let r3 = try grid(1, sgd + ["--lrs", "2"], results: doubled)
     XCTAssertEqual(r3.status, 0, r3.output)
     let l1 = try journalLines(one)[0], l2 = try journalLines(two)[0], l3 = try journalLines(doubled)[0]
     XCTAssertEqual(l1["spec_hash"] as? String, l2["spec_hash"] as? String)

@@ -175,7 +175,9 @@ final class Dispatcher: @unchecked Sendable {
   private func progressLine(_ spec: CellSpec, _ result: CellResult) -> String {
     let outcome: String
     switch result.status {
-    case .ok: outcome = result.dev.keys.sorted().map { "\($0)=\(String(format: "%.4f", result.dev[$0] ?? .nan))" }.joined(separator: " ")
+    case .ok:
+      outcome = result.dev.keys.sorted().map { "\($0)=\(String(format: "%.4f", result.dev[$0] ?? .nan))" }.joined(separator: " ")
+        + (result.selection.map { " (lr \(String(format: "%.0e", $0.chosen)) chosen)" } ?? "")
     case .failed: outcome = "FAILED (\(result.reason ?? "no reason given"))"
     }
     let left = queue + running.values.map(\.spec)
