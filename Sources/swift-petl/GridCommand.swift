@@ -71,9 +71,10 @@ struct GridCommand: ParsableCommand {
     var cost = CostModel(numLayers: config.numHiddenLayers)
     cost.hiddenSize = config.hiddenSize
     for task in Set(plan.cells.map(\.task)) {
-      if let t = try? TaskDescriptor.named(task), let d = try? context.data(t, options: plan.cells.first { $0.task == task }!.options) {
-        cost.trainExamples[task] = d.train.count
-      }
+      // Reads (and checks) every task's data before the first cell: a missing or malformed file is
+      // one error line now, not a failure an hour into the grid.
+      let d = try context.data(try TaskDescriptor.named(task), options: plan.cells.first { $0.task == task }!.options)
+      cost.trainExamples[task] = d.train.count
     }
     let quiet = self.quiet, progressEvery = self.progressEvery
     let adapterDir: URL? = saveAdapters ? journalURL.deletingLastPathComponent().appendingPathComponent("adapters") : nil
@@ -182,6 +183,11 @@ struct GridCommand: ParsableCommand {
     var families: [(sets: [String], layers: GridLayers, counts: [Int])] = [(p.moduleWise, .all, counts), (p.layerWise, .each, layerCounts)]
     if let m = modules { families = [(commaList(m), gridLayers, counts)] }
     let base = try training.apply(to: p.options)
+    // The model's tables bound what the tasks may feed it: one error line now, on every rank alike.
+    for t in p.tasks {
+      try config.checkInputs(task: TaskDescriptor.named(t), maxLength: base.maxLength,
+                             configPath: location.modelURL.appendingPathComponent("config.json").path)
+    }
     let modelName = location.modelURL.standardizedFileURL.lastPathComponent
     var cells: [CellSpec] = [], notes: [String] = [], seen = Set<String>()
     for task in p.tasks {

@@ -27,13 +27,14 @@ struct SwiftPETL: ParsableCommand {
       Communicator.finalize()
       Foundation.exit(code.rawValue)
     } catch {
-      if let ranks = Communicator.runningWorldSize, ranks > 1 {
+      // With MPI running, other ranks (or this rank's coordinator thread) may be inside MPI: end the
+      // job from here, never through MPI_Finalize.
+      if Communicator.runningWorldSize != nil {
         let text = message(for: error)
         let code = (error as? ExitCode)?.rawValue ?? 1
         Communicator.failJob(text.isEmpty ? "\(command is MPICheckCommand ? "mpi-check" : "command") failed (exit code \(code))" : text,
                              code: code == 0 ? 1 : code)
       }
-      Communicator.finalize()
       exit(withError: error)
     }
     Communicator.finalize()

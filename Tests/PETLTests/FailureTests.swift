@@ -12,19 +12,9 @@ final class FailureTests: XCTestCase {
   /// The bound for "ends within seconds", with room for a loaded CI machine.
   static let endsWithin: TimeInterval = 45
 
-  func requireData() throws {
-    _ = try TestSupport.requireModel()
-    guard FileManager.default.fileExists(atPath: Self.data.appendingPathComponent("rt-vader").path) else {
-      XCTFail("data/rt-vader missing: run launch/setup"); throw PETLError("data missing")
-    }
-  }
+  func requireData() throws { try requireModelAndData() }
 
-  func tempDir() throws -> URL {
-    let d = FileManager.default.temporaryDirectory.appendingPathComponent("petl-fail-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-    addTeardownBlock { try? FileManager.default.removeItem(at: d) }
-    return d
-  }
+  func tempDir() throws -> URL { try temporaryFolder("petl-fail") }
 
   func gridArgv(_ ranks: Int, _ args: [String], results: URL, dataDir: URL = data, model: URL = TestSupport.modelDir) -> [String] {
     var argv = ["mpirun", "-n", String(ranks)]
@@ -93,6 +83,34 @@ final class FailureTests: XCTestCase {
       XCTAssertEqual(run.status, 64, run.output)
       XCTAssertTrue(run.output.contains("Error: --match '\(bad)': expected SET[@LAYERS]"), run.output)
     }
+  }
+
+  /// An error inside a one-rank grid (no mpirun) used to finalize MPI under the coordinator thread and
+  /// crash (SIGSEGV, no message); now it is one line and exit 1, with and without mpirun.
+  func testErrorInsideAOneRankGridIsOneLineNotACrash() throws {
+    try requireData()
+    let out = try tempDir()
+    let model = out.appendingPathComponent("no-weights")
+    try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+    for f in ["config.json", "vocab.txt", "tokenizer_config.json"] {
+      try FileManager.default.copyItem(at: TestSupport.modelDir.appendingPathComponent(f), to: model.appendingPathComponent(f))
+    }
+    let argv = [TestSupport.binary, "grid", "--model", model.path, "--data-dir", Self.data.path, "--tasks", "rt-vader",
+                "--results", out.path, "--modules", "classifier"] + Self.tiny
+    let alone = try TestSupport.launch(argv, extra: GridTests.env, timeout: 120)
+    XCTAssertEqual(alone.status, 1, alone.output)
+    let errors = alone.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+    XCTAssertEqual(errors.count, 1, alone.output)
+    XCTAssertTrue(errors.first?.contains("model.safetensors") == true, alone.output)
+    let start = Date()
+    let ranked = try TestSupport.launch(gridArgv(2, ["--modules", "classifier"], results: out.appendingPathComponent("r2"), model: model),
+                                        extra: GridTests.env, timeout: 120)
+    XCTAssertNotEqual(ranked.status, 0, ranked.output)
+    XCTAssertLessThan(Date().timeIntervalSince(start), Self.endsWithin)
+    // Both ranks meet the missing file at once; each says so in one line naming it.
+    let lines = ranked.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+    XCTAssertFalse(lines.isEmpty, ranked.output)
+    XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("Error: rank ") && $0.contains("model.safetensors") }, ranked.output)
   }
 
   func testNonZeroRankStartUpErrorEndsTheJob() throws {
@@ -191,10 +209,7 @@ final class FailureTests: XCTestCase {
     XCTAssertLessThan(stopped, 6, "stopped before the end")
     let rerun = try grid(2, args, results: out)
     XCTAssertEqual(rerun.status, 0, rerun.output)
-    XCTAssertEqual(try Data(contentsOf: journal).prefix(before.count), before, "earlier lines untouched")
-    let lines = try journalLines(out)
-    XCTAssertEqual(lines.count, 6)
-    XCTAssertEqual(Set(lines.map { $0["spec_hash"] as! String }).count, 6)
+    try assertResumedJournal(journal, keeps: before, cells: 6)
   }
 
   /// The batch script's stop file (written when Slurm's warning reaches the batch shell) stops a

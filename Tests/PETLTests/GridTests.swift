@@ -11,19 +11,9 @@ final class GridTests: XCTestCase {
                      "--batch-size", "8", "--no-prefix-cache", "--lrs", "5e-3"]
   static let env = ["OPENBLAS_NUM_THREADS": "1"]
 
-  func requireData() throws {
-    _ = try TestSupport.requireModel()
-    guard FileManager.default.fileExists(atPath: Self.data.appendingPathComponent("rt-vader").path) else {
-      XCTFail("data/rt-vader missing: run launch/setup"); throw PETLError("data missing")
-    }
-  }
+  func requireData() throws { try requireModelAndData() }
 
-  func tempDir() throws -> URL {
-    let d = FileManager.default.temporaryDirectory.appendingPathComponent("petl-grid-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-    addTeardownBlock { try? FileManager.default.removeItem(at: d) }
-    return d
-  }
+  func tempDir() throws -> URL { try temporaryFolder("petl-grid") }
 
   func grid(_ ranks: Int, _ args: [String], results: URL) throws -> (status: Int32, output: String) {
     var argv = ["mpirun", "-n", String(ranks)]
@@ -206,11 +196,7 @@ final class GridTests: XCTestCase {
     XCTAssertLessThan(linesBefore, 6, "killed before the end")
     let rerun = try grid(1, args, results: out)
     XCTAssertEqual(rerun.status, 0, rerun.output)
-    let after = try Data(contentsOf: journal)
-    XCTAssertEqual(after.prefix(before.count), before, "earlier lines untouched")
-    let lines = try journalLines(out)
-    XCTAssertEqual(lines.count, 6)
-    XCTAssertEqual(Set(lines.map { $0["spec_hash"] as! String }).count, 6)
+    try assertResumedJournal(journal, keeps: before, cells: 6)
   }
 
   /// Bad input fails with one clear line and leaves the journal as it was.

@@ -95,3 +95,33 @@ enum TestSupport {
     return env
   }
 }
+
+extension XCTestCase {
+  /// Fails the test (not skips) unless setup fetched the model and the embedded data.
+  func requireModelAndData(file: StaticString = #filePath, line: UInt = #line) throws {
+    _ = try TestSupport.requireModel(file: file, line: line)
+    guard FileManager.default.fileExists(atPath: TestSupport.root.appendingPathComponent("data/rt-vader").path) else {
+      XCTFail("data/rt-vader missing: run launch/setup", file: file, line: line); throw PETLError("data missing")
+    }
+  }
+
+  /// A new folder removed when the test ends.
+  func temporaryFolder(_ prefix: String) throws -> URL {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+    addTeardownBlock { try? FileManager.default.removeItem(at: d) }
+    return d
+  }
+
+  /// After a resume: the journal still starts with `before`, byte for byte, and holds `cells` lines,
+  /// each cell once.
+  func assertResumedJournal(_ journal: URL, keeps before: Data, cells: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+    let after = try Data(contentsOf: journal)
+    XCTAssertEqual(after.prefix(before.count), before, "earlier lines untouched", file: file, line: line)
+    let hashes = String(decoding: after, as: UTF8.self).split(separator: "\n").map {
+      (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["spec_hash"] as? String ?? "?"
+    }
+    XCTAssertEqual(hashes.count, cells, file: file, line: line)
+    XCTAssertEqual(Set(hashes).count, cells, "each cell once", file: file, line: line)
+  }
+}

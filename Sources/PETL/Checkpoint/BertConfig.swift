@@ -149,9 +149,9 @@ private struct ConfigFields: Decodable {
 
 // MARK: - Inputs against the tables they index
 
-/// The release build is `-Ounchecked`: an id past the word, position or token-type table is a silent
-/// out-of-bounds read, not a trap. So every path from user input to those tables is checked here, at
-/// load or parse time, with one line naming the file or flag at fault.
+/// The kernels read the word, position and token-type tables through raw pointers: an id past a table
+/// is a silent out-of-bounds read, not a trap, in any build. So every path from user input to those
+/// tables is checked here, at load or parse time, with one line naming the file or flag at fault.
 extension BertConfig {
   /// Refuses a vocabulary whose ids run past the word-embedding table (`vocab_size` rows). A shorter
   /// vocabulary is fine: some checkpoints pad the table beyond the tokenizer's ids.

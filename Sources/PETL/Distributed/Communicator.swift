@@ -65,8 +65,9 @@ public final class Communicator: @unchecked Sendable {
     fflush(stdout)
     FileHandle.standardError.write(Data(line.utf8))
     if running && size > 1 { MPI_Abort(cmpi_comm_world(), code) }
-    if running { MPIRuntime.finalize() }
-    exit(code)
+    // One rank: no peer waits, but another thread (the grid's coordinator) may be inside MPI, and
+    // MPI_Finalize under it crashes; leave without finalizing (a singleton needs no launcher's consent).
+    _exit(code)
   }
 
   /// The host this rank runs on (`MPI_Get_processor_name`).
