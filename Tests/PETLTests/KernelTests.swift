@@ -53,12 +53,16 @@ final class KernelTests: XCTestCase {
       Parallel.workerOverride = 2
       let parallel = run(m, batch, set, depth: depth)
       XCTAssertEqual(serial.logits, parallel.logits, "\(depth)")
-      var worst: Float = 0
+      var worst: Float = 0, scale: Float = 0
       for i in 0..<serial.grads.count {
-        worst = max(worst, abs(serial.grads[i] - parallel.grads[i]) / max(1e-3, abs(serial.grads[i])))
+        worst = max(worst, abs(serial.grads[i] - parallel.grads[i]))
+        scale = max(scale, abs(serial.grads[i]))
       }
-      // Elementwise kernels are bit-identical by construction; allow only GEMM-level rounding.
-      XCTAssertLessThan(worst, 1e-5, "\(depth)")
+      // Elementwise kernels are bit-identical by construction; a GEMM split in two changes only the
+      // summation order: float rounding of ~1e-7 of the gradient's largest entry (measured 9.5e-8 on
+      // the AMD Zen kernel, where the error relative to small, cancelling entries reached 1.7e-4, so a
+      // per-entry bound cannot hold). A wrong split or a lost block is O(1) of that scale.
+      XCTAssertLessThan(worst / scale, 1e-6, "\(depth)")
     }
   }
 
