@@ -2,10 +2,10 @@
 import PackageDescription
 
 // Release: AVX-512/AVX2 codegen for the build machine (a cluster build is made on a node like the
-// ones it runs on). Bounds, overflow and precondition checks stay on (-O, not -Ounchecked): measured
-// A/B on full, LayerNorm, head and inference steps, the difference was within the noise (about 3%:
-// the time is in OpenBLAS and in pointer-based kernels, which are unchecked either way), while an
-// unchecked build turns a wrong index in the tokenizer, data or study code into a silent bad read.
+// ones it runs on). Bounds, overflow and precondition checks stay on (-O, not -Ounchecked): the time
+// is in OpenBLAS and in pointer-based kernels, unchecked either way (README, Performance, has the
+// A/B measurement), while an unchecked build turns a wrong index in the tokenizer, data or study
+// code into a silent bad read.
 let hot: [SwiftSetting] = [
   .unsafeFlags(["-target-cpu", "native"], .when(configuration: .release)),
 ]

@@ -64,8 +64,6 @@ public struct CellResult: Codable, Hashable, Sendable {
     case selection = "lr_selection", pretrainedMeanAbs = "pretrained_mean_abs", moved, devInterval = "dev_ci95"
   }
 
-  /// The learning rate the cell trained at: the chosen candidate, else the spec's.
-  public func learningRate(_ spec: CellSpec) -> Double { selection?.chosen ?? spec.options.learningRate }
 }
 
 /// Successive halving over learning-rate candidates: what each candidate scored at the rung and which

@@ -18,11 +18,9 @@ public struct GridSummary: Codable, Hashable, Sendable {
   public var remaining = 0
   /// The signal that stopped the grid, if one did.
   public var stoppedBy: Int32? = nil
-  /// Why the coordinator gave up (e.g. the journal could not be written), if it did.
-  public var error: String? = nil
 
   /// True when the grid stopped with work left that a rerun would do.
-  public var resumable: Bool { remaining > 0 && error == nil }
+  public var resumable: Bool { remaining > 0 }
 }
 
 /// Runs a grid of cells over the MPI world: rank 0 hands cells out and journals results; the world is
@@ -90,7 +88,6 @@ public enum Coordinator {
     do { summary = try Journal.decoder.decode(GridSummary.self, from: Data(bytes)) } catch {
       throw PETLError("grid: rank \(world.rank) received an unreadable summary from rank 0")
     }
-    if let error = summary.error { throw PETLError(error) }
     return summary
   }
 

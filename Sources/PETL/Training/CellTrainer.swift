@@ -149,7 +149,7 @@ public struct CellTrainer {
                                       group: group, prefix: prefixes[split])
       // Outputs are all-reduced, so every rank of a group decides this alike.
       guard outputs.allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
-        throw CellFailure("diverged: non-finite outputs on \(data.task.name) \(split) (learning rate \(spec.options.learningRate))")
+        throw CellFailure("diverged: non-finite outputs on \(data.task.name) \(split)")
       }
       do {
         for (k, v) in try PETL.evaluate(task: data.task, split: split, outputs: outputs, labels: examples.map(\.label)) { metrics[k] = v }
@@ -194,6 +194,7 @@ final class CellRun {
   private var order: [Int] = []
   private var lossSum = 0.0, batches = 0
   private var epochStart = Date()
+  private let lengths: [Int]
   private var progress: Progress
   /// The trainable encoder scalars (head excluded) as pretrained, for `relativeChange`.
   private let initial: [Float]
@@ -203,6 +204,7 @@ final class CellRun {
        devCaches: [String: PrefixCache], lr: Double, schedule: LinearSchedule, totalSteps: Int) {
     self.trainer = trainer; self.data = data; self.model = model; self.trainable = trainable; self.step = step
     self.devCaches = devCaches; self.lr = lr; self.schedule = schedule; self.totalSteps = totalSteps
+    lengths = data.train.map(\.ids.count)
     let ranks = trainer.group?.size ?? 1
     result = CellResult(status: .ok, trainableParameters: trainable.count, totalParameters: model.layout.count,
                         allreduceBytesPerStep: ranks > 1 ? step.allReduceBytes : 0, ranks: ranks)
@@ -224,7 +226,7 @@ final class CellRun {
       if position == 0 {
         epoch += 1
         epochStart = Date()
-        order = BatchOrder.epoch(lengths: data.train.map(\.ids.count), batchSize: o.batchSize, shuffle: o.shuffle,
+        order = BatchOrder.epoch(lengths: lengths, batchSize: o.batchSize, shuffle: o.shuffle,
                                  seed: o.seed, epoch: epoch, bucketPool: o.lengthBuckets)
         lossSum = 0; batches = 0
       }
