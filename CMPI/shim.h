@@ -10,7 +10,6 @@ static inline MPI_Datatype cmpi_double(void)        { return MPI_DOUBLE; }
 static inline MPI_Datatype cmpi_int64(void)         { return MPI_INT64_T; }
 static inline MPI_Datatype cmpi_byte(void)          { return MPI_BYTE; }
 static inline MPI_Op       cmpi_op_sum(void)        { return MPI_SUM; }
-static inline MPI_Op       cmpi_op_max(void)        { return MPI_MAX; }
 static inline void        *cmpi_in_place(void)      { return MPI_IN_PLACE; }
 static inline MPI_Status  *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Request  cmpi_request_null(void)  { return MPI_REQUEST_NULL; }

@@ -79,7 +79,7 @@ final class ClaimsTests: XCTestCase {
     do { let j = try Journal(url: url); for r in records { try j.append(r) } }
     let md = try StudyReport(journals: [url]).markdown()
     XCTAssertFalse(md.contains("(n=1)"), "every single-seed cell here has its interval")
-    XCTAssertTrue(md.contains("**0.005** of {0.001: 70.0, 0.005: 75.0} at step 2"), md)
+    XCTAssertTrue(md.contains("**0.005** of {0.001: 70.0 at step 2; 0.005: 75.0 at step 2}"), md)
     // The layer-wise table sets the random control right under the LayerNorm row.
     let rows = md.split(separator: "\n").filter { $0.hasPrefix("| layernorm |") || $0.hasPrefix("| random(16) |") }
     XCTAssertEqual(rows.count, 4, md)

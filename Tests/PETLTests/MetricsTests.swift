@@ -46,6 +46,16 @@ final class MetricsTests: XCTestCase {
     }
   }
 
+  /// The rung's ranking loss: cross-entropy as torch.nn.functional.cross_entropy computes it (values
+  /// worked by hand: log(e^2 + e^0) - 2 = 0.126928, log(e^-1 + e^3) - (-1) = 4.018150), MSE for STS-B.
+  func testMeanLossIsCrossEntropyOrSquaredError() throws {
+    let rte = try TaskDescriptor.named("rte"), stsb = try TaskDescriptor.named("stsb")
+    XCTAssertEqual(meanLoss(task: rte, outputs: [[2, 0], [-1, 3]], labels: [0, 0]), (0.126928 + 4.018150) / 2, accuracy: 1e-6)
+    // Large logits must not overflow (shifted by the maximum).
+    XCTAssertEqual(meanLoss(task: rte, outputs: [[1000, 0]], labels: [0]), 0, accuracy: 1e-12)
+    XCTAssertEqual(meanLoss(task: stsb, outputs: [[1.5], [4]], labels: [2, 4]), 0.125, accuracy: 1e-9)
+  }
+
   func testArgmaxTakesTheFirstMaximum() {
     XCTAssertEqual(argmax([0.5, 0.5]), 0)
     XCTAssertEqual(argmax([-1, 2, 2]), 1)

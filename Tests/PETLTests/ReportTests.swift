@@ -134,6 +134,8 @@ final class ReportTests: XCTestCase {
     XCTAssertEqual(parsed.rects.count, 2 * 2 + SVGHeatmap.legendSteps)
     XCTAssertTrue(parsed.texts.contains("min 60.0") && parsed.texts.contains("max 67.0"), "\(parsed.texts)")
     for score in ["60.0", "65.0", "61.0", "67.0"] { XCTAssertTrue(parsed.texts.contains(score), score) }
+    // Under each score its spread: these journal-a cells have several seeds, so their std and n.
+    XCTAssertTrue(parsed.texts.contains { $0.hasPrefix("±") && $0.hasSuffix("(n=3)") }, "\(parsed.texts)")
     // The highest score gets the darkest fill and white text, the lowest the lightest fill and dark text.
     let cells = parsed.rects.prefix(4).map { $0["fill"]! }
     XCTAssertEqual(cells, ["#f7fbff", "#2c7aba", "#dbe9f6", "#08306b"])
@@ -143,8 +145,9 @@ final class ReportTests: XCTestCase {
 
   func testHeatmapEscapesLabelsAndGreysMissingCells() throws {
     let svg = SVGHeatmap.render(title: "a<b & \"c\"", rows: ["q&k", "v"], columns: ["layer 0", "layer 1"],
-                                values: [[50, nil], [70, 70]])
+                                values: [[50, nil], [70, 70]], notes: [[nil, nil], ["66.1–73.9", nil]])
     let parsed = try SVGCensus(svg)
+    XCTAssertTrue(parsed.texts.contains("66.1–73.9"), "a cell's note under its value")
     XCTAssertEqual(parsed.rects.count, 4 + SVGHeatmap.legendSteps)
     XCTAssertTrue(parsed.texts.contains("a<b & \"c\""))
     XCTAssertTrue(parsed.texts.contains("q&k"))

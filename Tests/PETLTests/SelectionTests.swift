@@ -33,16 +33,26 @@ final class SelectionTests: XCTestCase {
   func testChosenCandidateTrainsExactlyAsAPlainCellAtItsRate() throws {
     let ctx = try context()
     var o = Self.options()
+    o.epochs = 3
     o.prefixCache = true
     o.learningRate = 0
     o.learningRateCandidates = [1e-4, 5e-3, 5e-2]
     let selected = try CellTrainer(spec: spec(["layernorm"], .indices([4]), o), context: ctx).run().result
     let sel = try XCTUnwrap(selected.selection)
-    XCTAssertEqual(sel.rungSteps, 4, "a quarter of 2 x 8 steps")
+    XCTAssertEqual(sel.rungSteps, 6, "the choice at a quarter of 3 x 8 steps")
     XCTAssertEqual(sel.candidates.map(\.learningRate), [1e-4, 5e-3, 5e-2])
-    XCTAssertTrue(sel.candidates.allSatisfy { $0.steps == 4 && $0.dev["accuracy"] != nil }, "\(sel.candidates)")
-    let best = sel.candidates.map { $0.dev["accuracy"]! }.max()!
-    XCTAssertEqual(sel.candidates.first { $0.dev["accuracy"]! == best }!.learningRate, sel.chosen, "the first best (smallest rate) wins")
+    XCTAssertEqual(sel.candidates.map(\.steps).sorted(), [2, 6, 6], "all to a tenth, two to a quarter: \(sel.candidates)")
+    for c in sel.candidates {
+      let correct = try XCTUnwrap(c.dev["accuracy"]) * 24
+      XCTAssertEqual(correct, correct.rounded(), accuracy: 1e-9, "scored on the first 24 of the 48 dev sentences")
+      XCTAssertNotNil(c.dev["loss"])
+    }
+    // At the last rung: the better accuracy, then the lower loss, then the smaller rate.
+    let finalists = sel.candidates.filter { $0.steps == 6 }
+    let best = finalists.max { a, b in
+      (a.dev["accuracy"]!, -a.dev["loss"]!, -a.learningRate) < (b.dev["accuracy"]!, -b.dev["loss"]!, -b.learningRate)
+    }!
+    XCTAssertEqual(best.learningRate, sel.chosen)
     var plain = o
     plain.learningRateCandidates = nil
     plain.learningRate = sel.chosen
@@ -50,6 +60,17 @@ final class SelectionTests: XCTestCase {
     XCTAssertEqual(trajectory(selected), trajectory(alone))
     XCTAssertEqual(selected.moved, alone.moved)
     XCTAssertNotNil(selected.pretrainedMeanAbs)
+  }
+
+  /// Three candidates: all to a tenth, two to a quarter, one to the end (1.35 cells' steps); two
+  /// candidates or too few steps for two rungs: one rung at a quarter.
+  func testRungsAndTheirCost() {
+    XCTAssertEqual(LearningRateSelection.rungs(totalSteps: 126, candidates: 3).map { [$0.steps, $0.keep] }, [[12, 2], [31, 1]])
+    XCTAssertEqual(LearningRateSelection.rungs(totalSteps: 126, candidates: 2).map { [$0.steps, $0.keep] }, [[31, 1]])
+    XCTAssertEqual(LearningRateSelection.rungs(totalSteps: 8, candidates: 3).map { [$0.steps, $0.keep] }, [[2, 1]])
+    XCTAssertEqual(LearningRateSelection.costFactor(candidates: 3), 1.35, accuracy: 1e-12)
+    XCTAssertEqual(LearningRateSelection.costFactor(candidates: 2), 1.25, accuracy: 1e-12)
+    XCTAssertEqual(LearningRateSelection.costFactor(candidates: 1), 1)
   }
 
   /// A head-only cell with the cache serves the pooled outputs after the first pass and trains the

@@ -1,3 +1,5 @@
+import Foundation
+
 // GLUE's metrics, computed as the reference implementations do (scikit-learn's `accuracy_score`,
 // `f1_score`, `matthews_corrcoef`; SciPy's `pearsonr`, `spearmanr`), in Double.
 //
@@ -59,6 +61,25 @@ public func evaluate(task: TaskDescriptor, split: String, outputs: [[Float]],
   let split = try task.resolveSplit(split)
   let metrics = try evaluate(task: task, outputs: outputs, labels: labels)
   return Dictionary(uniqueKeysWithValues: metrics.map { (task.metricKey($0.key, split: split), $0.value) })
+}
+
+/// The training objective on held-out examples: mean cross-entropy of the logits (natural log) for
+/// classification, mean squared error for regression. Unlike accuracy it moves before a model leaves
+/// chance, which is what an early comparison of learning rates needs.
+public func meanLoss(task: TaskDescriptor, outputs: [[Float]], labels: [Float]) -> Double {
+  guard !labels.isEmpty, outputs.count == labels.count else { return .nan }
+  var sum = 0.0
+  for (row, label) in zip(outputs, labels) {
+    if task.isRegression {
+      let d = Double(row[0]) - Double(label)
+      sum += d * d
+    } else {
+      let m = Double(row.max() ?? 0)
+      let lse = m + log(row.reduce(0.0) { $0 + exp(Double($1) - m) })
+      sum += lse - Double(row[Int(label)])
+    }
+  }
+  return sum / Double(labels.count)
 }
 
 /// Index of the first largest logit (NumPy's `argmax` tie rule).

@@ -14,10 +14,4 @@ struct Poller {
     usleep(sleepMicroseconds)
     sleepMicroseconds = min(sleepMicroseconds * 2, maxSleepMicroseconds)
   }
-
-  /// Calls `done` until it returns true.
-  static func wait(until done: () -> Bool) {
-    var poller = Poller()
-    while !done() { poller.pause() }
-  }
 }

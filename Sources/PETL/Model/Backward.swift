@@ -228,8 +228,9 @@ extension BertModel {
 }
 
 /// Resolves where the backward pass writes each slot's gradient: straight into the gradient slab
-/// for a wholly trainable tensor, into zeroed scratch (then gathered) for a partly trainable one,
-/// nowhere (nil) for a frozen one.
+/// for a wholly trainable tensor; for a partly trainable one (the `random` control) only its
+/// trainable entries of a weight matrix, and zeroed scratch (then gathered) for a vector or a
+/// table; nowhere (nil) for a frozen one.
 struct GradientTargets {
   let trainable: TrainableSet
   let grads: UnsafeMutablePointer<Float>
@@ -238,18 +239,25 @@ struct GradientTargets {
   func trains(_ slot: Int) -> Bool { trainable.slotGradients[slot] != nil }
 
   /// A weight slot and its bias slot (consecutive in the layout).
-  func linear(_ wSlot: Int, _ bSlot: Int, _ body: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void) {
-    let sw = trainable.layout.slots[wSlot], sb = trainable.layout.slots[bSlot]
-    let (scrW, scrB) = needsScratch(wSlot) || needsScratch(bSlot)
-      ? ws.partialScratch(max(sw.count, sb.count)) : (grads, grads)
-    let dw = target(wSlot, scratch: scrW), db = target(bSlot, scratch: scrB)
-    body(dw, db)
-    gather(wSlot, from: scrW)
+  func linear(_ wSlot: Int, _ bSlot: Int, _ body: (WeightGradient?, UnsafeMutablePointer<Float>?) -> Void) {
+    let dw: WeightGradient?
+    switch trainable.slotGradients[wSlot] {
+    case nil: dw = nil
+    case .full(let g)?: dw = .dense(grads + g)
+    case .partial(let g, let indices)?: dw = .entries(grads + g, indices)
+    }
+    let scrB = needsScratch(bSlot) ? ws.partialScratch(trainable.layout.slots[bSlot].count).1 : grads
+    body(dw, target(bSlot, scratch: scrB))
     gather(bSlot, from: scrB)
   }
 
+  /// A LayerNorm's gain and bias (consecutive in the layout).
   func layerNorm(_ gammaSlot: Int, _ body: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void) {
-    linear(gammaSlot, gammaSlot + 1, body)
+    let (scrG, scrB) = needsScratch(gammaSlot) || needsScratch(gammaSlot + 1)
+      ? ws.partialScratch(trainable.layout.slots[gammaSlot].count) : (grads, grads)
+    body(target(gammaSlot, scratch: scrG), target(gammaSlot + 1, scratch: scrB))
+    gather(gammaSlot, from: scrG)
+    gather(gammaSlot + 1, from: scrB)
   }
 
   func single(_ slot: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {

@@ -17,8 +17,6 @@ public struct ModelDims: Hashable, Sendable, Codable {
     self.intermediate = intermediate; self.maxPositions = maxPositions; self.typeVocab = typeVocab
     self.numLabels = numLabels; self.layerNormEps = layerNormEps
   }
-
-  public var headDim: Int { hidden / heads }
 }
 
 /// A module type of the encoder, named as the paper and PEFT name them. Per-layer kinds have one

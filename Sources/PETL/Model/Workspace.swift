@@ -136,10 +136,4 @@ public final class Workspace {
     let C = dims.numLabels
     return (0..<batch).map { b in Array(UnsafeBufferPointer(start: logits.p + b * C, count: C)) }
   }
-
-  /// The encoder output rows of the last forward pass, [tokens, hidden]. Valid after a forward with
-  /// depth `.encoder` or `.logitsAllRows` (depth `.logits` computes the last layer for [CLS] only).
-  public func lastHidden(tokens: Int) -> UnsafeBufferPointer<Float> {
-    UnsafeBufferPointer(start: x[dims.layers].p, count: tokens * dims.hidden)
-  }
 }

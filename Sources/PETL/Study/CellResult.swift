@@ -71,7 +71,8 @@ public struct CellResult: Codable, Hashable, Sendable {
 public struct LearningRateSelection: Codable, Hashable, Sendable {
   public struct Candidate: Codable, Hashable, Sendable {
     public var learningRate: Double
-    /// Dev metrics at the rung (empty if the candidate diverged before it).
+    /// Dev metrics at the rung, on the first half of the primary dev split (empty if the candidate
+  /// diverged before it).
     public var dev: [String: Double]
     public var steps: Int
     public var reason: String?
@@ -85,19 +86,31 @@ public struct LearningRateSelection: Codable, Hashable, Sendable {
 
   public var candidates: [Candidate]
   public var chosen: Double
-  /// Steps every candidate trained before the choice.
+  /// The last rung: the step at which the choice was made (each candidate records where it stopped).
   public var rungSteps: Int
 
   public init(candidates: [Candidate], chosen: Double, rungSteps: Int) {
     self.candidates = candidates; self.chosen = chosen; self.rungSteps = rungSteps
   }
 
-  /// The rung: a quarter of the cell's steps (at least one).
-  public static func rungSteps(totalSteps: Int) -> Int { max(1, totalSteps / 4) }
+  /// The rungs for `k` candidates over `totalSteps`: at each, how many candidates go on past it.
+  /// Three or more: all train a tenth of the steps (about Hyperband's smallest budget at a halving
+  /// rate of 3), two go on to a quarter, one to the end; two or fewer: one rung at a quarter.
+  public static func rungs(totalSteps: Int, candidates k: Int) -> [(steps: Int, keep: Int)] {
+    let late = max(1, totalSteps / 4), early = min(totalSteps / 10, late - 1)
+    return k > 2 && early >= 1 ? [(early, 2), (late, 1)] : [(late, 1)]
+  }
 
-  /// A cell with `k` candidates costs this many plain cells: every candidate trains to the rung,
-  /// one goes on to the end.
-  public static func costFactor(candidates k: Int) -> Double { k > 1 ? 1 + Double(k - 1) / 4 : 1 }
+  /// A cell with `k` candidates trains this many plain cells' steps (1.35 for three): every
+  /// candidate to the first rung, the kept ones to the next, one to the end.
+  public static func costFactor(candidates k: Int) -> Double {
+    guard k > 1 else { return 1 }
+    var cost = 0.0, alive = Double(k), previous = 0.0
+    for (fraction, keep) in k > 2 ? [(0.1, 2.0), (0.25, 1.0)] : [(0.25, 1.0)] {
+      cost += alive * (fraction - previous); alive = keep; previous = fraction
+    }
+    return cost + (1 - previous)
+  }
 
   enum CodingKeys: String, CodingKey { case candidates, chosen, rungSteps = "rung_steps" }
 }

@@ -39,13 +39,21 @@ public struct StudyReport: Sendable {
 
   static func heatmapName(_ task: String) -> String { "\(task)_layers.svg" }
 
-  /// Module type x layer heatmap for a task, nil when the task has no layer-wise cells.
+  /// Module type x layer heatmap for a task, nil when the task has no layer-wise cells. Under each
+  /// score: its 95% bootstrap interval (one seed) or its std over seeds.
   public func heatmap(task: String) -> String? {
     let axes = results.layerWiseAxes(task: task)
     guard !axes.sets.isEmpty else { return nil }
-    let values = axes.sets.map { set in axes.layers.map { results.best(CellGroup(task: task, set: set, layers: $0))?.mean } }
-    return SVGHeatmap.render(title: "\(ReportFormat.task(task)) by module and layer (x100)", rows: axes.sets,
-                             columns: axes.layers.map(ReportFormat.layers), values: values)
+    let best = axes.sets.map { set in axes.layers.map { results.best(CellGroup(task: task, set: set, layers: $0)) } }
+    let notes = best.map { row in row.map { s -> String? in
+      guard let s else { return nil }
+      if let i = s.interval { return "\(ReportFormat.score(i[0]))–\(ReportFormat.score(i[1]))" }
+      if let std = s.std { return "±\(ReportFormat.score(std)) (n=\(s.n))" }
+      return nil
+    } }
+    return SVGHeatmap.render(title: "\(ReportFormat.task(task)) by module and layer (x100; 95% interval or std below)",
+                             rows: axes.sets, columns: axes.layers.map(ReportFormat.layers),
+                             values: best.map { $0.map { $0?.mean } }, notes: notes)
   }
 
   public func moduleWiseCSV() -> String {

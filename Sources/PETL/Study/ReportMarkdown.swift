@@ -70,15 +70,17 @@ extension StudyReport {
       guard let sel = r.result.selection else { continue }
       let metric = JournalRecord.primaryMetric(task: r.spec.task)
       let tried = sel.candidates.map { c in
-        "\(ReportFormat.learningRate(c.learningRate)): " + (c.dev[metric].map { ReportFormat.score($0 * 100) } ?? "failed")
+        "\(ReportFormat.learningRate(c.learningRate)): " + (c.dev[metric].map { score in
+          (c.dev["loss"].map { String(format: "loss %.3f, ", $0) } ?? "") + ReportFormat.score(score * 100) + " at step \(c.steps)"
+        } ?? "failed")
       }
       lines.append("- \(r.spec.task) \(CellGroup(r.spec).set)@\(ReportFormat.layers(r.spec.layers)) seed \(r.spec.options.seed): "
-        + "**\(ReportFormat.learningRate(sel.chosen))** of {\(tried.joined(separator: ", "))} at step \(sel.rungSteps)")
+        + "**\(ReportFormat.learningRate(sel.chosen))** of {\(tried.joined(separator: "; "))}")
     }
     guard !lines.isEmpty else {
       return ["Every cell trained at the rate its spec names; tables show the best rate of each set (highest mean)."]
     }
-    return ["Chosen on dev by successive halving: every candidate trained the first quarter of the cell's steps on its own schedule; the best (dev score at that step, shown) went on to the end.", ""] + lines
+    return ["Chosen on dev by successive halving: every candidate trained the first tenth of the cell's steps on its own schedule; the two with the lowest mean loss on the first half of dev went on to a quarter of the steps, and the one with the better score there to the end (each candidate's loss and score on the first half of dev where it stopped; the tables report the whole dev set).", ""] + lines
   }
 
   private func moduleWiseTable() -> [String] {

@@ -1,19 +1,21 @@
 import Foundation
 
 /// A module type x layer heatmap as standalone SVG: one `<rect>` per grid cell (grey when the cell has
-/// no result), the score printed in each cell in black or white by the fill's luminance, and a legend
-/// of `legendSteps` rects from the minimum to the maximum with both values labelled.
+/// no result), the score printed in each cell in black or white by the fill's luminance (with a
+/// smaller second line, e.g. its interval, when given), and a legend of `legendSteps` rects from the
+/// minimum to the maximum with both values labelled.
 public enum SVGHeatmap {
   public static let legendSteps = 10
 
-  static let cellWidth = 72, cellHeight = 34, fontSize = 13
+  static let cellWidth = 84, cellHeight = 40, fontSize = 13, noteSize = 10
   /// ColorBrewer "Blues" anchors, light (low score) to dark (high score).
   static let ramp: [(Double, Double, Double)] = [(247, 251, 255), (198, 219, 239), (107, 174, 214), (33, 113, 181), (8, 48, 107)]
 
   /// `values[row][column]`, nil for a cell without a result. `label` prints a value (cells and legend);
   /// a log-scale map passes log values and a label that undoes the log.
+  /// `notes[row][column]`, when given, is printed under the value in a smaller font.
   public static func render(title: String, rows: [String], columns: [String], values: [[Double?]],
-                            label: ((Double) -> String)? = nil) -> String {
+                            notes: [[String?]]? = nil, label: ((Double) -> String)? = nil) -> String {
     let label = label ?? { ReportFormat.score($0) }
     let present = values.flatMap { $0 }.compactMap { $0 }
     let low = present.min() ?? 0, high = present.max() ?? 0
@@ -40,8 +42,13 @@ public enum SVGHeatmap {
         let value = r < values.count && c < values[r].count ? values[r][c] : nil
         let fill = value.map { colour(fraction(of: $0, low: low, high: high)) } ?? (224, 224, 224)
         svg.append(#"<rect x="\#(x)" y="\#(y)" width="\#(cellWidth)" height="\#(cellHeight)" fill="\#(hex(fill))" stroke="white"/>"#)
-        svg.append(text(x: x + cellWidth / 2, y: y + cellHeight / 2 + fontSize / 3,
-                        value.map(label) ?? "n/a", anchor: "middle", fill: value == nil ? "#555555" : textColour(on: fill)))
+        let ink = value == nil ? "#555555" : textColour(on: fill)
+        let note = notes.flatMap { r < $0.count && c < $0[r].count ? $0[r][c] : nil }
+        let valueY = note == nil ? y + cellHeight / 2 + fontSize / 3 : y + cellHeight / 2 - 2
+        svg.append(text(x: x + cellWidth / 2, y: valueY, value.map(label) ?? "n/a", anchor: "middle", fill: ink))
+        if let note {
+          svg.append(text(x: x + cellWidth / 2, y: y + cellHeight - 7, escape(note), size: noteSize, anchor: "middle", fill: ink))
+        }
       }
     }
     for i in 0..<legendSteps {

@@ -6,13 +6,6 @@
 /// The (sequence, head) pairs are independent: they run across `Parallel.workers` threads, each with
 /// its own scratch; their small GEMMs run single-threaded inside each worker.
 public enum Attention {
-  /// Floats of the probability buffer for a batch: heads * Σ len².
-  public static func probsCount(offsets: [Int], heads: Int) -> Int {
-    var s = 0
-    for b in 0..<(offsets.count - 1) { let l = offsets[b + 1] - offsets[b]; s += l * l }
-    return s * heads
-  }
-
   /// Scratch floats per worker for forward and backward.
   public static func scratchPerWorker(maxLen: Int) -> Int { 2 * maxLen * maxLen }
 

@@ -4,6 +4,13 @@ import Foundation
 /// comments; every matrix is row-major. Backward functions ACCUMULATE into weight gradients (the
 /// trainer zeroes the gradient slab once per step) and take nil for a gradient nobody needs, which is
 /// how frozen parameters cost nothing.
+/// Where `linearBackward` adds a weight's gradient: the whole [o, i] matrix, or only some of its
+/// entries (row-major indices), the k-th into `dw[k]`.
+public enum WeightGradient {
+  case dense(UnsafeMutablePointer<Float>)
+  case entries(UnsafeMutablePointer<Float>, [Int])
+}
+
 public enum Ops {
   // MARK: linear  out[N,O] = inp[N,I] · W[O,I]ᵀ + b[O]
 
@@ -22,7 +29,7 @@ public enum Ops {
   /// dinp[N,I] (+)= dout[N,O] · W[O,I]   dW[O,I] += doutᵀ · inp   db[O] += Σ_rows dout
   public static func linearBackward(
     dinp: UnsafeMutablePointer<Float>?, accumulateInput: Bool = false,
-    dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?,
+    dw: WeightGradient?, db: UnsafeMutablePointer<Float>?,
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, w: UnsafePointer<Float>,
     n: Int, i: Int, o: Int
   ) {
@@ -30,10 +37,32 @@ public enum Ops {
       BLAS.gemm(transA: false, transB: false, m: n, n: i, k: o, a: dout, b: w,
                 beta: accumulateInput ? 1 : 0, c: dinp)
     }
-    if let dw {
+    switch dw {
+    case .dense(let dw)?:
       BLAS.gemm(transA: true, transB: false, m: o, n: i, k: n, a: dout, b: inp, beta: 1, c: dw)
+    case .entries(let dw, let indices)?:
+      weightGradientEntries(dw, indices: indices, dout: dout, inp: inp, n: n, i: i, o: o)
+    case nil: break
     }
     if let db { columnSums(dout, rows: n, cols: o, into: db) }
+  }
+
+  /// dw[k] += Σ_t dout[t, e / i] · inp[t, e % i] with e = indices[k]: the entries of doutᵀ · inp that
+  /// train, each a dot product over the rows, so a few scattered scalars (the `random` control) cost
+  /// O(k · n) instead of the whole O(o · i · n) product.
+  public static func weightGradientEntries(_ dw: UnsafeMutablePointer<Float>, indices: [Int],
+                                           dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
+                                           n: Int, i: Int, o: Int) {
+    indices.withUnsafeBufferPointer { idx in
+      Parallel.forRanges(idx.count, minChunk: 64) { _, ks in
+        for k in ks {
+          let r = idx[k] / i, c = idx[k] % i
+          var s: Float = 0
+          for t in 0..<n { s += dout[t * o + r] * inp[t * i + c] }
+          dw[k] += s
+        }
+      }
+    }
   }
 
   /// db[C] += Σ_r x[r, C]
