@@ -12,10 +12,6 @@ final class FailureTests: XCTestCase {
   /// The issue's bound for "ends within seconds", with room for a loaded CI machine.
   static let endsWithin: TimeInterval = 45
 
-  func requireData() throws { try requireModelAndData() }
-
-  func tempDir() throws -> URL { try temporaryFolder("petl-fail") }
-
   func gridArgv(_ ranks: Int, _ args: [String], results: URL, dataDir: URL = data, model: URL = TestSupport.modelDir) -> [String] {
     var argv = ["mpirun", "-n", String(ranks)]
     if ranks > 2 { argv.append("--oversubscribe") }
@@ -56,8 +52,8 @@ final class FailureTests: XCTestCase {
   // MARK: start-up
 
   func testRankZeroStartUpErrorsEndTheJob() throws {
-    try requireData()
-    let out = try tempDir()
+    try requireModelAndData()
+    let out = try temporaryFolder("petl-fail")
     let journal = out.appendingPathComponent("journal.jsonl")
     // A corrupt line in the middle (hung 90-120 s before: rank 0 finalized while rank 1 waited).
     let corrupt = Data("{\"x\":1}\n{not json\n{\"x\":2}\n".utf8)
@@ -76,7 +72,7 @@ final class FailureTests: XCTestCase {
 
   /// `--match ""` used to index an empty array (a trap, or an out-of-bounds read when unchecked).
   func testEmptyMatchIsABadFlagNotATrap() throws {
-    try requireData()
+    try requireModelAndData()
     for bad in ["", "@0"] {
       let run = try TestSupport.launch([TestSupport.binary, "grid", "--model", TestSupport.modelDir.path, "--modules", "random",
                                         "--match", bad, "--plan-only"], timeout: 60)
@@ -88,8 +84,8 @@ final class FailureTests: XCTestCase {
   /// An error inside a one-rank grid (no mpirun) used to finalize MPI under the coordinator thread and
   /// crash (SIGSEGV, no message); now it is one line and exit 1, with and without mpirun.
   func testErrorInsideAOneRankGridIsOneLineNotACrash() throws {
-    try requireData()
-    let out = try tempDir()
+    try requireModelAndData()
+    let out = try temporaryFolder("petl-fail")
     let model = out.appendingPathComponent("no-weights")
     try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
     for f in ["config.json", "vocab.txt", "tokenizer_config.json"] {
@@ -114,8 +110,8 @@ final class FailureTests: XCTestCase {
   }
 
   func testNonZeroRankStartUpErrorEndsTheJob() throws {
-    try requireData()
-    let out = try tempDir()
+    try requireModelAndData()
+    let out = try temporaryFolder("petl-fail")
     let run = try grid(3, ["--modules", "ln_out", "--layers", "5"], results: out, env: ["SWIFT_PETL_FAULT": "startup@2"])
     assertEndedFast(run, rank: 2, of: 3, cause: "injected fault (SWIFT_PETL_FAULT=startup@2)")
   }
@@ -125,8 +121,8 @@ final class FailureTests: XCTestCase {
   /// A follower's error inside a `--dp 2` group used to be swallowed, putting the group's
   /// collectives out of step. It now ends the job, and no record claims the cell.
   func testFollowerFailureInsideADataParallelGroupEndsTheJob() throws {
-    try requireData()
-    let out = try tempDir()
+    try requireModelAndData()
+    let out = try temporaryFolder("petl-fail")
     let run = try grid(2, ["--modules", "ln_out", "--layers", "5", "--dp", "2"], results: out,
                        env: ["SWIFT_PETL_FAULT": "cell@1"])
     assertEndedFast(run, rank: 1, of: 2, cause: "injected fault (SWIFT_PETL_FAULT=cell@1)")
@@ -136,8 +132,8 @@ final class FailureTests: XCTestCase {
   /// A rank that hangs in its cell: rank 0's watchdog ends the job naming the rank and the cell; the
   /// other rank's cell stays journaled and a rerun does only the hung one.
   func testWatchdogEndsTheJobWhenARankHangsAndTheRerunResumes() throws {
-    try requireData()
-    let out = try tempDir()
+    try requireModelAndData()
+    let out = try temporaryFolder("petl-fail")
     let args = ["--modules", "ln_out", "--layers", "4,5"]
     let run = try grid(2, args + ["--cell-timeout", "4"], results: out, env: ["SWIFT_PETL_FAULT": "hang@1"])
     assertEndedFast(run, rank: 0, of: 2, cause: "watchdog: rank 1 has not reported cell rt-vader ln_out@")
@@ -184,8 +180,8 @@ final class FailureTests: XCTestCase {
   }
 
   func testStopRequestAtStartAndMidGridGiveExit75AndACleanResume() throws {
-    try requireData()
-    let out = try tempDir()
+    try requireModelAndData()
+    let out = try temporaryFolder("petl-fail")
     let args = ["--modules", "ln_out,ln_attn", "--layers", "3,4,5", "--max-train", "96"]
     // 0.2 s after mpirun starts: the ranks are loading; the request is kept and acted on.
     let early = try spawnGrid(2, args, results: out)
@@ -215,8 +211,8 @@ final class FailureTests: XCTestCase {
   /// The batch script's stop file (written when Slurm's warning reaches the batch shell) stops a
   /// grid that has not started yet: no cell is handed out, exit 75.
   func testStopFileStopsTheGridBeforeAnyCell() throws {
-    try requireData()
-    let out = try tempDir()
+    try requireModelAndData()
+    let out = try temporaryFolder("petl-fail")
     let stop = out.appendingPathComponent("stop")
     FileManager.default.createFile(atPath: stop.path, contents: nil)
     let run = try grid(2, ["--modules", "ln_out", "--layers", "4,5"], results: out, env: ["SWIFT_PETL_STOP_FILE": stop.path])
@@ -231,8 +227,8 @@ final class FailureTests: XCTestCase {
   /// name, reruns the cells (they used to be reported "already ok"), and the report keeps the old
   /// results apart.
   func testChangedDataOrWeightsRerunTheCells() throws {
-    try requireData()
-    let out = try tempDir()
+    try requireModelAndData()
+    let out = try temporaryFolder("petl-fail")
     let dataDir = out.appendingPathComponent("data"), model = out.appendingPathComponent("m/all-MiniLM-L6-v2")
     try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
     try FileManager.default.copyItem(at: Self.data.appendingPathComponent("rt-vader"), to: dataDir.appendingPathComponent("rt-vader"))

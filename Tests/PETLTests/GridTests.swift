@@ -11,10 +11,6 @@ final class GridTests: XCTestCase {
                      "--batch-size", "8", "--no-prefix-cache", "--lrs", "5e-3"]
   static let env = ["OPENBLAS_NUM_THREADS": "1"]
 
-  func requireData() throws { try requireModelAndData() }
-
-  func tempDir() throws -> URL { try temporaryFolder("petl-grid") }
-
   func grid(_ ranks: Int, _ args: [String], results: URL) throws -> (status: Int32, output: String) {
     var argv = ["mpirun", "-n", String(ranks)]
     if ranks > 2 { argv.append("--oversubscribe") }
@@ -31,8 +27,8 @@ final class GridTests: XCTestCase {
   /// Four ranks, four layer-wise cells: each cell is journaled exactly once, and its dev metric is
   /// exactly what `train` computes for the same cell alone.
   func testFourRanksRunEveryCellOnceWithTheSameMetricsAsTrainAlone() throws {
-    try requireData()
-    let out = try tempDir()
+    try requireModelAndData()
+    let out = try temporaryFolder("petl-grid")
     let run = try grid(4, ["--modules", "layernorm,ln_out", "--layers", "4,5"], results: out)
     XCTAssertEqual(run.status, 0, run.output)
     let lines = try journalLines(out)
@@ -56,8 +52,8 @@ final class GridTests: XCTestCase {
   /// `--dp 2` trains a cell to the same parameters as one rank with the same global batch, and the
   /// all-reduce carries exactly 4 bytes per trainable parameter.
   func testDataParallelMatchesOneRank() throws {
-    try requireData()
-    let one = try tempDir(), two = try tempDir()
+    try requireModelAndData()
+    let one = try temporaryFolder("petl-grid"), two = try temporaryFolder("petl-grid")
     let args = ["--modules", "layernorm", "--layers", "all", "--save-adapters"]
     let r1 = try grid(1, args, results: one)
     XCTAssertEqual(r1.status, 0, r1.output)
@@ -84,13 +80,41 @@ final class GridTests: XCTestCase {
     }
   }
 
+  /// The learning-rate choice under `--dp 2`: every rank of the group scores the candidates on the
+  /// same all-reduced dev outputs, so the group makes one rank's choice, candidate for candidate.
+  func testDataParallelHalvingChoosesAsOneRank() throws {
+    try requireModelAndData()
+    let one = try temporaryFolder("petl-grid"), two = try temporaryFolder("petl-grid")
+    // 4 epochs of 3 steps: every candidate to step 1, two to step 3, one to 12.
+    let args = ["--modules", "layernorm", "--layers", "all", "--epochs", "4",
+                "--lrs", "1e-4,5e-3,5e-2", "--lr-selection", "halving"]
+    let r1 = try grid(1, args, results: one)
+    XCTAssertEqual(r1.status, 0, r1.output)
+    let r2 = try grid(2, args + ["--dp", "2"], results: two)
+    XCTAssertEqual(r2.status, 0, r2.output)
+    let l1 = try journalLines(one), l2 = try journalLines(two)
+    XCTAssertEqual(l1.count, 1); XCTAssertEqual(l2.count, 1)
+    XCTAssertEqual(l2[0]["ranks"] as? Int, 2)
+    let s1 = try XCTUnwrap(l1[0]["lr_selection"] as? [String: Any]), s2 = try XCTUnwrap(l2[0]["lr_selection"] as? [String: Any])
+    XCTAssertEqual(s1["chosen"] as? Double, s2["chosen"] as? Double)
+    let c1 = try XCTUnwrap(s1["candidates"] as? [[String: Any]]), c2 = try XCTUnwrap(s2["candidates"] as? [[String: Any]])
+    XCTAssertEqual(c1.compactMap { $0["steps"] as? Int }.sorted(), [1, 3, 3])
+    XCTAssertEqual(c1.compactMap { $0["steps"] as? Int }, c2.compactMap { $0["steps"] as? Int })
+    for (a, b) in zip(c1, c2) {
+      let la = try XCTUnwrap((a["dev"] as? [String: Any])?["loss"] as? Double)
+      let lb = try XCTUnwrap((b["dev"] as? [String: Any])?["loss"] as? Double)
+      // Only the summation order of the gradient all-reduce differs: a loss of ~0.69 moves by rounding.
+      XCTAssertEqual(la, lb, accuracy: 1e-4, "\(a["learning_rate"] ?? "?")")
+    }
+  }
+
   /// `--dp 2` against one rank with plain SGD and no clipping, so the update is linear in the
   /// gradient and a uniform scale error in the all-reduce or the global-batch divisor (x2, /2) shows
   /// in the trained parameters; AdamW and clipping (`testDataParallelMatchesOneRank`) normalise it away.
   /// Compared: the UPDATE (adapter minus the parameter before training), not the parameter.
   func testDataParallelSGDUpdateMatchesOneRank() throws {
-    try requireData()
-    let one = try tempDir(), two = try tempDir(), doubled = try tempDir()
+    try requireModelAndData()
+    let one = try temporaryFolder("petl-grid"), two = try temporaryFolder("petl-grid"), doubled = try temporaryFolder("petl-grid")
     let sgd = ["--modules", "layernorm", "--layers", "all", "--save-adapters", "--optimizer", "sgd",
                "--max-grad-norm", "0", "--dropout", "0", "--warmup-ratio", "0"]
     let r1 = try grid(1, sgd + ["--lrs", "1"], results: one)
@@ -168,8 +192,8 @@ final class GridTests: XCTestCase {
   /// A grid killed with SIGKILL part-way resumes: every cell ends up in the journal exactly once and the
   /// lines written before the kill are untouched.
   func testKilledGridResumes() throws {
-    try requireData()
-    let out = try tempDir()
+    try requireModelAndData()
+    let out = try temporaryFolder("petl-grid")
     let args = ["--modules", "ln_out", "--layers", "each"]
     var argv = [TestSupport.binary, "grid", "--model", TestSupport.modelDir.path, "--data-dir", Self.data.path,
                 "--tasks", "rt-vader", "--results", out.path] + Self.tiny + args
@@ -201,8 +225,8 @@ final class GridTests: XCTestCase {
 
   /// Bad input fails with one clear line and leaves the journal as it was.
   func testBadInputLeavesTheJournalUntouched() throws {
-    try requireData()
-    let out = try tempDir()
+    try requireModelAndData()
+    let out = try temporaryFolder("petl-grid")
     let journal = out.appendingPathComponent("journal.jsonl")
     let good = try grid(1, ["--modules", "classifier"], results: out)
     XCTAssertEqual(good.status, 0, good.output)

@@ -54,6 +54,10 @@ final class MetricsTests: XCTestCase {
     // Large logits must not overflow (shifted by the maximum).
     XCTAssertEqual(meanLoss(task: rte, outputs: [[1000, 0]], labels: [0]), 0, accuracy: 1e-12)
     XCTAssertEqual(meanLoss(task: stsb, outputs: [[1.5], [4]], labels: [2, 4]), 0.125, accuracy: 1e-9)
+    // What `evaluate` refuses is NaN here, never a trap: a label past the logits, a fractional label.
+    XCTAssertTrue(meanLoss(task: rte, outputs: [[2, 0]], labels: [2]).isNaN)
+    XCTAssertTrue(meanLoss(task: rte, outputs: [[2, 0]], labels: [0.5]).isNaN)
+    XCTAssertTrue(meanLoss(task: rte, outputs: [], labels: []).isNaN)
   }
 
   func testArgmaxTakesTheFirstMaximum() {

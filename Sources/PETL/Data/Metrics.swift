@@ -65,18 +65,21 @@ public func evaluate(task: TaskDescriptor, split: String, outputs: [[Float]],
 
 /// The training objective on held-out examples: mean cross-entropy of the logits (natural log) for
 /// classification, mean squared error for regression. Unlike accuracy it moves before a model leaves
-/// chance, which is what an early comparison of learning rates needs.
+/// chance, which is what an early comparison of learning rates needs. NaN for inputs `evaluate` would
+/// refuse (no examples, a count or width mismatch, a label that is not a class index).
 public func meanLoss(task: TaskDescriptor, outputs: [[Float]], labels: [Float]) -> Double {
   guard !labels.isEmpty, outputs.count == labels.count else { return .nan }
   var sum = 0.0
   for (row, label) in zip(outputs, labels) {
     if task.isRegression {
+      guard row.count == 1 else { return .nan }
       let d = Double(row[0]) - Double(label)
       sum += d * d
     } else {
-      let m = Double(row.max() ?? 0)
+      guard let k = Int(exactly: label), row.indices.contains(k) else { return .nan }
+      let m = Double(row.max()!)
       let lse = m + log(row.reduce(0.0) { $0 + exp(Double($1) - m) })
-      sum += lse - Double(row[Int(label)])
+      sum += lse - Double(row[k])
     }
   }
   return sum / Double(labels.count)

@@ -71,8 +71,8 @@ public struct CellResult: Codable, Hashable, Sendable {
 public struct LearningRateSelection: Codable, Hashable, Sendable {
   public struct Candidate: Codable, Hashable, Sendable {
     public var learningRate: Double
-    /// Dev metrics at the rung, on the first half of the primary dev split (empty if the candidate
-  /// diverged before it).
+    /// Dev metrics and mean dev loss (`loss`) where the candidate stopped, on the first half of the
+    /// primary dev split (empty if it diverged before).
     public var dev: [String: Double]
     public var steps: Int
     public var reason: String?
@@ -102,14 +102,16 @@ public struct LearningRateSelection: Codable, Hashable, Sendable {
   }
 
   /// A cell with `k` candidates trains this many plain cells' steps (1.35 for three): every
-  /// candidate to the first rung, the kept ones to the next, one to the end.
+  /// candidate to the first rung, the kept ones to the next, one to the end (from `rungs` on a
+  /// cell long enough that the integer steps are exact fractions).
   public static func costFactor(candidates k: Int) -> Double {
     guard k > 1 else { return 1 }
-    var cost = 0.0, alive = Double(k), previous = 0.0
-    for (fraction, keep) in k > 2 ? [(0.1, 2.0), (0.25, 1.0)] : [(0.25, 1.0)] {
-      cost += alive * (fraction - previous); alive = keep; previous = fraction
+    let total = 1_000_000
+    var steps = 0, alive = k, previous = 0
+    for rung in rungs(totalSteps: total, candidates: k) {
+      steps += alive * (rung.steps - previous); alive = rung.keep; previous = rung.steps
     }
-    return cost + (1 - previous)
+    return Double(steps + total - previous) / Double(total)
   }
 
   enum CodingKeys: String, CodingKey { case candidates, chosen, rungSteps = "rung_steps" }

@@ -1,9 +1,5 @@
 import Foundation
 
-/// The engine's operations, each forward beside its backward (llm.c style). Shapes are in the
-/// comments; every matrix is row-major. Backward functions ACCUMULATE into weight gradients (the
-/// trainer zeroes the gradient slab once per step) and take nil for a gradient nobody needs, which is
-/// how frozen parameters cost nothing.
 /// Where `linearBackward` adds a weight's gradient: the whole [o, i] matrix, or only some of its
 /// entries (row-major indices), the k-th into `dw[k]`.
 public enum WeightGradient {
@@ -11,6 +7,10 @@ public enum WeightGradient {
   case entries(UnsafeMutablePointer<Float>, [Int])
 }
 
+/// The engine's operations, each forward beside its backward (llm.c style). Shapes are in the
+/// comments; every matrix is row-major. Backward functions ACCUMULATE into weight gradients (the
+/// trainer zeroes the gradient slab once per step) and take nil for a gradient nobody needs, which is
+/// how frozen parameters cost nothing.
 public enum Ops {
   // MARK: linear  out[N,O] = inp[N,I] · W[O,I]ᵀ + b[O]
 
