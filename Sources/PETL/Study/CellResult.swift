@@ -94,14 +94,14 @@ public struct LearningRateSelection: Codable, Hashable, Sendable {
   }
 
   /// The rungs for `k` candidates over `totalSteps`: at each, how many candidates go on past it.
-  /// Three or more: all train a tenth of the steps (about Hyperband's smallest budget at a halving
-  /// rate of 3), two go on to a quarter, one to the end; two or fewer: one rung at a quarter.
+  /// Three or more: all train a twelfth of the steps (about Hyperband's smallest budget at a halving
+  /// rate of 3), two go on to a fifth, one to the end; two or fewer: one rung at a fifth.
   public static func rungs(totalSteps: Int, candidates k: Int) -> [(steps: Int, keep: Int)] {
-    let late = max(1, totalSteps / 4), early = min(totalSteps / 10, late - 1)
+    let late = max(1, totalSteps / 5), early = min(totalSteps / 12, late - 1)
     return k > 2 && early >= 1 ? [(early, 2), (late, 1)] : [(late, 1)]
   }
 
-  /// A cell with `k` candidates trains this many plain cells' steps (1.35 for three): every
+  /// A cell with `k` candidates trains this many plain cells' steps (1.28 for three): every
   /// candidate to the first rung, the kept ones to the next, one to the end (from `rungs` on a
   /// cell long enough that the integer steps are exact fractions).
   public static func costFactor(candidates k: Int) -> Double {

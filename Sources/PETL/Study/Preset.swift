@@ -27,7 +27,7 @@ public struct Preset: Sendable {
   /// a laptop-class machine: every module type module-wise and in every layer, full fine-tuning,
   /// BitFit and the head alone; random controls matched to one layer's LayerNorms (from the whole
   /// encoder, and from each layer beside that layer's cells) and to all of them. Every cell chooses
-  /// its learning rate on dev among three per family by successive halving (1.35x a plain cell's training). The
+  /// its learning rate on dev among three per family by successive halving (1.28x a plain cell's training). The
   /// frozen-prefix cache is on (the frozen layers below a layer-wise cell run without dropout), which
   /// makes the layer-wise half several times cheaper.
   public static func quick(layerNormCountOneLayer: Int, layers: Int) -> Preset {

@@ -80,7 +80,7 @@ extension StudyReport {
     guard !lines.isEmpty else {
       return ["Every cell trained at the rate its spec names; tables show the best rate of each set (highest mean)."]
     }
-    return ["Chosen on dev by successive halving: every candidate trained the first tenth of the cell's steps on its own schedule; the two with the lowest mean loss on the first half of dev went on to a quarter of the steps, and the one with the better score there to the end (each candidate's loss and score on the first half of dev where it stopped; the tables report the whole dev set).", ""] + lines
+    return ["Chosen on dev by successive halving: every candidate trained the first twelfth of the cell's steps on its own schedule; the two with the lowest mean loss on the first half of dev went on to a fifth of the steps, and the one with the better score there to the end (each candidate's loss and score on the first half of dev where it stopped; the tables report the whole dev set).", ""] + lines
   }
 
   private func moduleWiseTable() -> [String] {

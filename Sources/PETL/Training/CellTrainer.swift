@@ -59,16 +59,16 @@ public struct CellTrainer {
   }
 
   /// Successive halving over learning rates, two rungs (`LearningRateSelection.rungs`). Every
-  /// candidate trains the first tenth of the cell's steps on its own full-length schedule; the two
-  /// with the lowest mean loss on the first half of the primary dev split go on to a quarter of the
+  /// candidate trains the first twelfth of the cell's steps on its own full-length schedule; the two
+  /// with the lowest mean loss on the first half of the primary dev split go on to a fifth of the
   /// steps, and the one with the best dev metric there (ties: lower loss, then the smaller rate)
   /// trains to the end, from where it stopped, so its trajectory (batches, dropout masks, schedule)
   /// is exactly that of a plain cell at its rate.
   ///
-  /// Why two rungs: at a tenth of the steps most candidates are still at chance accuracy, where the
+  /// Why two rungs: at a twelfth of the steps most candidates are still at chance accuracy, where the
   /// metric cannot rank them, and the loss ranks by how fast a rate moves, not where it ends (a
   /// rate that is fastest early can collapse later). The early rung only drops the worst; the choice
-  /// is made at a quarter, where the metric ranks. With three candidates a cell trains 1.35 plain
+  /// is made at a fifth, where the metric ranks. With three candidates a cell trains 1.28 plain
   /// cells' steps; at most three runs are alive at once.
   func successiveHalving(_ candidates: [Double], task: TaskDescriptor, data: TaskData,
                          totalSteps: Int) throws -> (CellRun, LearningRateSelection) {
