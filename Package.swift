@@ -15,21 +15,41 @@ let package = Package(
   platforms: [.macOS(.v13)],
   products: [
     .executable(name: "swift-petl", targets: ["swift-petl"]),
-    .library(name: "PETL", targets: ["PETL"]),
+    .library(name: "PETLStudy", targets: ["PETLStudy"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
   ],
+  // The layers, each depending only on the ones below it (the compiler enforces the direction):
+  //   swift-petl (CLI) -> PETLStudy -> PETLDistributed -> PETLTraining -> PETLText, PETLData ->
+  //   PETLModel -> PETLKernels. The engine (kernels, model) never sees MPI, a module name or a flag.
   targets: [
     // Open MPI, through pkg-config `ompi-c`; shims for the macros Swift cannot import.
     .systemLibrary(name: "CMPI", path: "CMPI", pkgConfig: "ompi-c"),
     // OpenBLAS (cblas + openblas_* control functions), through pkg-config `openblas`.
     .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas"),
-    .target(name: "PETL", dependencies: ["CBLAS", "CMPI"], swiftSettings: hot),
+    // GEMM, attention, LayerNorm, GELU, dropout, the worker pool, counter-based RNG.
+    .target(name: "PETLKernels", dependencies: ["CBLAS"], swiftSettings: hot),
+    // The BERT encoder on one parameter slab: layout, forward, backward, safetensors checkpoints.
+    .target(name: "PETLModel", dependencies: ["PETLKernels"], swiftSettings: hot),
+    // WordPiece tokenization as HuggingFace's BertTokenizer (checked against the model's config).
+    .target(name: "PETLText", dependencies: ["PETLKernels", "PETLModel"], swiftSettings: hot),
+    // Tasks, their readers and metrics.
+    .target(name: "PETLData", dependencies: ["PETLKernels"], swiftSettings: hot),
+    // One cell: trainable sets, the step, the optimizer, successive halving; ranks as a `Collective`.
+    .target(name: "PETLTraining", dependencies: ["PETLKernels", "PETLModel", "PETLText", "PETLData"], swiftSettings: hot),
+    // MPI: the communicator (a `Collective`), launch checks, stop signals.
+    .target(name: "PETLDistributed", dependencies: ["CMPI", "PETLKernels", "PETLTraining"], swiftSettings: hot),
+    // The grid: plan, presets, coordinator, journal, report.
+    .target(name: "PETLStudy",
+            dependencies: ["PETLKernels", "PETLModel", "PETLText", "PETLData", "PETLTraining", "PETLDistributed"],
+            swiftSettings: hot),
     .executableTarget(
       name: "swift-petl",
-      dependencies: ["PETL", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["PETLKernels", "PETLModel", "PETLText", "PETLData", "PETLTraining", "PETLDistributed", "PETLStudy",
+                     .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: hot),
-    .testTarget(name: "PETLTests", dependencies: ["PETL"], exclude: []),
+    .testTarget(name: "PETLTests",
+                dependencies: ["PETLKernels", "PETLModel", "PETLText", "PETLData", "PETLTraining", "PETLDistributed", "PETLStudy"]),
   ]
 )

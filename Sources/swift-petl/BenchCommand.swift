@@ -1,6 +1,12 @@
 import ArgumentParser
 import Foundation
-import PETL
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+import PETLStudy
 
 /// `swift-petl bench`: times one training step per trainable set of the performance table (and
 /// inference) on the real model, beside a measured sgemm rate and, optionally, PyTorch in the same run.
@@ -9,7 +15,7 @@ struct BenchCommand: ParsableCommand {
     commandName: "bench",
     abstract: "Benchmark: one training step per trainable set (batch 32 x 128, dropout 0.1, AdamW) and inference.")
 
-  @Option(help: "HuggingFace BERT folder.") var model: String = "models/all-MiniLM-L6-v2"
+  @OptionGroup var modelFlag: ModelFlag
   @Option(help: "Timed steps per row (median reported).") var steps: Int = 5
   @Option(help: "Untimed warm-up steps per row.") var warmup: Int = 1
   @Option(help: "Engine threads (default: OPENBLAS_NUM_THREADS, else the core count).") var threads: Int?
@@ -30,9 +36,9 @@ struct BenchCommand: ParsableCommand {
       print(String(repeating: "!", count: 78))
     }
     print("load before: \(loadAverage())")
-    let (m, _) = try BertModel.load(directory: URL(fileURLWithPath: model), numLabels: 2)
+    let (m, _) = try BertModel.load(directory: modelFlag.url, numLabels: 2)
     let b = makeBatch(vocab: m.dims.vocabSize)
-    print("model \(model): \(m.dims.layers) layers, hidden \(m.dims.hidden); batch \(batch) x \(seq) tokens; \(warmup) warm-up + \(steps) timed steps, median")
+    print("model \(modelFlag.model): \(m.dims.layers) layers, hidden \(m.dims.hidden); batch \(batch) x \(seq) tokens; \(warmup) warm-up + \(steps) timed steps, median")
 
     let gemmRate = sgemmRate()
     print(String(format: "cblas_sgemm 4096x1536x384: %.1f GFLOP/s", gemmRate))
@@ -131,7 +137,7 @@ struct BenchCommand: ParsableCommand {
     }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = [torchScript, "--model", model, "--steps", "\(steps)", "--threads", "\(threads)",
+    p.arguments = [torchScript, "--model", modelFlag.model, "--steps", "\(steps)", "--threads", "\(threads)",
                    "--batch", "\(batch)", "--seq", "\(seq)", "--rows", rows.joined(separator: ",")]
     var env = ProcessInfo.processInfo.environment
     env["HF_HUB_OFFLINE"] = "1"
@@ -169,18 +175,18 @@ struct BenchCommand: ParsableCommand {
 
 struct BenchRow {
   let name: String
-  let modules: [String]
+  let modules: [TrainableModule]
   let layers: LayerSelection
   /// Goal: at most this fraction of PyTorch's time.
   let goal: Double
 
   static let all: [BenchRow] = [
-    BenchRow(name: "full", modules: ["full"], layers: .all, goal: 0.75),
-    BenchRow(name: "layernorm_all", modules: ["layernorm"], layers: .all, goal: 0.5),
-    BenchRow(name: "query_l0", modules: ["query"], layers: .indices([0]), goal: 0.5),
-    BenchRow(name: "query_l5", modules: ["query"], layers: .indices([5]), goal: 0.5),
-    BenchRow(name: "layernorm_l5", modules: ["layernorm"], layers: .indices([5]), goal: 0.5),
-    BenchRow(name: "head", modules: ["classifier"], layers: .all, goal: 0.5),
+    BenchRow(name: "full", modules: [.full], layers: .all, goal: 0.75),
+    BenchRow(name: "layernorm_all", modules: [.layernorm], layers: .all, goal: 0.5),
+    BenchRow(name: "query_l0", modules: [.query], layers: .indices([0]), goal: 0.5),
+    BenchRow(name: "query_l5", modules: [.query], layers: .indices([5]), goal: 0.5),
+    BenchRow(name: "layernorm_l5", modules: [.layernorm], layers: .indices([5]), goal: 0.5),
+    BenchRow(name: "head", modules: [.classifier], layers: .all, goal: 0.5),
     BenchRow(name: "inference", modules: [], layers: .all, goal: 0.5),
   ]
 }

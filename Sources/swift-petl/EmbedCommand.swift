@@ -1,6 +1,12 @@
 import ArgumentParser
 import Foundation
-import PETL
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+import PETLStudy
 
 /// `swift-petl embed`: sentence embeddings as sentence-transformers computes them for
 /// all-MiniLM-L6-v2 (mean of the last hidden states over real tokens, L2-normalised).
@@ -8,16 +14,14 @@ struct EmbedCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "embed", abstract: "Print a mean-pooled, L2-normalised sentence embedding per line of stdin.")
 
-  @Option(help: "HuggingFace BERT folder.") var model: String = "models/all-MiniLM-L6-v2"
+  @OptionGroup var modelFlag: ModelFlag
   @Option(help: "Truncate each sentence to this many tokens, at most the model's max_position_embeddings.") var maxLength: Int = 128
 
   func run() throws {
-    let dir = URL(fileURLWithPath: model)
-    let configURL = dir.appendingPathComponent("config.json")
-    let config = try BertConfig.load(configURL)
-    try config.checkMaxLength(maxLength, pairs: false, configPath: configURL.path)
+    let dir = modelFlag.url, config = try modelFlag.config()
+    try config.checkMaxLength(maxLength, pairs: false, configPath: modelFlag.configURL.path)
     let tokenizer = try BertTokenizer(modelDirectory: dir, config: config)
-    let (m, _) = try BertModel.load(directory: dir, numLabels: 2)
+    let (m, _) = try BertModel.load(directory: dir, config: config, numLabels: 2)
     let ws = Workspace(dims: m.dims)
     let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

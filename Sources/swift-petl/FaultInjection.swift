@@ -1,5 +1,11 @@
 import Foundation
-import PETL
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+import PETLStudy
 
 /// Test hook: `SWIFT_PETL_FAULT=POINT@RANK` makes world rank RANK of a grid fail on purpose, so the
 /// tests can prove that every failure ends the job within seconds instead of hanging it. POINT is

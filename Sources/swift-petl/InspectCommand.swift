@@ -1,6 +1,12 @@
 import ArgumentParser
 import Foundation
-import PETL
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+import PETLStudy
 
 /// `swift-petl inspect`: what a checkpoint holds, in the study's terms: parameters per module type and
 /// layer, with their share of the whole model.
@@ -8,12 +14,11 @@ struct InspectCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "inspect", abstract: "Show a model's config and its parameter counts by module type and layer.")
 
-  @Option(help: "HuggingFace BERT folder.") var model: String = "models/all-MiniLM-L6-v2"
   @Option(help: "Labels of the classification head counted in the total.") var numLabels: Int = 2
+  @OptionGroup var modelFlag: ModelFlag
 
   func run() throws {
-    let dir = URL(fileURLWithPath: model)
-    let config = try BertConfig.load(dir.appendingPathComponent("config.json"))
+    let dir = modelFlag.url, config = try modelFlag.config()
     // The tokenizer's ids must fit the word-embedding table (checked as it loads).
     let vocabSize = FileManager.default.fileExists(atPath: dir.appendingPathComponent("vocab.txt").path)
       ? try BertTokenizer(modelDirectory: dir, config: config).vocabularySize : nil
@@ -33,8 +38,8 @@ struct InspectCommand: ParsableCommand {
                                      : Array(repeating: "-".leftPad(11), count: d.layers)
       row(kind.rawValue, perLayer + [String(total).leftPad(13), pct(total).leftPad(12)])
     }
-    let ln = try TrainableSet(modules: ["layernorm"], layers: .indices([0]), layout: layout).count
-      - (try TrainableSet(modules: ["classifier"], layers: .all, layout: layout).count)
+    let ln = try TrainableSet(modules: [.layernorm], layers: .indices([0]), layout: layout).count
+      - (try TrainableSet(modules: [.classifier], layers: .all, layout: layout).count)
     print("one layer's LayerNorms: \(ln) parameters (\(pct(ln).trimmingCharacters(in: .whitespaces)))")
   }
 }

@@ -1,6 +1,12 @@
 import ArgumentParser
 import Foundation
-import PETL
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+import PETLStudy
 
 /// `swift-petl predict`: outputs of a (fine-tuned) model on a split, one line per example, and the
 /// task's metrics.

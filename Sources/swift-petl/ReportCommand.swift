@@ -1,6 +1,12 @@
 import ArgumentParser
 import Foundation
-import PETL
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+import PETLStudy
 
 /// `swift-petl report JOURNAL... [--output DIR]`: tables, findings and heatmaps from study journals.
 struct ReportCommand: ParsableCommand {

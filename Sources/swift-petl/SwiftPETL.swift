@@ -1,6 +1,12 @@
 import ArgumentParser
 import Foundation
-import PETL
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+import PETLStudy
 
 @main
 struct SwiftPETL: ParsableCommand {
@@ -11,12 +17,18 @@ struct SwiftPETL: ParsableCommand {
                   InspectCommand.self, TokenizeCommand.self, EmbedCommand.self, BenchCommand.self, MPICheckCommand.self],
     defaultSubcommand: GridCommand.self)
 
+  /// Subcommands that run no GEMMs: no re-exec and no notice (their output stays exactly theirs).
+  static let commandsWithoutBLAS: Set<String> = ["mpi-check", "report", "tokenize", "help", "--help", "-h"]
+
   /// Stop requests are recorded from the first instruction (a Slurm warning may land while the ranks
   /// start); OpenBLAS is then put on its fast kernel (possibly re-executing). Every error ends the
   /// process, and under MPI the whole job, here: never through `MPI_Finalize` while other ranks wait.
   static func main() {
     StopSignal.install()
-    BLASCore.ensureFastKernel()
+    // No arguments at all is the default command (the grid), which needs BLAS most.
+    if !commandsWithoutBLAS.contains(CommandLine.arguments.dropFirst().first ?? "") {
+      BLASCore.ensureFastKernel(arguments: CommandLine.arguments)
+    }
     var command: ParsableCommand
     do { command = try parseAsRoot() } catch { exit(withError: error) }
     if !(command is GridCommand) { StopSignal.restoreDefaults() }

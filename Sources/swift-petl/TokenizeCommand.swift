@@ -1,6 +1,12 @@
 import ArgumentParser
 import Foundation
-import PETL
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+import PETLStudy
 
 /// `swift-petl tokenize`: the model's input ids for lines of stdin, one output line per input line, so
 /// the tokenizer can be diffed against HuggingFace from the shell.

@@ -1,6 +1,12 @@
 import ArgumentParser
 import Foundation
-import PETL
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+import PETLStudy
 
 /// `swift-petl train`: fine-tune one cell alone, for debugging a cell or a single result.
 struct TrainCommand: ParsableCommand {
@@ -8,7 +14,7 @@ struct TrainCommand: ParsableCommand {
     commandName: "train",
     abstract: "Fine-tune one cell: a task with one trainable set (module types in all or chosen layers).",
     discussion: """
-      Trainable sets (--modules, comma-separated): \(TrainableSet.knownModules.joined(separator: " ")).
+      Trainable sets (--modules, comma-separated): \(TrainableModule.allCases.map(\.rawValue).joined(separator: " ")).
       The classifier head always trains; the pooler only with 'pooler' or 'full'. --layers all is
       module-wise; --layers 3 or 3,4 trains those layers only (one cell).
       """)
@@ -29,8 +35,7 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Seconds between progress lines.") var progressEvery: Double = 30
 
   func run() throws {
-    let mods = commaList(modules)
-    for m in mods { try ModuleCatalog.check(m) }
+    let mods = try commaList(modules).map { try TrainableModule(parsing: $0) }
     var options = try training.apply(to: TrainOptions())
     options.seed = seed
     options.learningRate = lr ?? defaultLearningRate(modules: mods)
@@ -59,7 +64,7 @@ struct TrainCommand: ParsableCommand {
     let outcome = try trainer.run()
     let r = outcome.result, t = outcome.trainable
     print("trainable: \(t.count) of \(r.totalParameters) parameters (\(String(format: "%.4f", 100 * t.fractionOfModel))%)"
-          + (t.includesPooler ? ", pooler included" : ", pooler frozen"))
+          + (t.plan.includesPooler ? ", pooler included" : ", pooler frozen"))
     if r.status == .failed { print("status: failed: \(r.reason ?? "")") }
     print("dev: " + r.dev.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
           + String(format: "  (%d steps, %.1fs)", r.steps, r.wallSeconds))
@@ -69,7 +74,7 @@ struct TrainCommand: ParsableCommand {
       print("adapter: \(saveAdapter)")
     }
     if let output {
-      try writeJSON(TrainReport(spec: spec, result: r, trainableNames: t.trainableNames), to: output)
+      try writeJSON(TrainReport(spec: spec, result: r, trainableNames: t.plan.trainableNames), to: output)
       print("result: \(output)")
     }
     if r.status == .failed { throw ExitCode(3) }

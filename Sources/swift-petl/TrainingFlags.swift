@@ -1,16 +1,32 @@
 import ArgumentParser
 import Foundation
-import PETL
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+import PETLStudy
+
+/// The model folder: every command that loads the model takes it.
+struct ModelFlag: ParsableArguments {
+  @Option(help: "HuggingFace BERT folder (config.json, vocab.txt, model.safetensors).")
+  var model: String = "models/all-MiniLM-L6-v2"
+
+  var url: URL { URL(fileURLWithPath: model) }
+  var configURL: URL { url.appendingPathComponent("config.json") }
+  func config() throws -> BertConfig { try BertConfig.load(configURL) }
+}
 
 /// Where the model and data are: shared by every command that trains or predicts.
 struct LocationFlags: ParsableArguments {
-  @Option(help: "HuggingFace BERT folder (config.json, vocab.txt, model.safetensors).")
-  var model: String = "models/all-MiniLM-L6-v2"
+  @OptionGroup var modelFlag: ModelFlag
 
   @Option(help: "Folder in glue_data layout (CoLA/, SST-2/, ...; rt-vader/ for the embedded default).")
   var dataDir: String = "data"
 
-  var modelURL: URL { URL(fileURLWithPath: model) }
+  var model: String { modelFlag.model }
+  var modelURL: URL { modelFlag.url }
   var dataURL: URL { URL(fileURLWithPath: dataDir) }
 }
 
@@ -22,7 +38,7 @@ struct TrainingFlags: ParsableArguments {
   @Option(help: "Train this many optimizer steps instead of whole epochs.") var maxSteps: Int?
   @Option(help: "Global batch size, split over a data-parallel group (default 32).") var batchSize: Int?
   @Option(help: "Truncate encodings to this many tokens, at most the model's max_position_embeddings (default 128).") var maxLength: Int?
-  @Option(help: "adamw or sgd (default adamw).") var optimizer: String?
+  @Option(help: "adamw or sgd (default adamw).") var optimizer: TrainOptions.Optimizer?
   @Option(help: "AdamW decoupled weight decay, never on LayerNorm or biases (default 0.01).") var weightDecay: Double?
   @Option(help: "Fraction of steps with linear warmup, then linear decay to 0 (default 0.06).") var warmupRatio: Double?
   @Option(help: "Clip the trainable set's gradient norm to this; 0 = no clipping (default 1).") var maxGradNorm: Double?
@@ -44,10 +60,7 @@ struct TrainingFlags: ParsableArguments {
     if let v = batchSize { guard v > 0 else { throw ValidationError("--batch-size must be positive") }; o.batchSize = v }
     // The upper bound is the model's (max_position_embeddings): StudyContext.data checks it.
     if let v = maxLength { guard v >= 3 else { throw ValidationError("--max-length \(v): must be at least 3 (a sentence pair's [CLS] and two [SEP])") }; o.maxLength = v }
-    if let v = optimizer {
-      guard let opt = TrainOptions.Optimizer(rawValue: v) else { throw ValidationError("--optimizer must be adamw or sgd, got '\(v)'") }
-      o.optimizer = opt
-    }
+    if let v = optimizer { o.optimizer = v }
     if let v = weightDecay { guard v >= 0 else { throw ValidationError("--weight-decay must be >= 0") }; o.weightDecay = v }
     if let v = warmupRatio { guard v >= 0 && v <= 1 else { throw ValidationError("--warmup-ratio must be in [0, 1]") }; o.warmupRatio = v }
     if let v = maxGradNorm { guard v >= 0 else { throw ValidationError("--max-grad-norm must be >= 0") }; o.maxGradNorm = v }
@@ -68,9 +81,9 @@ func commaList(_ s: String) -> [String] {
 
 /// Writes JSON (sorted keys, pretty) atomically enough for a result file.
 func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
-  let enc = JSONEncoder()
-  enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-  do { try enc.encode(value).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+  do { try RecordCodec.prettyEncoder.encode(value).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
     throw PETLError("\(path): cannot write (\(error.localizedDescription))")
   }
 }
+
+extension TrainOptions.Optimizer: ExpressibleByArgument {}

@@ -1,6 +1,12 @@
 import Foundation
 import XCTest
-@testable import PETL
+@testable import PETLKernels
+@testable import PETLModel
+@testable import PETLText
+@testable import PETLData
+@testable import PETLTraining
+@testable import PETLDistributed
+@testable import PETLStudy
 
 /// Paths and builders shared by the tests.
 enum TestSupport {
@@ -123,5 +129,19 @@ extension XCTestCase {
     }
     XCTAssertEqual(hashes.count, cells, file: file, line: line)
     XCTAssertEqual(Set(hashes).count, cells, "each cell once", file: file, line: line)
+  }
+}
+
+/// Tests write trainable sets as the command line does, `["query", "ln_out"]`; a misspelt name traps
+/// the test (the parser's errors are tested on their own).
+extension TrainableModule: ExpressibleByStringLiteral {
+  public init(stringLiteral value: String) { self.init(rawValue: value)! }
+}
+
+extension TestSupport {
+  /// The layout of a model with `layers` encoder layers of MiniLM's size (for the cost model).
+  static func miniLMLayout(layers: Int = 6) -> ParameterLayout {
+    ParameterLayout(dims: ModelDims(vocabSize: 30522, hidden: 384, layers: layers, heads: 12, intermediate: 1536,
+                                    maxPositions: 512, typeVocab: 2, numLabels: 2))
   }
 }

@@ -1,0 +1,153 @@
+import PETLKernels
+
+/// An owned Float buffer; freed with its owner. The workspace allocates all of them once per shape
+/// capacity, so a training step allocates nothing.
+final class FloatBuffer {
+  let p: UnsafeMutablePointer<Float>
+  let count: Int
+  init(_ count: Int) {
+    self.count = max(count, 1)
+    p = .allocate(capacity: self.count)
+    p.initialize(repeating: 0, count: self.count)
+  }
+  deinit { p.deallocate() }
+}
+
+/// Activations kept for the backward pass, and gradient scratch, sized for a maximum batch shape.
+/// Layer l's input is `x[l]`; `x[layers]` is the encoder output.
+public final class Workspace {
+  public let dims: ModelDims
+  public private(set) var maxTokens = 0
+  public private(set) var maxBatch = 0
+  public private(set) var maxLen = 0
+  private(set) var maxProbs = 0
+  private var scratchWorkers = 0
+  /// Layers below this one keep no activations for backward: their per-layer buffers are one shared
+  /// set, overwritten layer by layer (see `storeActivations(from:)`).
+  public private(set) var firstStoredLayer = 0
+
+  // forward
+  var x: [FloatBuffer] = []
+  var xhat0 = FloatBuffer(0), rstd0 = FloatBuffer(0)
+  var q: [FloatBuffer] = [], k: [FloatBuffer] = [], v: [FloatBuffer] = []
+  var probs: [FloatBuffer] = []
+  var ctx: [FloatBuffer] = []
+  var xhat1: [FloatBuffer] = [], rstd1: [FloatBuffer] = [], y1: [FloatBuffer] = []
+  var u: [FloatBuffer] = [], g: [FloatBuffer] = []
+  var xhat2: [FloatBuffer] = [], rstd2: [FloatBuffer] = []
+  /// When the last layer ran for the [CLS] rows only (`QueryRows.cls`): its [CLS] input rows [B,H];
+  /// that layer's q, ctx, y1, u, g and LayerNorm buffers then hold B compact rows, and its output is
+  /// in `cls`.
+  var clsIn = FloatBuffer(0)
+  /// [0, 1, ..., B]: the [CLS] rows as one-token sequences (dropout counters t = 0).
+  var clsOffsets: [Int] = [0]
+  var cls = FloatBuffer(0), pooled = FloatBuffer(0), pooledDrop = FloatBuffer(0)
+  var logits = FloatBuffer(0)
+  // backward
+  var dx = FloatBuffer(0), dxIn = FloatBuffer(0), dr = FloatBuffer(0), dtmp = FloatBuffer(0)
+  var dy1 = FloatBuffer(0), dI = FloatBuffer(0)
+  var dq = FloatBuffer(0), dk = FloatBuffer(0), dv = FloatBuffer(0), dctx = FloatBuffer(0)
+  var dcls = FloatBuffer(0), dpooled = FloatBuffer(0), dlogits = FloatBuffer(0)
+  var attnScratch = FloatBuffer(0)
+  var gradScratchW = FloatBuffer(0), gradScratchB = FloatBuffer(0)
+
+  public init(dims: ModelDims) { self.dims = dims }
+
+  /// The hidden states entering layer `l` ([tokens, hidden], packed), `l` in 0...layers: written by
+  /// a forward, or by the caller before `forward(..., startLayer: l)` (frozen-prefix cache).
+  public func layerInput(_ l: Int, tokens: Int) -> UnsafeMutableBufferPointer<Float> {
+    precondition(tokens <= maxTokens, "layerInput: reserve the workspace first")
+    return UnsafeMutableBufferPointer(start: x[l].p, count: tokens * dims.hidden)
+  }
+
+  /// The pooled outputs [batch, hidden] (what the classifier reads): written by a forward, or by the
+  /// caller before `classify` (the head-only cell's cache).
+  public func pooledOutput(batch: Int) -> UnsafeMutableBufferPointer<Float> {
+    precondition(batch <= maxBatch, "pooledOutput: reserve the workspace first")
+    return UnsafeMutableBufferPointer(start: pooled.p, count: batch * dims.hidden)
+  }
+
+  /// Keep backward activations only for layers >= `layer` (a training step whose lowest trainable
+  /// layer is `layer` never reads the ones below): the layers below share one set of buffers, so
+  /// memory shrinks by about 120 MB per unstored layer at 32 x 128 tokens. Call before `reserve`
+  /// (a change reallocates on the next `reserve`). Backward checks the gradient plan against it.
+  public func storeActivations(from layer: Int) {
+    let l = min(max(layer, 0), dims.layers - 1)
+    guard l != firstStoredLayer else { return }
+    firstStoredLayer = l
+    maxTokens = 0; maxBatch = 0; maxLen = 0; maxProbs = 0  // force the next reserve to rebuild
+  }
+
+  /// Grows the buffers to hold `batch` (no-op when it already fits). Call it with the largest batch
+  /// shape before training so the steps themselves never allocate.
+  public func reserve(tokens: Int, batch: Int, maxLength: Int) {
+    let probsNeeded = dims.heads * batch * maxLength * maxLength
+    guard tokens > maxTokens || batch > maxBatch || maxLength > maxLen || probsNeeded > maxProbs
+      || Parallel.maxWorkers > scratchWorkers else { return }
+    scratchWorkers = Parallel.maxWorkers
+    maxTokens = max(tokens, maxTokens); maxBatch = max(batch, maxBatch)
+    maxLen = max(maxLength, maxLen); maxProbs = max(probsNeeded, maxProbs)
+    let N = maxTokens, H = dims.hidden, I = dims.intermediate, L = dims.layers, B = maxBatch
+    // Per-layer buffers: layers below firstStoredLayer all use the first one (shared scratch).
+    let f = firstStoredLayer
+    func many(_ n: Int, _ c: Int) -> [FloatBuffer] {
+      guard n == L, f > 0 else { return (0..<n).map { _ in FloatBuffer(c) } }
+      let shared = FloatBuffer(c)
+      return (0..<n).map { $0 < f ? shared : FloatBuffer(c) }
+    }
+    x = (0..<(L + 1)).map { _ in FloatBuffer(N * H) }
+    xhat0 = FloatBuffer(N * H); rstd0 = FloatBuffer(N)
+    q = many(L, N * H); k = many(L, N * H); v = many(L, N * H)
+    probs = many(L, maxProbs)
+    ctx = many(L, N * H)
+    xhat1 = many(L, N * H); rstd1 = many(L, N); y1 = many(L, N * H)
+    u = many(L, N * I); g = many(L, N * I)
+    xhat2 = many(L, N * H); rstd2 = many(L, N)
+    clsIn = FloatBuffer(B * H)
+    cls = FloatBuffer(B * H); pooled = FloatBuffer(B * H); pooledDrop = FloatBuffer(B * H)
+    logits = FloatBuffer(B * dims.numLabels)
+    dx = FloatBuffer(N * H); dxIn = FloatBuffer(N * H); dr = FloatBuffer(N * H); dtmp = FloatBuffer(N * H)
+    dy1 = FloatBuffer(N * H); dI = FloatBuffer(N * I)
+    dq = FloatBuffer(N * H); dk = FloatBuffer(N * H); dv = FloatBuffer(N * H); dctx = FloatBuffer(N * H)
+    dcls = FloatBuffer(B * H); dpooled = FloatBuffer(B * H); dlogits = FloatBuffer(B * dims.numLabels)
+    attnScratch = FloatBuffer(Parallel.maxWorkers * Attention.scratchPerWorker(maxLen: maxLen))
+  }
+
+  /// Bytes of every buffer the workspace holds (shared buffers once): the activation memory of a
+  /// cell, which `storeActivations(from:)` shrinks for cells that train only the top layers.
+  public var bytes: Int {
+    var seen = Set<ObjectIdentifier>(), total = 0
+    func add(_ b: FloatBuffer) { if seen.insert(ObjectIdentifier(b)).inserted { total += 4 * b.count } }
+    for list in [x, q, k, v, probs, ctx, xhat1, rstd1, y1, u, g, xhat2, rstd2] { list.forEach(add) }
+    for b in [xhat0, rstd0, clsIn, cls, pooled, pooledDrop, logits, dx, dxIn, dr, dtmp, dy1, dI, dq, dk, dv, dctx,
+              dcls, dpooled, dlogits, attnScratch, gradScratchW, gradScratchB] { add(b) }
+    return total
+  }
+
+  public func reserve(for batch: Batch) {
+    reserve(tokens: batch.tokens, batch: batch.count, maxLength: batch.maxLength)
+  }
+
+  /// The attention calls' view of `batch` in this workspace (its scratch and longest sequence).
+  func attention(_ batch: Batch, dropout: Float, base: UInt64) -> Attention.Packing {
+    Attention.Packing(offsets: batch.offsets, exampleIds: batch.exampleIds, hidden: dims.hidden, heads: dims.heads,
+                      dropout: dropout, dropoutBase: base, scratch: attnScratch.p, maxLen: maxLen)
+  }
+
+  /// Scratch for tensors that train only in part (the `random` control), allocated on first use.
+  func partialScratch(_ count: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+    if gradScratchW.count < count { gradScratchW = FloatBuffer(count); gradScratchB = FloatBuffer(count) }
+    return (gradScratchW.p, gradScratchB.p)
+  }
+
+  /// Logits of the last forward pass, [batch, numLabels], in place.
+  public func outputs(batch: Int) -> UnsafeBufferPointer<Float> {
+    UnsafeBufferPointer(start: logits.p, count: batch * dims.numLabels)
+  }
+
+  /// Logits of the last forward pass, [batch, numLabels].
+  public func logitsArray(batch: Int) -> [[Float]] {
+    let C = dims.numLabels
+    return (0..<batch).map { b in Array(UnsafeBufferPointer(start: logits.p + b * C, count: C)) }
+  }
+}

@@ -1,0 +1,99 @@
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+
+/// Named study designs. A preset fills every flag the user did not give; a flag the user gives wins.
+public struct Preset: Sendable {
+  public var name: String
+  public var tasks: [String]
+  /// Module-wise cells (layers `all`): the paper's first table plus the baselines.
+  public var moduleWise: [[TrainableModule]]
+  /// Layer-wise cells (one per layer): the paper's second table.
+  public var layerWise: [[TrainableModule]]
+  public var seeds: [UInt64]
+  /// Seeds for the small tasks (`smallTasks`), when the preset gives them more.
+  public var smallTaskSeeds: [UInt64]?
+  /// Learning rates per module family, chosen on dev (nil: one default rate per family).
+  public var learningRates: (@Sendable (_ modules: [TrainableModule]) -> [Double])?
+  /// How the rates are chosen: false, one cell per rate (the report picks the best on dev); true,
+  /// one cell that picks among them by successive halving (`LearningRateSelection`).
+  public var selectLearningRate: Bool
+  /// Random-subset controls beside the module-wise cells: the counts of scalars to train (each its
+  /// own cell), drawn from the whole encoder.
+  public var randomCounts: [Int]
+  /// The random control beside each layer-wise cell: this many scalars drawn from that layer only
+  /// (nil: none).
+  public var layerRandomCount: Int?
+  public var options: TrainOptions
+
+  /// The paper's module types (PEFT names) as the study runs them.
+  public static let paperModules: [TrainableModule] = [.query, .key, .value, .attnOut, .intermediate, .output, .layernorm]
+  /// The module-wise baselines: full fine-tuning, BitFit, the head alone.
+  static let baselines: [[TrainableModule]] = [[.full], [.bias], [.classifier]]
+
+  /// `quick`: the whole design of the paper on the embedded default (rt-vader) at one seed, sized for
+  /// a laptop-class machine: every module type module-wise and in every layer, full fine-tuning,
+  /// BitFit and the head alone; random controls matched to one layer's LayerNorms (from the whole
+  /// encoder, and from each layer beside that layer's cells) and to all of them. Every cell chooses
+  /// its learning rate on dev among three per family by successive halving (1.28x a plain cell's training). The
+  /// frozen-prefix cache is on (the frozen layers below a layer-wise cell run without dropout), which
+  /// makes the layer-wise half several times cheaper.
+  public static func quick(layerNormCountOneLayer: Int, layers: Int) -> Preset {
+    var o = TrainOptions()
+    o.epochs = 2
+    o.maxTrain = 2000
+    o.maxEval = 500
+    o.maxLength = 64
+    o.batchSize = 32
+    o.prefixCache = true
+    return Preset(name: "quick", tasks: ["rt-vader"],
+                  moduleWise: baselines + (paperModules + [.random]).map { [$0] },
+                  layerWise: (paperModules + [.random]).map { [$0] }, seeds: [1], smallTaskSeeds: nil, learningRates: quickLearningRates,
+                  selectLearningRate: true,
+                  randomCounts: [layerNormCountOneLayer, layerNormCountOneLayer * layers],
+                  layerRandomCount: layerNormCountOneLayer, options: o)
+  }
+
+  /// The quick preset's candidates per family: a decade around each family's usual rate, higher for
+  /// the random control (scattered scalars need larger steps than whole tensors).
+  public static func quickLearningRates(_ modules: [TrainableModule]) -> [Double] {
+    let family = modules.map(\.family).min() ?? .vector
+    if family == .whole { return [2e-5, 5e-5, 1e-4] }
+    if family == .matrix { return [1e-3, 3e-3, 1e-2] }
+    if modules.contains(.random) { return [5e-3, 2e-2, 5e-2] }
+    return [1e-3, 5e-3, 2e-2]
+  }
+
+  /// `paper`: the GLUE tasks found in the data folder, learning rates chosen on dev from a small grid
+  /// per module family, several seeds (five for small tasks, three otherwise), batch 32, max length
+  /// 128, AdamW with 6% warmup and linear decay, 3 epochs.
+  public static func paper(tasks: [String]) -> Preset {
+    var o = TrainOptions()
+    o.epochs = 3
+    o.maxLength = 128
+    o.batchSize = 32
+    return Preset(name: "paper", tasks: tasks, moduleWise: baselines + (paperModules + [.random]).map { [$0] },
+                  layerWise: paperModules.map { [$0] }, seeds: [1, 2, 3], smallTaskSeeds: [1, 2, 3, 4, 5], learningRates: paperLearningRates,
+                  selectLearningRate: false, randomCounts: [], layerRandomCount: nil, options: o)
+  }
+
+  /// The paper preset's learning-rate grid per family.
+  public static func paperLearningRates(_ modules: [TrainableModule]) -> [Double] {
+    switch modules.map(\.family).min() ?? .vector {
+    case .whole: return [1e-5, 2e-5, 5e-5]
+    case .matrix: return [5e-5, 2e-4, 1e-3]
+    case .vector: return [1e-4, 1e-3, 1e-2]
+    }
+  }
+
+  /// The seeds a task's cells run with.
+  public func seeds(_ task: String) -> [UInt64] {
+    Self.smallTasks.contains(task) ? smallTaskSeeds ?? seeds : seeds
+  }
+
+  /// GLUE tasks small enough to need more seeds (the paper's low-resource tasks).
+  public static let smallTasks: Set<String> = ["rte", "mrpc", "stsb", "cola", "wnli"]
+}

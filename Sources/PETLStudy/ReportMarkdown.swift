@@ -1,0 +1,147 @@
+import Foundation
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+
+extension StudyReport {
+  /// Models whose scores need a caveat next to them: not plain MLM-pretrained checkpoints.
+  static let modelNotes = [
+    "all-MiniLM-L6-v2": "all-MiniLM-L6-v2 is a sentence-embedding fine-tune of MiniLM (trained on pairs including SNLI, MultiNLI and QQP), not an MLM checkpoint; its scores are not comparable with BERT's in the paper.",
+  ]
+
+  public func markdown() -> String {
+    var md = ["# Study report", ""]
+    let ok = results.records.filter { $0.status == .ok }.count
+    let hours = results.records.compactMap(\.wallSeconds).reduce(0, +) / 3600
+    md.append("Journals: \(journals.map(\.lastPathComponent).joined(separator: ", ")). \(results.records.count) cells (\(ok) ok, \(coverage.failed.count) failed), \(String(format: "%.2f", hours)) h of wall time.")
+    if coverage.isPartial {
+      md.append("Status: **partial**, \(coverage.missingCells) of \(coverage.expectedCells) expected cells missing (see Missing).")
+    } else {
+      md.append("Status: **complete**, all \(coverage.expectedCells) cells implied by the journals are present.")
+    }
+    md.append("Scores: dev-set primary metric x100 (cola mcc, stsb pearson, mrpc/qqp f1, otherwise accuracy): over several seeds mean ±sample std (n seeds); for one seed the score and its 95% bootstrap interval over dev examples [low, high] (\(Bootstrap.resamples) resamples, seeded); at each set's best learning rate (highest mean, or the rate each cell chose on dev, see Learning rates); Δ is the gap to full fine-tuning on the same task.")
+    for model in Set(results.records.map(\.spec.model)).sorted() { if let note = Self.modelNotes[model] { md.append(note) } }
+
+    md += ["", "## The paper's claims", ""]
+    let claims = ReportFindings.claims(results)
+    md += claims.isEmpty ? ["No claim can be judged: the journals lack full fine-tuning, the head-only cell, or layer-wise cells."]
+      : ["A set is a *winning ticket* when it comes within \(ReportFormat.score(ReportFindings.ticketGap)) points of full fine-tuning and its lower bound (bootstrap interval for one seed, mean − 1.96·SE over seeds) is above the head-only score.", ""]
+        + claims.map { "- " + $0 }
+
+    md += ["", "## Findings", ""]
+    let findings = ReportFindings.lines(results)
+    md += findings.isEmpty ? ["No finding: the journals hold no comparison the findings need (full fine-tuning, two layers of a module, or layernorm and random at equal count)."] : findings.map { "- " + $0 }
+
+    md += ["", "## Module-wise (all layers)", ""] + moduleWiseTable()
+    md += ["", "## Layer-wise", ""] + layerWiseSections()
+    md += ["", "## Learning rates", ""] + learningRateSection()
+    md += ["", "## Missing", ""] + missingSection()
+    md += ["", "## Failed", ""] + failedSection()
+    if !setAside.isEmpty { md += ["", "## Set aside: other inputs", ""] + setAsideSection() }
+    // `swift-petl magnitudes --output <journal folder>/magnitudes` (the grid writes it) adds its section.
+    if let folder = journals.first?.deletingLastPathComponent().appendingPathComponent("magnitudes"),
+       let section = try? String(contentsOf: folder.appendingPathComponent("magnitudes.md"), encoding: .utf8) {
+      md += ["", section.trimmingCharacters(in: .whitespacesAndNewlines), "", "![weight magnitudes](../magnitudes/magnitudes.svg)"]
+    }
+    return md.joined(separator: "\n") + "\n"
+  }
+
+  /// Records whose data, weights or engine numerics differ from their task's newest run: counted and
+  /// named, not pooled into any table above.
+  private func setAsideSection() -> [String] {
+    var lines = ["\(setAside.count) record(s) were trained on other inputs than their task's newest run and are NOT in the tables above (their numbers answer for other data, weights or engine numerics):", ""]
+    var newest: [String: CellInputs?] = [:]
+    for r in results.records { newest[r.spec.task] = .some(r.inputs) }
+    var groups: [String: Int] = [:]
+    for r in setAside {
+      let differs: String
+      switch (r.inputs, newest[r.spec.task] ?? nil) {
+      case (let was?, let now?): differs = was.differences(from: now).joined(separator: ", ")
+      case (nil, _): differs = "inputs not recorded (older journal)"
+      case (_, nil): differs = "newest run has no recorded inputs"
+      }
+      groups["\(ReportFormat.task(r.spec.task)): \(differs)", default: 0] += 1
+    }
+    for (k, n) in groups.sorted(by: { $0.key < $1.key }) { lines.append("- \(k): \(n) record(s)") }
+    return lines
+  }
+
+  /// Per cell that chose its learning rate: the rate chosen and every candidate's score at the rung.
+  private func learningRateSection() -> [String] {
+    var lines: [String] = []
+    for r in results.records where r.status == .ok {
+      guard let sel = r.result.selection else { continue }
+      let metric = JournalRecord.primaryMetric(task: r.spec.task)
+      let tried = sel.candidates.map { c in
+        "\(ReportFormat.learningRate(c.learningRate)): " + (c.dev[metric].map { score in
+          (c.dev["loss"].map { String(format: "loss %.3f, ", $0) } ?? "") + ReportFormat.score(score * 100) + " at step \(c.steps)"
+        } ?? "failed")
+      }
+      lines.append("- \(r.spec.task) \(CellGroup(r.spec).set)@\(ReportFormat.layers(r.spec.layers)) seed \(r.spec.options.seed): "
+        + "**\(ReportFormat.learningRate(sel.chosen))** of {\(tried.joined(separator: "; "))}")
+    }
+    guard !lines.isEmpty else {
+      return ["Every cell trained at the rate its spec names; tables show the best rate of each set (highest mean)."]
+    }
+    return ["Chosen on dev by successive halving: every candidate trained the first twelfth of the cell's steps on its own schedule; the two with the lowest mean loss on the first half of dev went on to a fifth of the steps, and the one with the better score there to the end (each candidate's loss and score on the first half of dev where it stopped; the tables report the whole dev set).", ""] + lines
+  }
+
+  private func moduleWiseTable() -> [String] {
+    let sets = Set(results.tasks.flatMap { results.moduleWiseSets(task: $0) }).sorted(by: StudyOrder.set)
+    guard !sets.isEmpty else { return ["No cell trains all layers."] }
+    let tasks = results.tasks.filter { !results.moduleWiseSets(task: $0).isEmpty }
+    var rows = ["| Set | Trainable | % of model | " + tasks.map(ReportFormat.task).joined(separator: " | ") + " |",
+                "|---|---:|---:|" + String(repeating: "---:|", count: tasks.count)]
+    for set in sets {
+      let counts = tasks.compactMap { results.parameters[CellGroup(task: $0, set: set, layers: .all)] }
+      let trainable = Set(counts.map(\.trainable)).sorted()
+      let countText = trainable.isEmpty ? "?" : trainable.count == 1 ? ReportFormat.count(trainable[0])
+        : "\(ReportFormat.count(trainable.first!))–\(ReportFormat.count(trainable.last!))"
+      let share = counts.first.map { ReportFormat.percent($0.trainable, of: $0.total) } ?? "?"
+      let cells = tasks.map { task -> String in
+        guard let s = results.best(CellGroup(task: task, set: set, layers: .all)) else { return "–" }
+        guard set != "full", let full = results.best(CellGroup(task: task, set: "full", layers: .all)) else {
+          return ReportFormat.summary(s)
+        }
+        return "\(ReportFormat.summary(s)) Δ\(ReportFormat.gap(s.mean - full.mean))"
+      }
+      rows.append("| \(set) | \(countText) | \(share) | " + cells.joined(separator: " | ") + " |")
+    }
+    return rows
+  }
+
+  private func layerWiseSections() -> [String] {
+    var out: [String] = []
+    for task in results.tasks {
+      let axes = results.layerWiseAxes(task: task)
+      guard !axes.sets.isEmpty else { continue }
+      out += ["### \(ReportFormat.task(task))", "",
+              "| Module | " + axes.layers.map(ReportFormat.layers).joined(separator: " | ") + " |",
+              "|---|" + String(repeating: "---:|", count: axes.layers.count)]
+      for set in axes.sets {
+        let cells = axes.layers.map { l in results.best(CellGroup(task: task, set: set, layers: l)).map(ReportFormat.summary) ?? "–" }
+        out.append("| \(set) | " + cells.joined(separator: " | ") + " |")
+      }
+      out += ["", "![\(task) heatmap](\(Self.heatmapName(task)))", ""]
+    }
+    return out.isEmpty ? ["No cell trains a subset of layers."] : out
+  }
+
+  private func missingSection() -> [String] {
+    guard coverage.isPartial else { return ["None."] }
+    var out = ["\(coverage.missingCells) of \(coverage.expectedCells) cells missing (the grid is inferred from the cells present: sets x layers x learning rates x seeds per task)."]
+    for gap in coverage.gaps {
+      let which = gap.missing.map { "lr \(ReportFormat.learningRate($0.learningRate)) seed \($0.seed)" }
+      out.append("- \(gap.group.task) \(gap.group.set)@\(gap.group.layers): \(gap.missing.count) of \(gap.expected) missing (\(which.joined(separator: ", ")))")
+    }
+    return out
+  }
+
+  private func failedSection() -> [String] {
+    guard !coverage.failed.isEmpty else { return ["None."] }
+    return ["\(coverage.failed.count) failed cells:"] + coverage.failed.map { "- \($0.spec.label): \(($0.reason ?? "no reason recorded").replacingOccurrences(of: "\n", with: " "))" }
+  }
+}

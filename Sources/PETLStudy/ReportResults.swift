@@ -1,0 +1,186 @@
+import Foundation
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+import PETLTraining
+import PETLDistributed
+
+/// A result over seeds at one learning rate (or one set of learning-rate candidates): the unit every
+/// table cell shows. Scores are x100.
+public struct SeedSummary: Equatable, Sendable {
+  /// The cells' learning rate; 0 for cells that chose among candidates (see `chosen`).
+  public let learningRate: Double
+  public let n: Int
+  public let mean: Double
+  /// Sample standard deviation (n - 1); nil when n == 1 (not measured).
+  public let std: Double?
+  /// The per-seed scores, by seed.
+  public let scores: [Double]
+  /// For n == 1: the cell's 95% bootstrap interval over dev examples (x100), if recorded.
+  public let interval: [Double]?
+  /// The learning rate each seed's cell chose, for cells with candidates.
+  public let chosen: [Double]
+
+  init(learningRate: Double, scores: [Double], interval: [Double]? = nil, chosen: [Double] = []) {
+    self.learningRate = learningRate
+    self.scores = scores
+    n = scores.count
+    let m = scores.reduce(0, +) / Double(scores.count)
+    mean = m
+    std = n > 1 ? (scores.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(n - 1)).squareRoot() : nil
+    self.interval = n == 1 ? interval : nil
+    self.chosen = chosen
+  }
+
+  /// A lower bound for "beyond the interval" comparisons: the bootstrap interval's low end for one
+  /// seed, mean − 1.96·std/√n over seeds; nil when neither is known.
+  public var lower: Double? {
+    if let interval { return interval[0] }
+    if let std { return mean - 1.96 * std / Double(n).squareRoot() }
+    return nil
+  }
+}
+
+/// What a journal record tells beyond its score: its interval, chosen rate and weight statistics.
+public struct CellDetail: Sendable {
+  public let interval: [Double]?
+  public let chosen: Double?
+  public let selection: LearningRateSelection?
+  public let pretrainedMeanAbs: Double?
+  public let moved: Double?
+}
+
+/// What one (task, trainable set, layers) group of cells trained: e.g. rte / layernorm / all.
+public struct CellGroup: Hashable, Sendable {
+  public let task: String
+  /// Modules joined by `+`; the random control is `random(K)` so different counts stay apart.
+  public let set: String
+  public let layers: LayerSelection
+
+  public init(task: String, set: String, layers: LayerSelection) {
+    self.task = task; self.set = set; self.layers = layers
+  }
+
+  init(_ spec: CellSpec) {
+    task = spec.task
+    if let k = spec.randomCount {
+      set = TrainableModule.name(spec.modules) + "(\(k))"
+    } else {
+      set = TrainableModule.name(spec.modules)
+    }
+    layers = spec.layers
+  }
+}
+
+/// The journals' ok records grouped and summarised: per group, every learning rate's seed summary and
+/// the best one (highest mean; ties go to the smaller learning rate).
+public struct StudyResults: Sendable {
+  public let records: [JournalRecord]
+  public let tasks: [String]
+  /// Per group, learning rate -> seed -> score x100 (ok records only).
+  public let scores: [CellGroup: [Double: [UInt64: Double]]]
+  /// Per group, the trainable and total parameter counts the runs reported.
+  public let parameters: [CellGroup: (trainable: Int, total: Int)]
+  /// Per group, learning rate -> seed -> what the record says beyond its score (ok records only).
+  public let details: [CellGroup: [Double: [UInt64: CellDetail]]]
+
+  public init(records: [JournalRecord]) throws {
+    self.records = records
+    var scores: [CellGroup: [Double: [UInt64: Double]]] = [:]
+    var parameters: [CellGroup: (trainable: Int, total: Int)] = [:]
+    var details: [CellGroup: [Double: [UInt64: CellDetail]]] = [:]
+    var settings: [String: CellSpec] = [:]
+    for record in records {
+      let group = CellGroup(record.spec)
+      // Seeds and learning rates are the grid's axes; anything else differing within a task would
+      // silently mix two experiments in one cell.
+      var setting = record.spec
+      setting.modules = []; setting.layers = .all; setting.randomCount = nil
+      setting.options.seed = 0; setting.options.learningRate = 0; setting.options.learningRateCandidates = nil
+      if let first = settings[group.task], first != setting {
+        throw PETLError("task '\(group.task)' mixes training settings (\(first.canonicalJSON) vs \(setting.canonicalJSON)); report them separately")
+      }
+      settings[group.task] = setting
+      if let t = record.trainableParameters, let m = record.totalParameters, parameters[group] == nil {
+        parameters[group] = (t, m)
+      }
+      if record.status == .ok, let score = record.score {
+        let lr = record.spec.options.learningRate, seed = record.spec.options.seed
+        scores[group, default: [:]][lr, default: [:]][seed] = score * 100
+        let r = record.result
+        details[group, default: [:]][lr, default: [:]][seed] = CellDetail(
+          interval: r.devInterval.map { $0.map { $0 * 100 } }, chosen: r.selection?.chosen, selection: r.selection,
+          pretrainedMeanAbs: r.pretrainedMeanAbs, moved: r.moved)
+      }
+    }
+    self.scores = scores
+    self.parameters = parameters
+    self.details = details
+    tasks = Set(records.map(\.spec.task)).sorted(by: StudyOrder.task)
+  }
+
+  /// Every learning rate's summary for a group, smallest learning rate first.
+  public func summaries(_ group: CellGroup) -> [SeedSummary] {
+    (scores[group] ?? [:]).sorted { $0.key < $1.key }.map { lr, bySeed in
+      let seeds = bySeed.keys.sorted()
+      let d = details[group]?[lr] ?? [:]
+      return SeedSummary(learningRate: lr, scores: seeds.map { bySeed[$0]! }, interval: seeds.count == 1 ? d[seeds[0]]?.interval : nil,
+                         chosen: seeds.compactMap { d[$0]?.chosen })
+    }
+  }
+
+  /// The summary at the group's best learning rate, nil when the group has no ok cell.
+  public func best(_ group: CellGroup) -> SeedSummary? {
+    summaries(group).reduce(nil) { best, s in (best.map { s.mean > $0.mean } ?? true) ? s : best }
+  }
+
+  /// Trainable sets run on all layers for a task, in table order.
+  public func moduleWiseSets(task: String) -> [String] {
+    Set(records.map(\.spec).filter { $0.task == task && $0.layers == .all }.map { CellGroup($0).set })
+      .sorted(by: StudyOrder.set)
+  }
+
+  /// Trainable sets run on some layers only, and those layer selections (single layers first, by index).
+  public func layerWiseAxes(task: String) -> (sets: [String], layers: [LayerSelection]) {
+    let specs = records.map(\.spec).filter { $0.task == task && $0.layers != .all }
+    let sets = Set(specs.map { CellGroup($0).set }).sorted(by: StudyOrder.set)
+    let layers = Set(specs.map(\.layers)).sorted(by: StudyOrder.layers)
+    return (sets, layers)
+  }
+}
+
+/// Display order: GLUE's task order, the paper's module order, then anything else alphabetically.
+enum StudyOrder {
+  static let taskOrder = ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"]
+  static let setOrder = [TrainableModule.full, .bias, .classifier, .embeddings, .pooler, .query, .key, .value, .attnOut,
+                         .intermediate, .output, .lnAttn, .lnOut, .layernorm].map(\.rawValue)
+
+  static func task(_ a: String, _ b: String) -> Bool { ranked(a, b, taskOrder, a.lowercased().replacingOccurrences(of: "-", with: ""), b.lowercased().replacingOccurrences(of: "-", with: "")) }
+
+  static func set(_ a: String, _ b: String) -> Bool {
+    // The random control goes last, by count.
+    let (ra, rb) = (a.hasPrefix("random"), b.hasPrefix("random"))
+    if ra != rb { return rb }
+    if ra { return (randomCount(a) ?? 0, a) < (randomCount(b) ?? 0, b) }
+    return ranked(a, b, setOrder, a, b)
+  }
+
+  static func layers(_ a: LayerSelection, _ b: LayerSelection) -> Bool {
+    switch (a, b) {
+    case (.all, _): return b != .all
+    case (_, .all): return false
+    case (.indices(let x), .indices(let y)): return x.count != y.count ? x.count < y.count : x.lexicographicallyPrecedes(y)
+    }
+  }
+
+  static func randomCount(_ set: String) -> Int? {
+    guard let open = set.firstIndex(of: "("), set.hasSuffix(")") else { return nil }
+    return Int(set[set.index(after: open)..<set.index(before: set.endIndex)])
+  }
+
+  private static func ranked(_ a: String, _ b: String, _ order: [String], _ ka: String, _ kb: String) -> Bool {
+    let (ia, ib) = (order.firstIndex(of: ka) ?? order.count, order.firstIndex(of: kb) ?? order.count)
+    return ia != ib ? ia < ib : a < b
+  }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import PETLKernels
+import PETLModel
+import PETLText
+import PETLData
+
+/// What training one cell produced: the trainer returns it, the coordinator journals it.
+public struct CellResult: Codable, Hashable, Sendable {
+  public enum Status: String, Codable, Sendable { case ok, failed }
+
+  /// One evaluation at the end of an epoch (or at the last step when training by `maxSteps`).
+  public struct EpochRecord: Codable, Hashable, Sendable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var dev: [String: Double]
+    public var seconds: Double
+
+    public init(epoch: Int, trainLoss: Double, dev: [String: Double], seconds: Double) {
+      self.epoch = epoch; self.trainLoss = trainLoss; self.dev = dev; self.seconds = seconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case epoch, trainLoss = "train_loss", dev, seconds
+    }
+  }
+
+  public var status: Status
+  /// Why a cell failed, one line, e.g. `diverged: loss is nan at step 12`; nil when ok.
+  public var reason: String?
+  /// Final dev metrics, e.g. `["accuracy": 0.65]`, `["pearson": 0.8, "spearman": 0.79]`.
+  public var dev: [String: Double]
+  public var epochs: [EpochRecord]
+  public var trainableParameters: Int
+  public var totalParameters: Int
+  public var steps: Int
+  /// Bytes each rank hands to the gradient all-reduce per optimizer step (0 with one rank).
+  public var allreduceBytesPerStep: Int
+  public var wallSeconds: Double
+  /// Ranks that trained the cell together (the data-parallel group size).
+  public var ranks: Int
+  /// How the learning rate was chosen, for a cell with learning-rate candidates (nil otherwise).
+  public var selection: LearningRateSelection?
+  /// Mean |w| of the trainable encoder scalars as pretrained (head excluded; nil for head-only cells).
+  public var pretrainedMeanAbs: Double?
+  /// How far training moved them: ‖w − w₀‖ / ‖w₀‖ (nil for head-only cells).
+  public var moved: Double?
+  /// 95% bootstrap interval [low, high] of the primary dev metric over dev examples (`Bootstrap`).
+  public var devInterval: [Double]?
+
+  public init(status: Status, reason: String? = nil, dev: [String: Double] = [:], epochs: [EpochRecord] = [],
+              trainableParameters: Int = 0, totalParameters: Int = 0, steps: Int = 0,
+              allreduceBytesPerStep: Int = 0, wallSeconds: Double = 0, ranks: Int = 1) {
+    self.status = status; self.reason = reason; self.dev = dev; self.epochs = epochs
+    self.trainableParameters = trainableParameters; self.totalParameters = totalParameters
+    self.steps = steps; self.allreduceBytesPerStep = allreduceBytesPerStep
+    self.wallSeconds = wallSeconds; self.ranks = ranks
+  }
+
+  /// A failed cell that produced nothing but its reason (the runner threw).
+  public static func failed(reason: String, wallSeconds: Double, ranks: Int) -> CellResult {
+    CellResult(status: .failed, reason: reason, wallSeconds: wallSeconds, ranks: ranks)
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case status, reason, dev, epochs, steps, ranks
+    case trainableParameters = "trainable_parameters", totalParameters = "total_parameters"
+    case allreduceBytesPerStep = "allreduce_bytes_per_step", wallSeconds = "wall_seconds"
+    case selection = "lr_selection", pretrainedMeanAbs = "pretrained_mean_abs", moved, devInterval = "dev_ci95"
+  }
+
+}
+
+/// Successive halving over learning-rate candidates: what each candidate scored at the rung and which
+/// one went on to train the whole cell.
+public struct LearningRateSelection: Codable, Hashable, Sendable {
+  public struct Candidate: Codable, Hashable, Sendable {
+    public var learningRate: Double
+    /// Dev metrics and mean dev loss (`loss`) where the candidate stopped, on the first half of the
+    /// primary dev split (empty if it diverged before).
+    public var dev: [String: Double]
+    public var steps: Int
+    public var reason: String?
+
+    public init(learningRate: Double, dev: [String: Double], steps: Int, reason: String? = nil) {
+      self.learningRate = learningRate; self.dev = dev; self.steps = steps; self.reason = reason
+    }
+
+    enum CodingKeys: String, CodingKey { case learningRate = "learning_rate", dev, steps, reason }
+  }
+
+  public var candidates: [Candidate]
+  public var chosen: Double
+  /// The last rung: the step at which the choice was made (each candidate records where it stopped).
+  public var rungSteps: Int
+
+  public init(candidates: [Candidate], chosen: Double, rungSteps: Int) {
+    self.candidates = candidates; self.chosen = chosen; self.rungSteps = rungSteps
+  }
+
+  /// The rungs for `k` candidates over `totalSteps`: at each, how many candidates go on past it.
+  /// Three or more: all train a twelfth of the steps (about Hyperband's smallest budget at a halving
+  /// rate of 3), two go on to a fifth, one to the end; two or fewer: one rung at a fifth.
+  public static func rungs(totalSteps: Int, candidates k: Int) -> [(steps: Int, keep: Int)] {
+    let late = max(1, totalSteps / 5), early = min(totalSteps / 12, late - 1)
+    return k > 2 && early >= 1 ? [(early, 2), (late, 1)] : [(late, 1)]
+  }
+
+  /// A cell with `k` candidates trains this many plain cells' steps (1.28 for three): every
+  /// candidate to the first rung, the kept ones to the next, one to the end (from `rungs` on a
+  /// cell long enough that the integer steps are exact fractions).
+  public static func costFactor(candidates k: Int) -> Double {
+    guard k > 1 else { return 1 }
+    let total = 600_000  // a multiple of 60: every rung fraction is a whole number of steps
+    var steps = 0, alive = k, previous = 0
+    for rung in rungs(totalSteps: total, candidates: k) {
+      steps += alive * (rung.steps - previous); alive = rung.keep; previous = rung.steps
+    }
+    return Double(steps + total - previous) / Double(total)
+  }
+
+  enum CodingKeys: String, CodingKey { case candidates, chosen, rungSteps = "rung_steps" }
+}
+
+/// A cell that failed by itself (diverged: non-finite loss, gradients or outputs): the grid journals
+/// it as `failed` and goes on, as opposed to an error that must end the job.
+public struct CellFailure: Error, Sendable {
+  public let reason: String
+  public init(_ reason: String) { self.reason = reason }
+}
