@@ -121,3 +121,21 @@ final class GridPlanTests: XCTestCase {
     XCTAssertEqual(fit.units(q0), (6 + 3 * 6) * E, accuracy: 1e-6)
   }
 }
+
+final class CostModelTests: XCTestCase {
+  let layout = TestSupport.miniLMLayout()
+
+  /// The cost model and the dispatcher's cache affinity read the same plan the engine trains with.
+  func testCostModelReadsTheEnginesPlan() throws {
+    let cost = CostModel(layout: layout)
+    let cases: [([TrainableModule], LayerSelection, Int?)] = [
+      (["bias"], .all, nil), (["classifier"], .all, nil), (["pooler"], .all, nil), (["query"], .indices([4]), nil),
+      (["layernorm"], .all, nil), (["random"], .indices([2]), 100), (["embeddings"], .all, nil)]
+    for (modules, layers, k) in cases {
+      let spec = CellSpec(task: "rte", modules: modules, layers: layers, randomCount: k, model: "m", options: TrainOptions())
+      let set = try TrainableSet(modules: modules, layers: layers, layout: layout, randomCount: k, seed: spec.options.seed)
+      XCTAssertEqual(cost.reach(spec).lowest, set.plan.lowestLayer, "\(modules)@\(layers)")
+      XCTAssertEqual(cost.reach(spec).frozenPrefix, set.plan.frozenPrefix, "\(modules)@\(layers)")
+    }
+  }
+}

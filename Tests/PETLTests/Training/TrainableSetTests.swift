@@ -90,3 +90,32 @@ final class TrainableSetTests: XCTestCase {
     }
   }
 }
+
+/// What the engine sees of a set: how far backward goes in each layer, and the prefix a cache holds.
+final class GradientPlanTests: XCTestCase {
+  let layout = TestSupport.miniLMLayout()
+
+  func plan(_ modules: [TrainableModule], _ layers: LayerSelection) throws -> GradientPlan {
+    try TrainableSet(modules: modules, layers: layers, layout: layout).plan
+  }
+
+  func testReachAndFrozenPrefix() throws {
+    let head = try plan(["classifier"], .all)
+    XCTAssertEqual(head.reach, .head)
+    XCTAssertEqual(head.frozenPrefix, 6, "the head alone caches the pooled outputs")
+    let pooler = try plan(["pooler"], .all)
+    XCTAssertEqual(pooler.reach, .pooler)
+    XCTAssertNil(pooler.frozenPrefix, "a trainable pooler changes what a cache would hold")
+    XCTAssertEqual(try plan(["bias"], .all).lowestLayer, -1, "BitFit trains the embeddings LayerNorm bias")
+    XCTAssertEqual(try plan(["bias"], .indices([2])).lowestLayer, 2)
+    XCTAssertNil(try plan(["query"], .indices([0])).frozenPrefix)
+    let ln3 = try plan(["layernorm"], .indices([3]))
+    XCTAssertEqual(ln3.frozenPrefix, 3)
+    XCTAssertEqual(ln3.layerReach[3], .lnAttn)
+    XCTAssertEqual(Array(ln3.layerReach[4...]), [.input, .input])
+    XCTAssertEqual(try plan(["output"], .indices([5])).layerReach[5], .output)
+    XCTAssertEqual(try plan(["ln_out"], .indices([5])).layerReach[5], .lnOut)
+    XCTAssertEqual(try plan(["value", "intermediate"], .indices([5])).layerReach[5], .projections)
+    XCTAssertEqual(try plan(["full"], .all).reach, .embeddings)
+  }
+}
