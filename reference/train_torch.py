@@ -3,7 +3,7 @@
 
 Fine-tunes all-MiniLM-L6-v2 (BertForSequenceClassification) on one GLUE task (or the embedded
 `rt-vader` task) with only a chosen set of modules trainable, with the same recipe as
-Sources/PETL/Training/CellTrainer.swift:
+Sources/PETLTraining/CellTrainer.swift:
 
   * head: classifier N(0, 0.02), bias 0, drawn from --seed (num_labels 2; 1 + MSE for stsb);
   * trainable set: the same names as TrainableSet.swift; the classifier always trains, the
@@ -107,7 +107,7 @@ def splitmix_final(x):
 
 
 def counter_key(*parts):
-    """CounterRNG.key (Sources/PETL/Tensor/RNG.swift)."""
+    """CounterRNG.key (Sources/PETLKernels/RNG.swift)."""
     h = 0x243F6A8885A308D3
     for x in parts:
         h = splitmix_final(h ^ x)
