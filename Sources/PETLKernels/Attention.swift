@@ -49,10 +49,10 @@ public enum Attention {
     }
   }
 
-  /// Runs body(worker, b, h, probs offset, first row, len, example id) over every (sequence, head)
-  /// pair, split across the workers by cost (len²).
+  /// Runs body(worker, h, probs offset, first row, len, example id) over every (sequence, head) pair,
+  /// split across the workers by cost (len²).
   @inline(__always)
-  static func forPairs(_ a: Packing, _ body: (_ worker: Int, _ b: Int, _ h: Int, _ po: Int, _ o: Int, _ len: Int, _ id: UInt64) -> Void) {
+  static func forPairs(_ a: Packing, _ body: (_ worker: Int, _ h: Int, _ po: Int, _ o: Int, _ len: Int, _ id: UInt64) -> Void) {
     let B = a.offsets.count - 1, heads = a.heads
     a.offsets.withUnsafeBufferPointer { offsets in
       a.exampleIds.withUnsafeBufferPointer { ids in
@@ -67,7 +67,7 @@ public enum Attention {
           while pair < range.upperBound {
             let l = offsets[b + 1] - offsets[b]
             let h = pair - b * heads
-            body(worker, b, h, base + h * l * l, offsets[b], l, ids[b])
+            body(worker, h, base + h * l * l, offsets[b], l, ids[b])
             pair += 1
             if pair - b * heads == heads { base += heads * l * l; b += 1 }
           }
@@ -81,7 +81,7 @@ public enum Attention {
   public static func forward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
                              q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, _ a: Packing) {
     let H = a.hidden, d = a.headDim, scale = a.scale, p = a.dropout
-    forPairs(a) { worker, _, h, po, o, len, id in
+    forPairs(a) { worker, h, po, o, len, id in
       let P = probs + po
       let qb = q + o * H + h * d, kb = k + o * H + h * d, vb = v + o * H + h * d
       // S[len,len] = q_b [len,d] · k_bᵀ, scaled
@@ -110,7 +110,7 @@ public enum Attention {
                               dv: UnsafeMutablePointer<Float>, dctx: UnsafePointer<Float>, probs: UnsafePointer<Float>,
                               q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, _ a: Packing) {
     let H = a.hidden, d = a.headDim, scale = a.scale, p = a.dropout
-    forPairs(a) { worker, _, h, po, o, len, id in
+    forPairs(a) { worker, h, po, o, len, id in
       let pd = a.scratch(worker), dP = pd + a.maxLen * a.maxLen
       let P = probs + po
       let col = o * H + h * d

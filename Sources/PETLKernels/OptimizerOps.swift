@@ -41,8 +41,8 @@ extension Ops {
   }
 
   /// AdamW on one segment (torch's AdamW): m, v the moments; `decay` = 1 - lr · weight decay (1:
-  /// none); `stepSize` = lr / (1 - β1ᵗ); `invSqrtBc2` = 1 / √(1 - β2ᵗ). g = 0 afterwards (same pass:
-  /// the step is bound by memory traffic over p, g, m, v, so a separate zeroing pass would cost ~1/8).
+  /// none); `stepSize` = lr / (1 - β1ᵗ); `invSqrtBc2` = 1 / √(1 - β2ᵗ). g = 0 afterwards, in the same
+  /// pass: with full fine-tuning the update is bound by memory traffic over p, g, m and v.
   public static func adamwStep(_ params: UnsafeMutablePointer<Float>, _ grads: UnsafeMutablePointer<Float>,
                                m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
                                decay: Float, stepSize: Float, invSqrtBc2: Float, beta1 b1: Float, beta2 b2: Float, eps e: Float) {

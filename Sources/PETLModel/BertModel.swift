@@ -29,9 +29,6 @@ public final class BertModel {
 
   public func pointer(_ slot: ParameterSlot) -> UnsafeMutablePointer<Float> { params + slot.offset }
 
-  public func pointer(named name: String) -> UnsafeMutablePointer<Float>? {
-    layout.slot(named: name).map { params + $0.offset }
-  }
 
   /// Initialises slots as BERT does for fresh modules: weights and tables N(0, 0.02), biases 0,
   /// LayerNorm gain 1 and bias 0. Used for a missing head and for random test models.

@@ -177,7 +177,6 @@ public struct ParameterLayout: Sendable {
   }
 
   public func slot(named name: String) -> ParameterSlot? { index[name].map { slots[$0] } }
-  public func slotIndex(named name: String) -> Int? { index[name] }
 
   /// The contiguous range of a module type, in one layer or (layer nil) in all layers.
   public func range(of module: ModuleKind, layer: Int? = nil) -> Range<Int> {

@@ -144,10 +144,4 @@ public final class Workspace {
   public func outputs(batch: Int) -> UnsafeBufferPointer<Float> {
     UnsafeBufferPointer(start: logits.p, count: batch * dims.numLabels)
   }
-
-  /// Logits of the last forward pass, [batch, numLabels].
-  public func logitsArray(batch: Int) -> [[Float]] {
-    let C = dims.numLabels
-    return (0..<batch).map { b in Array(UnsafeBufferPointer(start: logits.p + b * C, count: C)) }
-  }
 }

@@ -59,8 +59,7 @@ public final class Optimizer {
   }
 
   /// One update of `params` from `grads` at learning rate `lr`, which also zeroes `grads` for the
-  /// next step's accumulation in the same pass: with small batches and full fine-tuning the step is
-  /// bound by memory traffic over the slabs (p, g, m, v), so a separate zeroing pass costs ~1/8.
+  /// next step's accumulation in the same pass (`Ops.adamwStep`, `Ops.sgdStep`).
   public func update(params: UnsafeMutablePointer<Float>, grads: UnsafeMutablePointer<Float>, lr: Double) {
     step += 1
     let lr = Float(lr)

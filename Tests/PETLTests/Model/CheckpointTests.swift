@@ -332,7 +332,7 @@ final class CheckpointTests: XCTestCase {
     let (m, report) = try BertModel.load(directory: dir, numLabels: 2, seed: 9)
     XCTAssertEqual(report.initialized, ["classifier"])
     XCTAssertEqual(report.message, "initialised classifier (the checkpoint's classifier.weight is [3, 8], this task's head [2, 8]): N(0, 0.02), seed 9")
-    XCTAssertEqual(Array(UnsafeBufferPointer(start: m.pointer(named: "classifier.bias")!, count: 2)), [0, 0])
+    XCTAssertEqual(Array(UnsafeBufferPointer(start: m.pointer(m.layout.slot(named: "classifier.bias")!), count: 2)), [0, 0])
     let word = m.layout.slot(named: "embeddings.word_embeddings.weight")!
     XCTAssertEqual(m.pointer(word)[7], saved.pointer(word)[7])
   }
