@@ -5,7 +5,7 @@ import PETLModel
 /// BERT's uncased WordPiece tokenizer, id-for-id equal to `AutoTokenizer.from_pretrained(model_dir)` in
 /// transformers 5 (which is the `tokenizers` pipeline: special-token split, `BertNormalizer`,
 /// `BertPreTokenizer`, `WordPiece`, BERT template). Immutable, so one instance can serve all threads.
-public struct BertTokenizer: Sendable {
+public struct BertTokenizer: Tokenizer {
   /// The special tokens BERT checkpoints declare. HuggingFace matches them in the raw text before any
   /// normalisation, so a literal "[SEP]" in a sentence is the separator token while "[sep]" is not.
   public static let specialTokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -80,10 +80,8 @@ public struct BertTokenizer: Sendable {
     return flag
   }
 
-  /// The token strings of `text` (no `[CLS]`/`[SEP]`), e.g. `["un", "##aff", "##able"]`.
-  public func tokenize(_ text: String) -> [String] {
-    ids(text).map(token(for:))
-  }
+  /// `[CLS] a [SEP]`: 2; `[CLS] a [SEP] b [SEP]`: 3.
+  public func specialTokenCount(pair: Bool) -> Int { pair ? 3 : 2 }
 
   /// The vocabulary entry of `id` (which must be below `vocabularySize`).
   public func token(for id: Int32) -> String { vocabulary.tokens[Int(id)] }
