@@ -30,9 +30,11 @@ let package = Package(
     .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas"),
     // GEMM, attention, LayerNorm, GELU, dropout, the worker pool, counter-based RNG.
     .target(name: "PETLKernels", dependencies: ["CBLAS"], swiftSettings: hot),
-    // The BERT encoder on one parameter slab: layout, forward, backward, safetensors checkpoints.
+    // The encoder (BERT, RoBERTa, ELECTRA, DistilBERT) on one parameter slab: layout, forward,
+    // backward, safetensors checkpoints as the hub ships them.
     .target(name: "PETLModel", dependencies: ["PETLKernels"], swiftSettings: hot),
-    // WordPiece tokenization as HuggingFace's BertTokenizer (checked against the model's config).
+    // WordPiece (BERT, ELECTRA, DistilBERT) and byte-level BPE (RoBERTa) tokenization, id for id as
+    // transformers (checked against the model's config).
     .target(name: "PETLText", dependencies: ["PETLKernels", "PETLModel"], swiftSettings: hot),
     // Tasks, their readers and metrics.
     .target(name: "PETLData", dependencies: ["PETLKernels"], swiftSettings: hot),

@@ -1,21 +1,29 @@
 /// The embedding tables' lookups over PACKED sequences (sequence b is rows offsets[b]..<offsets[b+1],
-/// and its token t has position t), and their gradients as scatter-adds.
+/// and its token t has position t unless position ids are given), and their gradients as scatter-adds.
 extension Ops {
-  /// out [N,H] = word[ids[r]] + position[t] + type[types[r]] for row r = offsets[b] + t.
+  /// out [N,H] = word[ids[r]] + position[t] + type[types[r]] for row r = offsets[b] + t; with
+  /// `positions`, position[positions[r]] (RoBERTa's offset positions); with `type` nil, no type table.
   public static func embeddingSum(_ out: UnsafeMutablePointer<Float>, word: UnsafePointer<Float>,
-                                  position: UnsafePointer<Float>, type: UnsafePointer<Float>,
-                                  ids: [Int32], types: [Int32], offsets: [Int], hidden H: Int) {
+                                  position: UnsafePointer<Float>, type: UnsafePointer<Float>?,
+                                  ids: [Int32], types: [Int32], positions: [Int32]?, offsets: [Int], hidden H: Int) {
     let B = offsets.count - 1, N = offsets.last ?? 0
     offsets.withUnsafeBufferPointer { offs in
       ids.withUnsafeBufferPointer { ids in
         types.withUnsafeBufferPointer { types in
-          Parallel.forRanges(B, minChunk: N * H >= 1 << 15 ? 1 : B) { _, seqs in
-            for b in seqs {
-              let o = offs[b]
-              for t in 0..<(offs[b + 1] - o) {
-                let row = out + (o + t) * H
-                let w = word + Int(ids[o + t]) * H, pp = position + t * H, ty = type + Int(types[o + t]) * H
-                forEachBlock(H) { i, l in store16(load16(w, i, l) + load16(pp, i, l) + load16(ty, i, l), row, i, l) }
+          (positions ?? []).withUnsafeBufferPointer { pos in
+            Parallel.forRanges(B, minChunk: N * H >= 1 << 15 ? 1 : B) { _, seqs in
+              for b in seqs {
+                let o = offs[b]
+                for t in 0..<(offs[b + 1] - o) {
+                  let row = out + (o + t) * H
+                  let w = word + Int(ids[o + t]) * H, pp = position + (pos.isEmpty ? t : Int(pos[o + t])) * H
+                  if let type {
+                    let ty = type + Int(types[o + t]) * H
+                    forEachBlock(H) { i, l in store16(load16(w, i, l) + load16(pp, i, l) + load16(ty, i, l), row, i, l) }
+                  } else {
+                    forEachBlock(H) { i, l in store16(load16(w, i, l) + load16(pp, i, l), row, i, l) }
+                  }
+                }
               }
             }
           }

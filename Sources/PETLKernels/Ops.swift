@@ -244,7 +244,20 @@ public enum Ops {
     }
   }
 
-  // MARK: tanh (pooler)
+  // MARK: ReLU (DistilBERT's head)
+
+  public static func reluForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    forEachBlock(count) { i, l in store16(vmax(load16(x, i, l), F16x(repeating: 0)), y, i, l) }
+  }
+
+  /// dx = dy where y > 0, else 0 (y = relu(x), so y > 0 exactly where x > 0)
+  public static func reluBackward(_ dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, y: UnsafePointer<Float>, count: Int) {
+    forEachBlock(count) { i, l in
+      store16(load16(dy, i, l).replacing(with: 0, where: load16(y, i, l) .<= 0), dx, i, l)
+    }
+  }
+
+  // MARK: tanh (BERT's pooler, RoBERTa's head)
 
   public static func tanhForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
     forEachBlock(count) { i, l in store16(FastMath.tanh(load16(x, i, l)), y, i, l) }

@@ -9,7 +9,7 @@ import PETLKernels
 public enum AdapterFile {
   /// Writes the tensors the plan trains (wholly or in part), with `metadata` (the trainable set's
   /// description, from the caller).
-  public static func save(_ model: BertModel, plan: GradientPlan, to url: URL, metadata: [String: String]) throws {
+  public static func save(_ model: EncoderModel, plan: GradientPlan, to url: URL, metadata: [String: String]) throws {
     let layout = model.layout
     var tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)] = []
     for (i, s) in layout.slots.enumerated() where plan.trains(i) {
@@ -25,7 +25,7 @@ public enum AdapterFile {
   /// Loads every tensor of the file over the model's parameters; returns the names loaded. A name
   /// the model does not have or a shape that differs is an error naming the file and tensor.
   @discardableResult
-  public static func load(_ url: URL, into model: BertModel) throws -> [String] {
+  public static func load(_ url: URL, into model: EncoderModel) throws -> [String] {
     guard FileManager.default.fileExists(atPath: url.path) else { throw PETLError("\(url.path): no such adapter file") }
     let st = try SafeTensors.open(url)
     for name in st.names {

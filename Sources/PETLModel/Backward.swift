@@ -1,6 +1,6 @@
 import PETLKernels
 
-extension BertModel {
+extension EncoderModel {
   /// Backward pass of the forward `pass` + `loss`, ACCUMULATING into `grads` (the plan's gradient
   /// slab). Weight gradients are computed only for trainable tensors, and each layer's pass stops
   /// where the plan says (`GradientPlan.layerReach`): a cell that trains the top layer's LayerNorms
@@ -19,24 +19,35 @@ extension BertModel {
     precondition(plan.lowestLayer >= ws.firstStoredLayer || ws.firstStoredLayer == 0,
                  "backward: the workspace keeps activations from layer \(ws.firstStoredLayer) only, the gradient plan reaches layer \(plan.lowestLayer)")
 
-    // head: dWc += dlogitsᵀ · pooledDrop; dpooled = dlogits · Wc
-    let needPooled = plan.reach != .head
-    grad.linear(layout.classifier) { dw, db in
+    // output projection: dWo += dlogitsᵀ · pooledDrop; dpooled = dlogits · Wo
+    let head = layout.head
+    let denseTrains = plan.trains(head.dense.slot) || plan.trains(head.dense.slot + 1)
+    let needPooled = denseTrains || plan.lowestLayer < L
+    grad.linear(head.out) { dw, db in
       Ops.linearBackward(dinp: needPooled ? ws.dpooled.p : nil, dw: dw, db: db, dout: ws.dlogits.p,
-                         inp: ws.pooledDrop.p, w: params + layout.classifier.weight, n: B, i: H, o: C)
+                         inp: ws.pooledDrop.p, w: params + head.out.weight, n: B, i: H, o: C)
     }
     guard needPooled else { return }
     let pc: Float = training ? classifierDropout : 0
     Dropout.apply(ws.dpooled.p, offsets: ws.clsOffsets, exampleIds: ids, cols: H, p: pc, base: key(.classifier))
-    // pooler: dz = dpooled ∘ (1 - pooled²); dWp += dzᵀ · cls; dcls = dz · Wp
-    Ops.tanhBackward(ws.dpooled.p, dy: ws.dpooled.p, y: ws.pooled.p, count: B * H)
+    // head dense: dz = dpooled ∘ act'(z); dWd += dzᵀ · x; dx = dz · Wd (x: [CLS] rows, dropped or not)
+    switch dims.family.headActivation {
+    case .tanh: Ops.tanhBackward(ws.dpooled.p, dy: ws.dpooled.p, y: ws.pooled.p, count: B * H)
+    case .relu: Ops.reluBackward(ws.dpooled.p, dy: ws.dpooled.p, y: ws.pooled.p, count: B * H)
+    case .gelu:
+      precondition(pass.storedSlope, "backward: the forward ran with forBackward: false")
+      Ops.geluBackward(ws.dpooled.p, dg: ws.dpooled.p, slope: ws.headSlope.p, count: B * H)
+    }
     let needCls = plan.lowestLayer < L
-    grad.linear(layout.pooler) { dw, db in
+    grad.linear(head.dense) { dw, db in
       Ops.linearBackward(dinp: needCls ? ws.dcls.p : nil, dw: dw, db: db, dout: ws.dpooled.p,
-                         inp: ws.cls.p, w: params + layout.pooler.weight, n: B, i: H, o: H)
+                         inp: headDenseInput(ws), w: params + head.dense.weight, n: B, i: H, o: H)
     }
     guard needCls else { return }
     precondition(pass.storedSlope, "backward: the forward ran with forBackward: false")
+    if dims.family.dropsHeadInput {
+      Dropout.apply(ws.dcls.p, offsets: ws.clsOffsets, exampleIds: ids, cols: H, p: pc, base: key(.headInput))
+    }
 
     if pass.lastLayerRows == .all {
       // dx_L: the [CLS] rows get dcls, every other row 0
@@ -51,17 +62,32 @@ extension BertModel {
     }
     guard plan.lowestLayer < 0 else { return }
 
-    // embeddings: dropout, LN0, then scatter into the word / position / token-type tables
-    let emb = layout.embeddings
-    Dropout.apply(ws.dx.p, offsets: offs, exampleIds: ids, cols: H, p: ph, base: key(.embeddings))
-    grad.layerNorm(emb.layerNorm) { dg, db in
-      Ops.layerNormBackward(dinp: ws.dr.p, dgamma: dg, dbeta: db, dout: ws.dx.p, xhat: ws.xhat0.p,
-                            rstd: ws.rstd0.p, gamma: params + emb.layerNorm.weight, n: N, c: H)
+    // embeddings: the projection (ELECTRA), dropout, LN0, then scatter into the tables
+    let emb = layout.embeddings, E = dims.embedding
+    var dEmbedded = ws.dx.p  // gradient of the dropped LN0 output [N,E]
+    if let pr = emb.project {
+      // x0 = e · Wpᵀ + bp: dWp += dx0ᵀ · e; de [N,E] = dx0 · Wp
+      grad.linear(pr) { dw, db in
+        Ops.linearBackward(dinp: ws.dtmp.p, dw: dw, db: db, dout: ws.dx.p, inp: ws.embedded.p, w: params + pr.weight,
+                           n: N, i: E, o: H)
+      }
+      dEmbedded = ws.dtmp.p
     }
-    // the tables: scatter-adds of dr [N,H]
-    grad.single(emb.word.slot) { Ops.scatterAddRows($0, ws.dr.p, index: batch.inputIds, cols: H) }
-    grad.single(emb.tokenType.slot) { Ops.scatterAddRows($0, ws.dr.p, index: batch.tokenTypes, cols: H) }
-    grad.single(emb.position.slot) { Ops.scatterAddPositions($0, ws.dr.p, offsets: offs, cols: H) }
+    Dropout.apply(dEmbedded, offsets: offs, exampleIds: ids, cols: E, p: ph, base: key(.embeddings))
+    grad.layerNorm(emb.layerNorm) { dg, db in
+      Ops.layerNormBackward(dinp: ws.dr.p, dgamma: dg, dbeta: db, dout: dEmbedded, xhat: ws.xhat0.p,
+                            rstd: ws.rstd0.p, gamma: params + emb.layerNorm.weight, n: N, c: E)
+    }
+    // the tables: scatter-adds of dr [N,E]
+    grad.single(emb.word.slot) { Ops.scatterAddRows($0, ws.dr.p, index: batch.inputIds, cols: E) }
+    if let tt = emb.tokenType {
+      grad.single(tt.slot) { Ops.scatterAddRows($0, ws.dr.p, index: batch.tokenTypes, cols: E) }
+    }
+    if let positions = ws.positionIds(batch) {
+      grad.single(emb.position.slot) { Ops.scatterAddRows($0, ws.dr.p, index: positions, cols: E) }
+    } else {
+      grad.single(emb.position.slot) { Ops.scatterAddPositions($0, ws.dr.p, offsets: offs, cols: E) }
+    }
   }
 
   /// Backward of `layerForward` for layer `l`, from the gradient of its output: `ws.dx` [N,H] for
@@ -80,13 +106,15 @@ extension BertModel {
     func dropout(_ p: Float, _ site: DropoutSite) -> RowDropout {
       RowDropout(offsets: rowOffsets, exampleIds: batch.exampleIds, p: p, base: key(site, l))
     }
+    let pao = dims.family.dropsAttentionOutput ? ph : 0
     let below = reach == .input
     // LayerNorm t from dout [R,H]: dγ, dβ; the residual branch's gradient into `residual` and, through
     // the dropout at `site`, the sublayer output's into `dropped` (nil: not needed).
     func layerNorm(_ t: TensorPair, dout: UnsafeMutablePointer<Float>, xhat: FloatBuffer, rstd: FloatBuffer,
                    residual: UnsafeMutablePointer<Float>?, dropped: UnsafeMutablePointer<Float>?, site: DropoutSite) {
       grad.layerNorm(t) { dg, db in
-        Ops.layerNormBackward(dinp: residual, dropped: dropped, dropout: dropout(ph, site), dgamma: dg, dbeta: db,
+        Ops.layerNormBackward(dinp: residual, dropped: dropped, dropout: dropout(site == .attentionOutput ? pao : ph, site),
+                              dgamma: dg, dbeta: db,
                               dout: dout, xhat: xhat.p, rstd: rstd.p, gamma: w(t), c: H)
       }
     }

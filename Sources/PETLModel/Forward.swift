@@ -2,7 +2,7 @@ import Foundation
 import PETLKernels
 
 /// Dropout sites: with the step key, layer and example they make every mask reproducible.
-enum DropoutSite: UInt64 { case embeddings = 1, attentionProbs, attentionOutput, ffnOutput, classifier }
+enum DropoutSite: UInt64 { case embeddings = 1, attentionProbs, attentionOutput, ffnOutput, classifier, headInput }
 
 /// Which rows a layer computes after its key and value projections: every token, or only each
 /// example's [CLS] row (all the head reads of the last layer; K and V still use every row).
@@ -19,7 +19,7 @@ public struct ForwardPass: Sendable {
   public let storedSlope: Bool
 }
 
-extension BertModel {
+extension EncoderModel {
   /// How far the forward pass goes: `encoder` stops at the last hidden states (for `embed`),
   /// `logits` runs the pooler and head too.
   /// `logits` computes the last layer for the [CLS] rows only (all the head reads; K and V still
@@ -48,18 +48,7 @@ extension BertModel {
     let pa: Float = training ? attentionDropout : 0
     func key(_ site: DropoutSite, _ layer: Int = 0) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, UInt64(layer)) }
 
-    // embeddings: x0[N,H] = LN(word[id] + position[t] + type[tt]), dropout
-    if startLayer == 0 {
-      let emb = layout.embeddings
-      let e = ws.dtmp.p  // pre-LN sum; scratch
-      Ops.embeddingSum(e, word: params + emb.word.offset, position: params + emb.position.offset,
-                       type: params + emb.tokenType.offset, ids: batch.inputIds, types: batch.tokenTypes,
-                       offsets: batch.offsets, hidden: H)
-      Ops.layerNormForward(ws.x[0].p, xhat: ws.xhat0.p, rstd: ws.rstd0.p, e,
-                           gamma: params + emb.layerNorm.weight, beta: params + emb.layerNorm.bias,
-                           n: N, c: H, eps: dims.layerNormEps)
-      Dropout.apply(ws.x[0].p, offsets: batch.offsets, exampleIds: batch.exampleIds, cols: H, p: ph, base: key(.embeddings))
-    }
+    if startLayer == 0 { embeddingsForward(batch, ws: ws, p: ph, key: key(.embeddings)) }
 
     // `endLayer` e: stop once x[e] (the input of layer e) is computed: the frozen-prefix cache's fill pass.
     let end = min(endLayer ?? dims.layers, dims.layers)
@@ -72,31 +61,80 @@ extension BertModel {
     let pass = ForwardPass(startLayer: startLayer, lastLayerRows: lastRows, storedSlope: forBackward)
     guard depth != .encoder, end == dims.layers else { return pass }
 
-    // pooler: pooled [B,H] = tanh(x_L[CLS] · Wpᵀ + bp); logits [B,C] = dropout(pooled) · Wcᵀ + bc
+    // the head reads each example's [CLS] row of the last layer
     if lastRows == .all {
       let xL = ws.x[dims.layers].p
       for bi in 0..<B { (ws.cls.p + bi * H).update(from: xL + batch.offsets[bi] * H, count: H) }
     }
-    Ops.linearForward(ws.pooled.p, ws.cls.p, params + layout.pooler.weight, params + layout.pooler.bias, n: B, i: H, o: H)
-    Ops.tanhForward(ws.pooled.p, ws.pooled.p, count: B * H)
-    classify(batch, ws: ws, training: training, dropoutKey: dropoutKey)
+    head(batch, ws: ws, training: training, dropoutKey: dropoutKey, from: .cls, forBackward: forBackward)
     return pass
   }
 
-  /// The classifier on `ws.pooled` [B,H]: logits [B,C] = dropout(pooled) · Wcᵀ + bc. The tail of
-  /// `forward`, and on its own the whole forward of a head-only cell whose pooled outputs are cached
-  /// (`PrefixCache` at the encoder's top): nothing below the head runs, so backward stays in it.
+  /// Where the head starts: at the last layer's [CLS] rows (`ws.cls`), or, for a head-only cell
+  /// whose dense layer is frozen (BERT's pooler), at the dense layer's cached output (`ws.pooled`).
+  public enum HeadInput: Sendable { case cls, pooled }
+
+  /// What a head-only cell's forward starts from: BERT's frozen pooler output, or (the families
+  /// whose head dense layer trains with the head) the [CLS] rows.
+  public var headOnlyInput: HeadInput { dims.family.hasPooler ? .pooled : .cls }
+
+  /// The head on [CLS]: pooled [B,H] = act(dropout?(cls) · Wdᵀ + bd) (BERT: the pooler, tanh; RoBERTa
+  /// and ELECTRA drop the input first), logits [B,C] = dropout(pooled) · Woᵀ + bo. The tail of
+  /// `forward`, and on its own the whole forward of a head-only cell (`PrefixCache` at the encoder's
+  /// top): nothing below the head runs, so backward stays in it.
   @discardableResult
-  public func classify(_ batch: Batch, ws: Workspace, training: Bool, dropoutKey: UInt64) -> ForwardPass {
-    let H = dims.hidden, B = batch.count
+  public func head(_ batch: Batch, ws: Workspace, training: Bool, dropoutKey: UInt64, from input: HeadInput,
+                   forBackward: Bool = true) -> ForwardPass {
+    let H = dims.hidden, B = batch.count, family = dims.family
     if ws.clsOffsets.count != B + 1 { ws.clsOffsets = Array(0...B) }
-    ws.pooledDrop.p.update(from: ws.pooled.p, count: B * H)
     let pc: Float = training ? classifierDropout : 0
-    Dropout.apply(ws.pooledDrop.p, offsets: ws.clsOffsets, exampleIds: batch.exampleIds, cols: H, p: pc,
-                  base: CounterRNG.key(dropoutKey, DropoutSite.classifier.rawValue, 0))
-    Ops.linearForward(ws.logits.p, ws.pooledDrop.p, params + layout.classifier.weight, params + layout.classifier.bias,
-                      n: B, i: H, o: dims.numLabels)
-    return ForwardPass(startLayer: dims.layers, lastLayerRows: .all, storedSlope: true)
+    func key(_ site: DropoutSite) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, 0) }
+    if input == .cls {
+      let dense = layout.head.dense
+      let x = headDenseInput(ws)
+      if family.dropsHeadInput {
+        x.update(from: ws.cls.p, count: B * H)
+        Dropout.apply(x, offsets: ws.clsOffsets, exampleIds: batch.exampleIds, cols: H, p: pc, base: key(.headInput))
+      }
+      // pooled [B,H] = act(x · Wdᵀ + bd)
+      Ops.linearForward(ws.pooled.p, x, params + dense.weight, params + dense.bias, n: B, i: H, o: H)
+      switch family.headActivation {
+      case .tanh: Ops.tanhForward(ws.pooled.p, ws.pooled.p, count: B * H)
+      case .relu: Ops.reluForward(ws.pooled.p, ws.pooled.p, count: B * H)
+      case .gelu: Ops.geluForward(ws.pooled.p, ws.pooled.p, count: B * H, slope: forBackward ? ws.headSlope.p : nil)
+      }
+    }
+    // logits [B,C] = dropout(pooled) · Woᵀ + bo
+    ws.pooledDrop.p.update(from: ws.pooled.p, count: B * H)
+    Dropout.apply(ws.pooledDrop.p, offsets: ws.clsOffsets, exampleIds: batch.exampleIds, cols: H, p: pc, base: key(.classifier))
+    let out = layout.head.out
+    Ops.linearForward(ws.logits.p, ws.pooledDrop.p, params + out.weight, params + out.bias, n: B, i: H, o: dims.numLabels)
+    return ForwardPass(startLayer: dims.layers, lastLayerRows: .all, storedSlope: forBackward)
+  }
+
+  /// The head dense layer's input: the [CLS] rows as they are, or a dropped copy (RoBERTa, ELECTRA).
+  func headDenseInput(_ ws: Workspace) -> UnsafeMutablePointer<Float> {
+    dims.family.dropsHeadInput ? ws.clsDrop.p : ws.cls.p
+  }
+
+  /// x0 [N,H] = project?(dropout(LN(word[id] + position[p] + type?[tt]))), the tables and the
+  /// LayerNorm `embedding` wide (ELECTRA projects them to the hidden width; the others are as wide).
+  private func embeddingsForward(_ batch: Batch, ws: Workspace, p: Float, key: UInt64) {
+    precondition(batch.maxLength <= dims.maxTokens, "forward: a sequence of \(batch.maxLength) tokens exceeds the position table")
+    let emb = layout.embeddings, E = dims.embedding, N = batch.tokens
+    let e = ws.dtmp.p  // pre-LN sum; scratch
+    Ops.embeddingSum(e, word: params + emb.word.offset, position: params + emb.position.offset,
+                     type: emb.tokenType.map { params + $0.offset }, ids: batch.inputIds, types: batch.tokenTypes,
+                     positions: ws.positionIds(batch), offsets: batch.offsets, hidden: E)
+    let out = emb.project == nil ? ws.x[0].p : ws.embedded.p
+    Ops.layerNormForward(out, xhat: ws.xhat0.p, rstd: ws.rstd0.p, e,
+                         gamma: params + emb.layerNorm.weight, beta: params + emb.layerNorm.bias,
+                         n: N, c: E, eps: dims.layerNormEps)
+    Dropout.apply(out, offsets: batch.offsets, exampleIds: batch.exampleIds, cols: E, p: p, base: key)
+    if let pr = emb.project {
+      // x0 [N,H] = e · Wpᵀ + bp
+      Ops.linearForward(ws.x[0].p, out, params + pr.weight, params + pr.bias, n: N, i: E, o: dims.hidden)
+    }
   }
 
   /// Encoder layer `l` from `ws.x[l]`. K and V [N,H] over every row; Q and everything after
@@ -134,7 +172,7 @@ extension BertModel {
     Ops.linearForward(r1, ws.ctx[l].p, w(p.attnOut), b(p.attnOut), n: R, i: H, o: H)
     Ops.residualLayerNormForward(ws.y1[l].p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, r1, residual: xq,
                                  gamma: w(p.lnAttn), beta: b(p.lnAttn), c: H, eps: dims.layerNormEps,
-                                 dropout: dropout(ph, .attentionOutput))
+                                 dropout: dropout(dims.family.dropsAttentionOutput ? ph : 0, .attentionOutput))
     // u [R,I] = y1 · Wiᵀ + bi ;  g = gelu(u)  (u becomes GELU's slope when a backward follows)
     Ops.linearForward(ws.u[l].p, ws.y1[l].p, w(p.intermediate), b(p.intermediate), n: R, i: H, o: I)
     Ops.geluForward(ws.g[l].p, ws.u[l].p, count: R * I, slope: storeSlope ? ws.u[l].p : nil)

@@ -29,9 +29,10 @@ public struct GradientPlan: Sendable {
     case embeddings
     /// Down to encoder layer `l` and no further.
     case layer(Int)
-    /// Only the pooler and the classifier: backward ends below the pooler.
+    /// Only BERT's pooler and the head: backward ends below the pooler.
     case pooler
-    /// Only the classifier: backward ends at the head.
+    /// Only the classification head (all of it: the other families' head has its own dense layer):
+    /// backward ends in the head.
     case head
   }
 
@@ -94,7 +95,9 @@ public struct GradientPlan: Sendable {
       if let l = s.layer { lowest = min(lowest ?? l, l) }
     }
     if let lowest { return .layer(lowest) }
-    return targets[layout.pooler.slot] != nil || targets[layout.pooler.slot + 1] != nil ? .pooler : .head
+    let dense = layout.head.dense.slot
+    let poolerTrains = layout.dims.family.hasPooler && (targets[dense] != nil || targets[dense + 1] != nil)
+    return poolerTrains ? .pooler : .head
   }
 
   public func trains(_ slot: Int) -> Bool { targets[slot] != nil }
@@ -120,7 +123,10 @@ public struct GradientPlan: Sendable {
     }
   }
 
-  public var includesPooler: Bool { trains(layout.pooler.slot) || trains(layout.pooler.slot + 1) }
+  /// BERT's pooler trains (the other families have none).
+  public var includesPooler: Bool {
+    layout.dims.family.hasPooler && (trains(layout.head.dense.slot) || trains(layout.head.dense.slot + 1))
+  }
 
   /// HF names of the tensors that train (wholly or in part), in slab order.
   public var trainableNames: [String] {

@@ -1,28 +1,45 @@
 import PETLKernels
 
-/// The sizes the engine needs from a BERT config (and nothing else), so a tiny random model for
-/// gradient checks and the real checkpoint go through the same code.
+/// The sizes the engine needs from a config (and nothing else), so a tiny random model for gradient
+/// checks and a real checkpoint go through the same code; `family` picks the tensor names, the
+/// embeddings and the head (`EncoderFamily`).
 public struct ModelDims: Hashable, Sendable, Codable {
+  public var family: EncoderFamily
   public var vocabSize: Int
   public var hidden: Int
   public var layers: Int
   public var heads: Int
   public var intermediate: Int
   public var maxPositions: Int
+  /// 0: no token-type table (DistilBERT).
   public var typeVocab: Int
   public var numLabels: Int
   public var layerNormEps: Float
+  /// Width of the embedding tables (ELECTRA's `embedding_size`; projected to `hidden` when different).
+  public var embedding: Int
+  /// RoBERTa's padding id, from which its position ids count.
+  public var padTokenId: Int
 
-  public init(vocabSize: Int, hidden: Int, layers: Int, heads: Int, intermediate: Int,
-              maxPositions: Int, typeVocab: Int, numLabels: Int, layerNormEps: Float = 1e-12) {
+  public init(family: EncoderFamily = .bert, vocabSize: Int, hidden: Int, layers: Int, heads: Int, intermediate: Int,
+              maxPositions: Int, typeVocab: Int, numLabels: Int, layerNormEps: Float = 1e-12, embedding: Int? = nil,
+              padTokenId: Int = 0) {
+    self.family = family
     self.vocabSize = vocabSize; self.hidden = hidden; self.layers = layers; self.heads = heads
     self.intermediate = intermediate; self.maxPositions = maxPositions; self.typeVocab = typeVocab
-    self.numLabels = numLabels; self.layerNormEps = layerNormEps
+    self.numLabels = numLabels; self.layerNormEps = layerNormEps; self.embedding = embedding ?? hidden
+    self.padTokenId = padTokenId
   }
+
+  /// ELECTRA with `embedding_size` != `hidden_size` projects the embeddings (`embeddings_project`).
+  public var projectsEmbeddings: Bool { embedding != hidden }
+
+  /// The longest sequence the position table holds: RoBERTa's positions start at `padTokenId + 1`.
+  public var maxTokens: Int { family == .roberta ? maxPositions - padTokenId - 1 : maxPositions }
 }
 
 /// A module type of the encoder, named as the paper and PEFT name them. Per-layer kinds have one
-/// block per encoder layer; `embeddings`, `pooler` and `classifier` have one block in all.
+/// block per encoder layer; `embeddings`, `pooler` and `classifier` have one block in all. Each
+/// family's tensor names for them: `EncoderFamily.path(_:layer:)` and `headPaths`.
 public enum ModuleKind: String, CaseIterable, Sendable, Codable {
   case embeddings
   case query, key, value
@@ -30,30 +47,16 @@ public enum ModuleKind: String, CaseIterable, Sendable, Codable {
   case intermediate, output
   case lnAttn = "ln_attn"
   case lnOut = "ln_out"
-  case pooler, classifier
+  /// BERT's pooler (pretrained, in the base model). The other families have none.
+  case pooler
+  /// The sequence-classification head: BERT's `classifier`, RoBERTa's and ELECTRA's
+  /// `classifier.dense` + `classifier.out_proj`, DistilBERT's `pre_classifier` + `classifier`.
+  case classifier
 
   public static let perLayer: [ModuleKind] = [.query, .key, .value, .attnOut, .intermediate, .output, .lnAttn, .lnOut]
 
   public var isPerLayer: Bool { ModuleKind.perLayer.contains(self) }
   public var isLayerNorm: Bool { self == .lnAttn || self == .lnOut }
-
-  /// HuggingFace module path (without `.weight` / `.bias`).
-  public func hfPath(layer: Int) -> String {
-    let p = "encoder.layer.\(layer)."
-    switch self {
-    case .query: return p + "attention.self.query"
-    case .key: return p + "attention.self.key"
-    case .value: return p + "attention.self.value"
-    case .attnOut: return p + "attention.output.dense"
-    case .intermediate: return p + "intermediate.dense"
-    case .output: return p + "output.dense"
-    case .lnAttn: return p + "attention.output.LayerNorm"
-    case .lnOut: return p + "output.LayerNorm"
-    case .embeddings: return "embeddings"
-    case .pooler: return "pooler.dense"
-    case .classifier: return "classifier"
-    }
-  }
 }
 
 /// What a tensor is, for weight decay and for the `bias` (BitFit) set.
@@ -95,10 +98,21 @@ public struct TensorRef: Sendable {
   public let offset: Int
 }
 
-/// The embedding tables and the embedding LayerNorm.
+/// The embedding tables, the embedding LayerNorm and ELECTRA's projection to the hidden width.
 public struct EmbeddingParameters: Sendable {
-  public let word, position, tokenType: TensorRef
+  public let word, position: TensorRef
+  /// nil: no token-type table (DistilBERT).
+  public let tokenType: TensorRef?
   public let layerNorm: TensorPair
+  /// ELECTRA's `embeddings_project` [hidden, embedding] when the widths differ.
+  public let project: TensorPair?
+}
+
+/// The head on the last layer's first token: a dense layer (BERT's pooler, or the head's own dense
+/// layer) with the family's activation, then the output projection to the labels.
+public struct HeadParameters: Sendable {
+  public let dense: TensorPair
+  public let out: TensorPair
 }
 
 /// All parameters in one contiguous Float slab, laid out module-type-major with a leading layer axis
@@ -106,18 +120,19 @@ public struct EmbeddingParameters: Sendable {
 /// So one module type in all layers, or in one layer, is ONE contiguous range, and a trainable set
 /// is a handful of ranges that gradients, the all-reduce, AdamW and adapter files all walk.
 ///
-/// Order: embeddings (word, position, token type, LayerNorm), query, key, value, attn_out,
-/// intermediate, output, ln_attn, ln_out (so all LayerNorms of the encoder are adjacent), pooler,
-/// classifier. Every module's place is resolved here, once: the passes index `layers[l]`, never a
-/// name.
+/// Order: embeddings (word, position, token type, LayerNorm, projection), query, key, value,
+/// attn_out, intermediate, output, ln_attn, ln_out (so all LayerNorms of the encoder are adjacent),
+/// the head's dense layer (BERT's pooler), the output projection. Slots carry the family's
+/// HuggingFace names without the checkpoint prefix (`encoder.layer.3.output.LayerNorm.weight`,
+/// `transformer.layer.3.output_layer_norm.weight`, `classifier.out_proj.weight`). Every module's
+/// place is resolved here, once: the passes index `layers[l]`, never a name.
 public struct ParameterLayout: Sendable {
   public let dims: ModelDims
   public let slots: [ParameterSlot]
   public let count: Int
   public let embeddings: EmbeddingParameters
   public let layers: [LayerParameters]
-  public let pooler: TensorPair
-  public let classifier: TensorPair
+  public let head: HeadParameters
   private let index: [String: Int]
 
   public init(dims d: ModelDims) {
@@ -127,15 +142,21 @@ public struct ParameterLayout: Sendable {
       slots.append(ParameterSlot(name: name, module: m, layer: layer, role: role, offset: off, shape: shape))
       off += shape.reduce(1, *)
     }
-    let H = d.hidden, I = d.intermediate
-    add("embeddings.word_embeddings.weight", .embeddings, nil, .table, [d.vocabSize, H])
-    add("embeddings.position_embeddings.weight", .embeddings, nil, .table, [d.maxPositions, H])
-    add("embeddings.token_type_embeddings.weight", .embeddings, nil, .table, [d.typeVocab, H])
-    add("embeddings.LayerNorm.weight", .embeddings, nil, .gamma, [H])
-    add("embeddings.LayerNorm.bias", .embeddings, nil, .beta, [H])
+    let H = d.hidden, I = d.intermediate, E = d.embedding, family = d.family
+    add("embeddings.word_embeddings.weight", .embeddings, nil, .table, [d.vocabSize, E])
+    add("embeddings.position_embeddings.weight", .embeddings, nil, .table, [d.maxPositions, E])
+    if family.hasTokenTypeTable {
+      add("embeddings.token_type_embeddings.weight", .embeddings, nil, .table, [d.typeVocab, E])
+    }
+    add("embeddings.LayerNorm.weight", .embeddings, nil, .gamma, [E])
+    add("embeddings.LayerNorm.bias", .embeddings, nil, .beta, [E])
+    if d.projectsEmbeddings {
+      add("embeddings_project.weight", .embeddings, nil, .weight, [H, E])
+      add("embeddings_project.bias", .embeddings, nil, .bias, [H])
+    }
     for m in ModuleKind.perLayer {
       for l in 0..<d.layers {
-        let p = m.hfPath(layer: l)
+        let p = family.path(m, layer: l)
         switch m {
         case .lnAttn, .lnOut:
           add(p + ".weight", m, l, .gamma, [H]); add(p + ".bias", m, l, .beta, [H])
@@ -148,10 +169,12 @@ public struct ParameterLayout: Sendable {
         }
       }
     }
-    add("pooler.dense.weight", .pooler, nil, .weight, [H, H])
-    add("pooler.dense.bias", .pooler, nil, .bias, [H])
-    add("classifier.weight", .classifier, nil, .weight, [d.numLabels, H])
-    add("classifier.bias", .classifier, nil, .bias, [d.numLabels])
+    let (densePath, outPath) = family.headPaths
+    let denseKind: ModuleKind = family.hasPooler ? .pooler : .classifier
+    add(densePath + ".weight", denseKind, nil, .weight, [H, H])
+    add(densePath + ".bias", denseKind, nil, .bias, [H])
+    add(outPath + ".weight", .classifier, nil, .weight, [d.numLabels, H])
+    add(outPath + ".bias", .classifier, nil, .bias, [d.numLabels])
     var index: [String: Int] = [:]
     for (i, s) in slots.enumerated() { index[s.name] = i }
     func pair(_ path: String) -> TensorPair {
@@ -159,7 +182,7 @@ public struct ParameterLayout: Sendable {
       return TensorPair(slot: i, weight: slots[i].offset, bias: slots[i + 1].offset)
     }
     func layer(_ l: Int) -> LayerParameters {
-      func p(_ m: ModuleKind) -> TensorPair { pair(m.hfPath(layer: l)) }
+      func p(_ m: ModuleKind) -> TensorPair { pair(family.path(m, layer: l)) }
       return LayerParameters(query: p(.query), key: p(.key), value: p(.value), attnOut: p(.attnOut),
                              intermediate: p(.intermediate), output: p(.output), lnAttn: p(.lnAttn), lnOut: p(.lnOut))
     }
@@ -170,17 +193,25 @@ public struct ParameterLayout: Sendable {
     func single(_ name: String) -> TensorRef { let i = index[name]!; return TensorRef(slot: i, offset: slots[i].offset) }
     self.embeddings = EmbeddingParameters(
       word: single("embeddings.word_embeddings.weight"), position: single("embeddings.position_embeddings.weight"),
-      tokenType: single("embeddings.token_type_embeddings.weight"), layerNorm: pair("embeddings.LayerNorm"))
+      tokenType: family.hasTokenTypeTable ? single("embeddings.token_type_embeddings.weight") : nil,
+      layerNorm: pair("embeddings.LayerNorm"), project: d.projectsEmbeddings ? pair("embeddings_project") : nil)
     self.layers = (0..<d.layers).map(layer)
-    self.pooler = pair("pooler.dense")
-    self.classifier = pair("classifier")
+    self.head = HeadParameters(dense: pair(densePath), out: pair(outPath))
   }
 
   public func slot(named name: String) -> ParameterSlot? { index[name].map { slots[$0] } }
 
-  /// The contiguous range of a module type, in one layer or (layer nil) in all layers.
+  /// The contiguous range of a module type, in one layer or (layer nil) in all layers; empty when the
+  /// family has no such module (the pooler outside BERT).
   public func range(of module: ModuleKind, layer: Int? = nil) -> Range<Int> {
     let s = slots.filter { $0.module == module && (layer == nil || $0.layer == layer) }
-    return s.first!.offset..<(s.last!.offset + s.last!.count)
+    guard let first = s.first, let last = s.last else { return 0..<0 }
+    return first.offset..<(last.offset + last.count)
+  }
+
+  /// The module path (HF name without `.weight`/`.bias`) of a slot's module, for messages and `inspect`.
+  public func modulePath(of slot: ParameterSlot) -> String {
+    for suffix in [".weight", ".bias"] where slot.name.hasSuffix(suffix) { return String(slot.name.dropLast(suffix.count)) }
+    return slot.name
   }
 }

@@ -2,14 +2,15 @@ import Foundation
 import PETLKernels
 
 extension ModelDims {
-  public init(config c: BertConfig, numLabels: Int) {
-    self.init(vocabSize: c.vocabSize, hidden: c.hiddenSize, layers: c.numHiddenLayers, heads: c.numAttentionHeads,
-              intermediate: c.intermediateSize, maxPositions: c.maxPositionEmbeddings, typeVocab: c.typeVocabSize,
-              numLabels: numLabels, layerNormEps: Float(c.layerNormEps))
+  public init(config c: EncoderConfig, numLabels: Int) {
+    self.init(family: c.family, vocabSize: c.vocabSize, hidden: c.hiddenSize, layers: c.numHiddenLayers,
+              heads: c.numAttentionHeads, intermediate: c.intermediateSize, maxPositions: c.maxPositionEmbeddings,
+              typeVocab: c.typeVocabSize, numLabels: numLabels, layerNormEps: Float(c.layerNormEps),
+              embedding: c.embeddingSize, padTokenId: c.padTokenId)
   }
 }
 
-extension BertModel {
+extension EncoderModel {
   /// What `load` had to initialise because the checkpoint did not hold it (pooler, classifier).
   public struct LoadReport: Sendable {
     public var initialized: [String] = []
@@ -25,27 +26,30 @@ extension BertModel {
     }
   }
 
-  /// Loads a HuggingFace BERT folder (`config.json`, `model.safetensors`) with a head of `numLabels`
-  /// outputs (1 = regression). Tensor names may carry the `bert.` prefix or not, and LayerNorm
+  /// Loads a HuggingFace encoder folder (`config.json`, `model.safetensors`; the family from
+  /// `model_type`) with a head of `numLabels` outputs (1 = regression). Tensor names may carry the
+  /// family's prefix (`bert.`, `roberta.`, `electra.`, `distilbert.`) or not, and LayerNorm
   /// parameters may use the old `gamma`/`beta` names; unused tensors (`embeddings.position_ids`,
-  /// MLM heads) are ignored. A missing pooler or classifier (or one with another label count) is
-  /// initialised from `seed` and reported; any other missing tensor or a wrong shape is an error.
+  /// pre-training heads: `cls.*`, `lm_head.*`, `discriminator_predictions.*`, `vocab_*`) are ignored.
+  /// A missing pooler or classification head (or one with another label count) is initialised from
+  /// `seed` and reported; any other missing tensor or a wrong shape is an error.
   /// `config`: the folder's `config.json` when the caller has read it already.
-  public static func load(directory: URL, config known: BertConfig? = nil, numLabels: Int,
-                          seed: UInt64 = 0) throws -> (BertModel, LoadReport) {
-    let config = try known ?? BertConfig.load(directory.appendingPathComponent("config.json"))
-    let model = BertModel(dims: ModelDims(config: config, numLabels: numLabels),
+  public static func load(directory: URL, config known: EncoderConfig? = nil, numLabels: Int,
+                          seed: UInt64 = 0) throws -> (EncoderModel, LoadReport) {
+    let config = try known ?? EncoderConfig.load(directory.appendingPathComponent("config.json"))
+    let model = EncoderModel(dims: ModelDims(config: config, numLabels: numLabels),
                           hiddenDropout: Float(config.hiddenDropoutProb),
                           attentionDropout: Float(config.attentionProbsDropoutProb),
                           classifierDropout: config.classifierDropout.map(Float.init))
     let file = directory.appendingPathComponent("model.safetensors")
     guard FileManager.default.fileExists(atPath: file.path) else {
-      throw PETLError("\(file.path): no such file (a HuggingFace BERT folder needs model.safetensors)")
+      throw PETLError("\(file.path): no such file (a HuggingFace model folder needs model.safetensors)")
     }
     let st = try SafeTensors.open(file)
     let available = Set(st.names)
+    let prefix = config.family.checkpointPrefix
     func find(_ name: String) -> String? {
-      var candidates = [name, "bert." + name]
+      var candidates = [name, prefix + name]
       if name.hasSuffix("LayerNorm.weight") { candidates += candidates.map { $0.replacingOccurrences(of: "LayerNorm.weight", with: "LayerNorm.gamma") } }
       if name.hasSuffix("LayerNorm.bias") { candidates += candidates.map { $0.replacingOccurrences(of: "LayerNorm.bias", with: "LayerNorm.beta") } }
       return candidates.first(where: available.contains)
@@ -55,7 +59,7 @@ extension BertModel {
     for slot in model.layout.slots {
       guard let stored = find(slot.name), let info = st.info(stored) else {
         if slot.module == .pooler || slot.module == .classifier { fresh.append(slot); continue }
-        throw PETLError("\(file.path): tensor '\(slot.name)' is missing")
+        throw PETLError("\(file.path): tensor '\(slot.name)' (or '\(prefix)\(slot.name)') is missing for model_type \(config.family.rawValue)")
       }
       guard info.shape == slot.shape else {
         if slot.module == .classifier {  // a head for another label count
@@ -75,7 +79,7 @@ extension BertModel {
     if !fresh.isEmpty {
       model.initialize(slots: fresh, seed: seed)
       var modules: [String] = []
-      for s in fresh { let m = s.module.hfPath(layer: 0); if !modules.contains(m) { modules.append(m) } }
+      for s in fresh { let m = model.layout.modulePath(of: s); if !modules.contains(m) { modules.append(m) } }
       report.initialized = modules
     }
     return (model, report)

@@ -1,6 +1,6 @@
 import PETLKernels
 
-extension BertModel {
+extension EncoderModel {
   /// Sentence embeddings as sentence-transformers computes them for all-MiniLM-L6-v2: the mean of
   /// the last hidden states over the real tokens, L2-normalised. One vector per sequence.
   public func embed(_ batch: Batch, ws: Workspace) -> [[Float]] {

@@ -42,6 +42,12 @@ public final class Workspace {
   /// [0, 1, ..., B]: the [CLS] rows as one-token sequences (dropout counters t = 0).
   var clsOffsets: [Int] = [0]
   var cls = FloatBuffer(0), pooled = FloatBuffer(0), pooledDrop = FloatBuffer(0)
+  /// The head dense layer's dropped input (RoBERTa, ELECTRA) and its GELU slope (ELECTRA), [B,H].
+  var clsDrop = FloatBuffer(0), headSlope = FloatBuffer(0)
+  /// ELECTRA's embeddings before `embeddings_project` [N,E] (the projection's input).
+  var embedded = FloatBuffer(0)
+  /// RoBERTa's position ids of the current batch, one per packed row (see `positionIds`).
+  private var positions: [Int32] = []
   var logits = FloatBuffer(0)
   // backward
   var dx = FloatBuffer(0), dxIn = FloatBuffer(0), dr = FloatBuffer(0), dtmp = FloatBuffer(0)
@@ -60,11 +66,28 @@ public final class Workspace {
     return UnsafeMutableBufferPointer(start: x[l].p, count: tokens * dims.hidden)
   }
 
-  /// The pooled outputs [batch, hidden] (what the classifier reads): written by a forward, or by the
-  /// caller before `classify` (the head-only cell's cache).
-  public func pooledOutput(batch: Int) -> UnsafeMutableBufferPointer<Float> {
-    precondition(batch <= maxBatch, "pooledOutput: reserve the workspace first")
-    return UnsafeMutableBufferPointer(start: pooled.p, count: batch * dims.hidden)
+  /// The head's input on `from`, [batch, hidden]: the last layer's [CLS] rows (`.cls`) or the
+  /// pooler's output (`.pooled`). Written by a forward, or by the caller before
+  /// `head(..., from:)` (the head-only cell's cache).
+  public func headInput(_ from: EncoderModel.HeadInput, batch: Int) -> UnsafeMutableBufferPointer<Float> {
+    precondition(batch <= maxBatch, "headInput: reserve the workspace first")
+    return UnsafeMutableBufferPointer(start: from == .cls ? cls.p : pooled.p, count: batch * dims.hidden)
+  }
+
+  /// RoBERTa's position ids for `batch` (transformers' `create_position_ids_from_input_ids`: a
+  /// token's position is padding_idx + the number of non-padding tokens up to it, a padding token's
+  /// is padding_idx); nil for the other families, whose token t has position t.
+  func positionIds(_ batch: Batch) -> [Int32]? {
+    guard dims.family == .roberta else { return nil }
+    let pad = Int32(dims.padTokenId)
+    positions.removeAll(keepingCapacity: true)
+    for b in 0..<batch.count {
+      var seen: Int32 = 0
+      for r in batch.offsets[b]..<batch.offsets[b + 1] {
+        if batch.inputIds[r] == pad { positions.append(pad) } else { seen += 1; positions.append(pad + seen) }
+      }
+    }
+    return positions
   }
 
   /// Keep backward activations only for layers >= `layer` (a training step whose lowest trainable
@@ -88,6 +111,7 @@ public final class Workspace {
     maxTokens = max(tokens, maxTokens); maxBatch = max(batch, maxBatch)
     maxLen = max(maxLength, maxLen); maxProbs = max(probsNeeded, maxProbs)
     let N = maxTokens, H = dims.hidden, I = dims.intermediate, L = dims.layers, B = maxBatch
+    let E = dims.embedding, HE = max(H, E)
     // Per-layer buffers: layers below firstStoredLayer all use the first one (shared scratch).
     let f = firstStoredLayer
     func many(_ n: Int, _ c: Int) -> [FloatBuffer] {
@@ -96,7 +120,9 @@ public final class Workspace {
       return (0..<n).map { $0 < f ? shared : FloatBuffer(c) }
     }
     x = (0..<(L + 1)).map { _ in FloatBuffer(N * H) }
-    xhat0 = FloatBuffer(N * H); rstd0 = FloatBuffer(N)
+    xhat0 = FloatBuffer(N * E); rstd0 = FloatBuffer(N)
+    embedded = FloatBuffer(dims.projectsEmbeddings ? N * E : 0)
+    positions.reserveCapacity(N)
     q = many(L, N * H); k = many(L, N * H); v = many(L, N * H)
     probs = many(L, maxProbs)
     ctx = many(L, N * H)
@@ -105,8 +131,10 @@ public final class Workspace {
     xhat2 = many(L, N * H); rstd2 = many(L, N)
     clsIn = FloatBuffer(B * H)
     cls = FloatBuffer(B * H); pooled = FloatBuffer(B * H); pooledDrop = FloatBuffer(B * H)
+    clsDrop = FloatBuffer(dims.family.dropsHeadInput ? B * H : 0)
+    headSlope = FloatBuffer(dims.family.headActivation == .gelu ? B * H : 0)
     logits = FloatBuffer(B * dims.numLabels)
-    dx = FloatBuffer(N * H); dxIn = FloatBuffer(N * H); dr = FloatBuffer(N * H); dtmp = FloatBuffer(N * H)
+    dx = FloatBuffer(N * H); dxIn = FloatBuffer(N * H); dr = FloatBuffer(N * HE); dtmp = FloatBuffer(N * HE)
     dy1 = FloatBuffer(N * H); dI = FloatBuffer(N * I)
     dq = FloatBuffer(N * H); dk = FloatBuffer(N * H); dv = FloatBuffer(N * H); dctx = FloatBuffer(N * H)
     dcls = FloatBuffer(B * H); dpooled = FloatBuffer(B * H); dlogits = FloatBuffer(B * dims.numLabels)
@@ -119,7 +147,7 @@ public final class Workspace {
     var seen = Set<ObjectIdentifier>(), total = 0
     func add(_ b: FloatBuffer) { if seen.insert(ObjectIdentifier(b)).inserted { total += 4 * b.count } }
     for list in [x, q, k, v, probs, ctx, xhat1, rstd1, y1, u, g, xhat2, rstd2] { list.forEach(add) }
-    for b in [xhat0, rstd0, clsIn, cls, pooled, pooledDrop, logits, dx, dxIn, dr, dtmp, dy1, dI, dq, dk, dv, dctx,
+    for b in [xhat0, rstd0, embedded, clsIn, cls, pooled, pooledDrop, clsDrop, headSlope, logits, dx, dxIn, dr, dtmp, dy1, dI, dq, dk, dv, dctx,
               dcls, dpooled, dlogits, attnScratch, gradScratchW, gradScratchB] { add(b) }
     return total
   }

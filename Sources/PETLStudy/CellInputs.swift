@@ -56,7 +56,7 @@ public enum Engine {
 /// The files of a model folder that the engine reads.
 public enum PretrainedFiles {
   public static func read(by directory: URL) -> [URL] {
-    ["config.json", "vocab.txt", "tokenizer_config.json", "model.safetensors"]
+    ["config.json", "vocab.txt", "tokenizer_config.json", "vocab.json", "merges.txt", "tokenizer.json", "model.safetensors"]
       .map { directory.appendingPathComponent($0) }
       .filter { FileManager.default.fileExists(atPath: $0.path) }
   }

@@ -29,7 +29,7 @@ public struct Magnitudes {
 
   /// Statistics of every tensor group (module, layer, part) of `base`; `tuned` are the base model with
   /// an adapter loaded on top, in the order of `adapterNames`.
-  public init(base: BertModel, tuned: [(name: String, model: BertModel, touched: Set<String>)] = []) {
+  public init(base: EncoderModel, tuned: [(name: String, model: EncoderModel, touched: Set<String>)] = []) {
     var rows: [Row] = []
     for s in base.layout.slots where s.module != .classifier {
       let p = base.pointer(s)
@@ -126,12 +126,12 @@ public struct Magnitudes {
 extension Magnitudes {
   /// The pretrained model's magnitudes, and how far each adapter (a name and its file) moved them:
   /// each adapter is loaded over its own copy of the pretrained model, with a head of its label count.
-  public init(modelDirectory: URL, config: BertConfig? = nil, adapters: [(name: String, url: URL)]) throws {
-    let (base, _) = try BertModel.load(directory: modelDirectory, config: config, numLabels: 2)
-    var tuned: [(name: String, model: BertModel, touched: Set<String>)] = []
+  public init(modelDirectory: URL, config: EncoderConfig? = nil, adapters: [(name: String, url: URL)]) throws {
+    let (base, _) = try EncoderModel.load(directory: modelDirectory, config: config, numLabels: 2)
+    var tuned: [(name: String, model: EncoderModel, touched: Set<String>)] = []
     for adapter in adapters {
       let labels = (try SafeTensors.open(adapter.url)).info("classifier.weight")?.shape.first ?? 2
-      let (m, _) = try BertModel.load(directory: modelDirectory, config: config, numLabels: Int(labels))
+      let (m, _) = try EncoderModel.load(directory: modelDirectory, config: config, numLabels: Int(labels))
       tuned.append((adapter.name, m, Set(try AdapterFile.load(adapter.url, into: m))))
     }
     self.init(base: base, tuned: tuned)

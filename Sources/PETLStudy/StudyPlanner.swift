@@ -41,13 +41,13 @@ public struct StudyRequest: Sendable {
 /// preset's seed rule, random controls sized by `--random-count` or `--match`, duplicates removed,
 /// every task and flag checked against the model before any rank trains.
 public struct StudyPlanner {
-  public let config: BertConfig
+  public let config: EncoderConfig
   public let modelDirectory: URL
   public let dataDirectory: URL
   /// The model's layout (two labels; the encoder's part is what sets are sized by).
   public let layout: ParameterLayout
 
-  public init(config: BertConfig, modelDirectory: URL, dataDirectory: URL) {
+  public init(config: EncoderConfig, modelDirectory: URL, dataDirectory: URL) {
     self.config = config; self.modelDirectory = modelDirectory; self.dataDirectory = dataDirectory
     layout = ParameterLayout(dims: ModelDims(config: config, numLabels: 2))
   }

@@ -29,12 +29,12 @@ public struct BertTokenizer: Tokenizer {
   /// fit its `vocab_size`: every id the tokenizer emits indexes the word-embedding table.
   public init(modelDirectory: URL) throws {
     let configURL = modelDirectory.appendingPathComponent("config.json")
-    let config = FileManager.default.fileExists(atPath: configURL.path) ? try BertConfig.load(configURL) : nil
+    let config = FileManager.default.fileExists(atPath: configURL.path) ? try EncoderConfig.load(configURL) : nil
     try self.init(modelDirectory: modelDirectory, config: config)
   }
 
   /// As `init(modelDirectory:)`, with the model's config already loaded (nil: no check of the ids).
-  public init(modelDirectory: URL, config: BertConfig?) throws {
+  public init(modelDirectory: URL, config: EncoderConfig?) throws {
     let vocabURL = modelDirectory.appendingPathComponent("vocab.txt")
     let vocabulary = try Vocabulary.load(vocabURL)
     try config?.checkVocabulary(tokens: vocabulary.tokens.count, file: vocabURL.path)

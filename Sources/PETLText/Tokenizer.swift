@@ -17,6 +17,9 @@ public protocol Tokenizer: Sendable {
 }
 
 extension Tokenizer {
+  /// The model input of one text.
+  public func encode(_ a: String, maxLength: Int) -> Encoding { encode(a, nil, maxLength: maxLength) }
+
   /// The token strings of `text` (no special tokens).
   public func tokenize(_ text: String) -> [String] { ids(text).map(token(for:)) }
 }

@@ -27,7 +27,7 @@ public struct CellTrainer {
   /// The trained model beside the journaled result, for `--save-adapter` and tests.
   public struct Outcome {
     public var result: CellResult
-    public var model: BertModel
+    public var model: EncoderModel
     public var trainable: TrainableSet
   }
 
@@ -155,14 +155,14 @@ public struct CellTrainer {
 
   /// Dev metrics of the current parameters, over every dev split. Under data parallelism each rank
   /// scores a contiguous share and one all-reduce assembles the outputs.
-  func evaluate(model: BertModel, ws: Workspace, data: TaskData, prefixes: [String: PrefixCache] = [:]) throws -> [String: Double] {
+  func evaluate(model: EncoderModel, ws: Workspace, data: TaskData, prefixes: [String: PrefixCache] = [:]) throws -> [String: Double] {
     try evaluateWithOutputs(model: model, ws: ws, data: data, prefixes: prefixes).metrics
   }
 
   /// `evaluate`, also returning the primary split's outputs (for the bootstrap interval). With
   /// `splits`, only those (split, examples) pairs: a split's examples must be a prefix of the task's,
   /// so that example i is the same example in the prefix caches.
-  func evaluateWithOutputs(model: BertModel, ws: Workspace, data: TaskData, prefixes: [String: PrefixCache] = [:],
+  func evaluateWithOutputs(model: EncoderModel, ws: Workspace, data: TaskData, prefixes: [String: PrefixCache] = [:],
                            splits: [(split: String, examples: [EncodedExample])]? = nil) throws -> (metrics: [String: Double], primary: [[Float]]) {
     var metrics: [String: Double] = [:]
     var primary: [[Float]] = []
@@ -202,7 +202,7 @@ public struct CellTrainer {
 final class CellRun {
   let trainer: CellTrainer
   let data: TaskData
-  let model: BertModel
+  let model: EncoderModel
   let trainable: TrainableSet
   let step: TrainingStep
   let devCaches: [String: PrefixCache]
@@ -222,7 +222,7 @@ final class CellRun {
   private let initial: [Float]
   private let encoderSegments: [GradientPlan.Segment]
 
-  init(trainer: CellTrainer, data: TaskData, model: BertModel, trainable: TrainableSet, step: TrainingStep,
+  init(trainer: CellTrainer, data: TaskData, model: EncoderModel, trainable: TrainableSet, step: TrainingStep,
        devCaches: [String: PrefixCache], lr: Double, schedule: LinearSchedule, totalSteps: Int) {
     self.trainer = trainer; self.data = data; self.model = model; self.trainable = trainable; self.step = step
     self.devCaches = devCaches; self.lr = lr; self.schedule = schedule; self.totalSteps = totalSteps
@@ -231,7 +231,7 @@ final class CellRun {
     result = CellResult(status: .ok, trainableParameters: trainable.count, totalParameters: model.layout.count,
                         allreduceBytesPerStep: ranks > 1 ? step.allReduceBytes : 0, ranks: ranks)
     progress = Progress(totalSteps: totalSteps, interval: trainer.progressInterval, ranks: ranks)
-    let head = [model.layout.range(of: .classifier), model.layout.range(of: .pooler)]
+    let head = [model.layout.range(of: .classifier), model.layout.range(of: .pooler)].filter { !$0.isEmpty }
     encoderSegments = trainable.plan.segments.filter { seg in !head.contains { $0.contains(seg.paramOffset) } }
     var values: [Float] = []
     for seg in encoderSegments { values += UnsafeBufferPointer(start: model.params + seg.paramOffset, count: seg.count) }
@@ -367,7 +367,7 @@ public enum Predictor {
   /// computes a contiguous share (balanced by tokens, as in training) and an all-reduce gives every
   /// rank all outputs. With `prefix` (a
   /// cache of these examples at a frozen layer) the forward starts there: exact, as eval has no dropout.
-  public static func outputs(model: BertModel, ws: Workspace, examples: [EncodedExample], batchSize: Int = 32,
+  public static func outputs(model: EncoderModel, ws: Workspace, examples: [EncodedExample], batchSize: Int = 32,
                              group: Collective? = nil, prefix: PrefixCache? = nil) -> [[Float]] {
     let C = model.dims.numLabels, n = examples.count
     let ranks = group?.size ?? 1, rank = group?.rank ?? 0

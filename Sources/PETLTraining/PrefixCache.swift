@@ -14,9 +14,10 @@ import PETLData
 /// The states depend only on the pretrained weights, the tokenized example and l, so cells of the
 /// same task and lowest layer on one rank share one cache (StudyContext keeps them).
 ///
-/// At l = the number of layers (a head-only cell: encoder and pooler frozen) the cache keeps what
-/// feeds the classifier, each example's pooled output (`hidden` floats), and the forward is the
-/// classifier alone (`BertModel.classify`).
+/// At l = the number of layers (a head-only cell: the encoder, and BERT's pooler, frozen) the cache
+/// keeps what feeds the trainable head, `hidden` floats per example: BERT's pooled output, or the
+/// other families' last-layer [CLS] row (their head's dense layer trains). The forward is then the
+/// head alone (`EncoderModel.head`).
 public final class PrefixCache {
   public let layer: Int
   public let hidden: Int
@@ -35,9 +36,9 @@ public final class PrefixCache {
   /// Fills `ws.layerInput(layer)` for `batch`: from the cache when every example is there, else by
   /// one eval pass through the prefix (whose rows are then cached while the bound allows). The
   /// forward pass then starts at `layer`.
-  func prepare(_ batch: Batch, model: BertModel, ws: Workspace) {
+  func prepare(_ batch: Batch, model: EncoderModel, ws: Workspace) {
     ws.reserve(for: batch)
-    if layer == model.dims.layers { return preparePooled(batch, model: model, ws: ws) }
+    if layer == model.dims.layers { return prepareHead(batch, model: model, ws: ws) }
     let x = ws.layerInput(layer, tokens: batch.tokens)
     let allCached = batch.exampleIds.allSatisfy { rows[$0] != nil }
     if !allCached {
@@ -61,9 +62,9 @@ public final class PrefixCache {
     }
   }
 
-  /// The head-only case: fills `ws.pooled` [B,H], from the cache or by one eval forward.
-  private func preparePooled(_ batch: Batch, model: BertModel, ws: Workspace) {
-    let pooled = ws.pooledOutput(batch: batch.count)
+  /// The head-only case: fills the head's input [B,H], from the cache or by one eval forward.
+  private func prepareHead(_ batch: Batch, model: EncoderModel, ws: Workspace) {
+    let pooled = ws.headInput(model.headOnlyInput, batch: batch.count)
     if !batch.exampleIds.allSatisfy({ rows[$0] != nil }) {
       model.forward(batch, ws: ws, training: false, forBackward: false)
       misses += 1
@@ -81,11 +82,12 @@ public final class PrefixCache {
 
   /// Runs the forward of `batch` from the cached layer: the remaining layers, or just the classifier.
   @discardableResult
-  func forward(_ batch: Batch, model: BertModel, ws: Workspace, training: Bool, dropoutKey: UInt64 = 0,
+  func forward(_ batch: Batch, model: EncoderModel, ws: Workspace, training: Bool, dropoutKey: UInt64 = 0,
                forBackward: Bool = true) -> ForwardPass {
     prepare(batch, model: model, ws: ws)
     if layer == model.dims.layers {
-      return model.classify(batch, ws: ws, training: training, dropoutKey: dropoutKey)
+      return model.head(batch, ws: ws, training: training, dropoutKey: dropoutKey, from: model.headOnlyInput,
+                        forBackward: forBackward)
     }
     return model.forward(batch, ws: ws, training: training, dropoutKey: dropoutKey, startLayer: layer, forBackward: forBackward)
   }

@@ -19,11 +19,11 @@ public struct TaskData: Sendable {
   /// (split name, examples) for each dev split: one for most tasks, two for MNLI.
   public let dev: [(split: String, examples: [EncodedExample])]
 
-  public init(task: TaskDescriptor, dataDir: URL, tokenizer: BertTokenizer, maxLength: Int,
+  public init(task: TaskDescriptor, dataDir: URL, tokenizer: any Tokenizer, maxLength: Int,
               maxTrain: Int? = nil, maxEval: Int? = nil) throws {
     func encode(_ xs: [Example]) -> [EncodedExample] { Self.encode(xs, tokenizer: tokenizer, maxLength: maxLength) }
     // The encoder's preconditions, unchecked in the release build.
-    guard maxLength >= (task.isPair ? 3 : 2) else {
+    guard maxLength >= tokenizer.specialTokenCount(pair: task.isPair) else {
       throw PETLError("--max-length \(maxLength): too short for the special tokens of task \(task.name)")
     }
     var train = try loadExamples(task: task, dataDir: dataDir, split: "train")
@@ -39,7 +39,7 @@ public struct TaskData: Sendable {
   }
 
   /// Tokenizes examples as the task feeds them to the model (single sentence or pair).
-  public static func encode(_ xs: [Example], tokenizer: BertTokenizer, maxLength: Int) -> [EncodedExample] {
+  public static func encode(_ xs: [Example], tokenizer: any Tokenizer, maxLength: Int) -> [EncodedExample] {
     xs.map { e in
       let enc = tokenizer.encode(e.textA, e.textB, maxLength: maxLength)
       return EncodedExample(ids: enc.inputIds, types: enc.tokenTypeIds, label: e.label)
@@ -84,20 +84,20 @@ public struct TaskData: Sendable {
 public final class StudyContext {
   public let modelDirectory: URL
   public let dataDirectory: URL
-  public let tokenizer: BertTokenizer
-  public let config: BertConfig
+  public let tokenizer: any Tokenizer
+  public let config: EncoderConfig
   /// `config.json`'s path, for the messages of checks against it.
   public var configPath: String { modelDirectory.appendingPathComponent("config.json").path }
   private var dataCache: [String: TaskData] = [:]
-  private var baseWeights: [Int: (BertModel, BertModel.LoadReport)] = [:]
+  private var baseWeights: [Int: (EncoderModel, EncoderModel.LoadReport)] = [:]
   private var prefixCaches: [String: PrefixCache] = [:]
 
   /// `config`: the model folder's `config.json` when the caller has read it already.
-  public init(modelDirectory: URL, dataDirectory: URL, config known: BertConfig? = nil) throws {
+  public init(modelDirectory: URL, dataDirectory: URL, config known: EncoderConfig? = nil) throws {
     self.modelDirectory = modelDirectory
     self.dataDirectory = dataDirectory
-    self.config = try known ?? BertConfig.load(modelDirectory.appendingPathComponent("config.json"))
-    self.tokenizer = try BertTokenizer(modelDirectory: modelDirectory, config: config)
+    self.config = try known ?? EncoderConfig.load(modelDirectory.appendingPathComponent("config.json"))
+    self.tokenizer = try loadTokenizer(modelDirectory: modelDirectory, config: config)
   }
 
   public var modelName: String { modelDirectory.standardizedFileURL.lastPathComponent }
@@ -119,7 +119,7 @@ public final class StudyContext {
   }
 
   /// The task's data, tokenized for `options`; first refuses a task or `--max-length` the model's
-  /// tables cannot hold (see `BertConfig.checkInputs`), before anything is read.
+  /// tables cannot hold (see `EncoderConfig.checkInputs`), before anything is read.
   public func data(_ task: TaskDescriptor, options: TrainOptions) throws -> TaskData {
     try config.checkInputs(task: task, maxLength: options.maxLength, configPath: configPath)
     let key = Self.dataKey(task: task.name, options)
@@ -132,28 +132,28 @@ public final class StudyContext {
 
   /// A fresh model with the pretrained weights and a head of `numLabels` initialised from `seed`
   /// (so every cell of the same seed starts from the same head).
-  public func freshModel(numLabels: Int, seed: UInt64) throws -> (BertModel, BertModel.LoadReport) {
-    let base: (BertModel, BertModel.LoadReport)
+  public func freshModel(numLabels: Int, seed: UInt64) throws -> (EncoderModel, EncoderModel.LoadReport) {
+    let base: (EncoderModel, EncoderModel.LoadReport)
     if let b = baseWeights[numLabels] { base = b } else {
-      base = try BertModel.load(directory: modelDirectory, config: config, numLabels: numLabels, seed: 0)
+      base = try EncoderModel.load(directory: modelDirectory, config: config, numLabels: numLabels, seed: 0)
       baseWeights[numLabels] = base
     }
     let (b, report) = base
-    let m = BertModel(dims: b.dims, hiddenDropout: b.hiddenDropout, attentionDropout: b.attentionDropout,
+    let m = EncoderModel(dims: b.dims, hiddenDropout: b.hiddenDropout, attentionDropout: b.attentionDropout,
                       classifierDropout: b.classifierDropout)
     m.params.update(from: b.params, count: b.layout.count)
     var r = report
     r.seed = seed
-    let fresh = m.layout.slots.filter { s in r.initialized.contains(s.module.hfPath(layer: 0)) }
+    let fresh = m.layout.slots.filter { s in r.initialized.contains(m.layout.modulePath(of: s)) }
     m.initialize(slots: fresh, seed: seed)
     return (m, r)
   }
 }
 
-extension BertConfig {
+extension EncoderConfig {
   /// Everything a task's encodings index that this model must hold: token type 1 for a pair task, and
   /// `maxLength` positions (at least the special tokens). The vocabulary is checked when the tokenizer
-  /// loads (`BertTokenizer(modelDirectory:)`). `train` and `grid` get this through
+  /// loads (`loadTokenizer(modelDirectory:config:)`). `train` and `grid` get this through
   /// `StudyContext.data`, `predict` calls it itself.
   public func checkInputs(task: TaskDescriptor, maxLength: Int, configPath: String, flag: String = "--max-length") throws {
     try checkTokenTypes(pairs: task.isPair, task: task.name, configPath: configPath)

@@ -47,7 +47,11 @@ public struct TrainableSet: Sendable {
         mark { ($0.role == .bias || $0.role == .beta) && inLayers($0) }
         if case .all = layers { mark { $0.name == "embeddings.LayerNorm.bias" } }
       case .embeddings: mark { $0.module == .embeddings }
-      case .pooler: mark { $0.module == .pooler }
+      case .pooler:
+        guard layout.dims.family.hasPooler else {
+          throw PETLError("--modules pooler: a \(layout.dims.family.rawValue) model has no pooler (its head's dense layer trains with the head)")
+        }
+        mark { $0.module == .pooler }
       case .classifier: break
       case .full: mark { _ in true }
       case .random:
@@ -94,7 +98,7 @@ public struct TrainableSet: Sendable {
 
 extension AdapterFile {
   /// An adapter of a cell: its trainable tensors, and the set they came from in the metadata.
-  public static func save(_ model: BertModel, trainable: TrainableSet, to url: URL, metadata extra: [String: String] = [:]) throws {
+  public static func save(_ model: EncoderModel, trainable: TrainableSet, to url: URL, metadata extra: [String: String] = [:]) throws {
     var meta = extra
     meta["swift_petl.modules"] = trainable.modules.map(\.rawValue).joined(separator: ",")
     meta["swift_petl.layers"] = trainable.layers.description

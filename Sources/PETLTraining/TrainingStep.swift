@@ -8,7 +8,7 @@ import PETLData
 /// the slab zeroed for the next step).
 /// Owns the gradient slab and the optimizer state; allocates nothing per step.
 public final class TrainingStep {
-  public let model: BertModel
+  public let model: EncoderModel
   public let trainable: TrainableSet
   public let workspace: Workspace
   public let optimizer: Optimizer
@@ -21,7 +21,7 @@ public final class TrainingStep {
   /// Frozen-prefix cache for this cell (nil: off). See `PrefixCache`.
   public var prefixCache: PrefixCache?
 
-  public init(model: BertModel, trainable: TrainableSet, optimizer: TrainOptions.Optimizer,
+  public init(model: EncoderModel, trainable: TrainableSet, optimizer: TrainOptions.Optimizer,
               weightDecay: Double, maxGradNorm: Double) {
     self.model = model
     self.trainable = trainable

@@ -36,7 +36,7 @@ struct BenchCommand: ParsableCommand {
       print(String(repeating: "!", count: 78))
     }
     print("load before: \(loadAverage())")
-    let (m, _) = try BertModel.load(directory: modelFlag.url, numLabels: 2)
+    let (m, _) = try EncoderModel.load(directory: modelFlag.url, numLabels: 2)
     let b = makeBatch(vocab: m.dims.vocabSize)
     print("model \(modelFlag.model): \(m.dims.layers) layers, hidden \(m.dims.hidden); batch \(batch) x \(seq) tokens; \(warmup) warm-up + \(steps) timed steps, median")
 
@@ -84,7 +84,7 @@ struct BenchCommand: ParsableCommand {
 
   /// Median ms per step, GEMM FLOPs per step, and the row's memory beyond the parameters (workspace,
   /// gradient slab, optimizer state).
-  private func time(_ row: BenchRow, model m: BertModel, batch b: Batch) throws -> (Double, Double, Int) {
+  private func time(_ row: BenchRow, model m: EncoderModel, batch b: Batch) throws -> (Double, Double, Int) {
     var times: [Double] = []
     var flops = 0
     var bytes = 0

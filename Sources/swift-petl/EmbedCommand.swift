@@ -20,8 +20,8 @@ struct EmbedCommand: ParsableCommand {
   func run() throws {
     let dir = modelFlag.url, config = try modelFlag.config()
     try config.checkMaxLength(maxLength, pairs: false, configPath: modelFlag.configURL.path)
-    let tokenizer = try BertTokenizer(modelDirectory: dir, config: config)
-    let (m, _) = try BertModel.load(directory: dir, config: config, numLabels: 2)
+    let tokenizer = try loadTokenizer(modelDirectory: dir, config: config)
+    let (m, _) = try EncoderModel.load(directory: dir, config: config, numLabels: 2)
     let ws = Workspace(dims: m.dims)
     let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

@@ -52,7 +52,7 @@ struct GridCommand: ParsableCommand {
     if let t = cellTimeout, !(t > 0 && t.isFinite) { throw ValidationError("--cell-timeout must be a positive number of seconds") }
     guard progressEvery > 0 && progressEvery.isFinite else { throw ValidationError("--progress-every must be a positive number of seconds") }
     let fault = try FaultInjection.fromEnvironment()
-    let config = try BertConfig.load(location.modelURL.appendingPathComponent("config.json"))
+    let config = try EncoderConfig.load(location.modelURL.appendingPathComponent("config.json"))
     let planner = StudyPlanner(config: config, modelDirectory: location.modelURL, dataDirectory: location.dataURL)
     let plan = try planner.plan(try request(), options: { try training.apply(to: $0) })
     let world = try Communicator.world()

@@ -27,10 +27,10 @@ struct PredictCommand: ParsableCommand {
     guard t.splits.contains(split) else { throw ValidationError("--split: task \(task) has splits \(t.splits.joined(separator: ", "))") }
     if let n = maxExamples, n <= 0 { throw ValidationError("--max-examples must be positive") }
     let configURL = location.modelURL.appendingPathComponent("config.json")
-    let config = try BertConfig.load(configURL)
+    let config = try EncoderConfig.load(configURL)
     try config.checkInputs(task: t, maxLength: maxLength, configPath: configURL.path)
-    let tokenizer = try BertTokenizer(modelDirectory: location.modelURL, config: config)
-    let (m, report) = try BertModel.load(directory: location.modelURL, numLabels: t.numLabels)
+    let tokenizer = try loadTokenizer(modelDirectory: location.modelURL, config: config)
+    let (m, report) = try EncoderModel.load(directory: location.modelURL, numLabels: t.numLabels)
     if let a = adapter {
       try AdapterFile.load(URL(fileURLWithPath: a), into: m)
     } else if let msg = report.message {

@@ -13,9 +13,9 @@ import PETLStudy
 struct TokenizeCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "tokenize",
-    abstract: "Print BERT input ids ([CLS] ... [SEP]) for each line of stdin, separated by spaces.")
+    abstract: "Print the model's input ids (with its special tokens) for each line of stdin, separated by spaces.")
 
-  @Option(help: "Model folder with vocab.txt (and tokenizer_config.json).")
+  @Option(help: "Model folder with vocab.txt (and tokenizer_config.json), or RoBERTa's vocab.json and merges.txt.")
   var model: String
 
   @Option(help: "Truncate each encoding to this many ids (longest-first for pairs); at most the model's max_position_embeddings when the folder has config.json.")
@@ -25,9 +25,8 @@ struct TokenizeCommand: ParsableCommand {
   var pairs = false
 
   func validate() throws {
-    let minimum = pairs ? 3 : 2
-    guard maxLength >= minimum else {
-      throw ValidationError("--max-length must be at least \(minimum) to hold the special tokens, got \(maxLength)")
+    guard maxLength >= 2 else {
+      throw ValidationError("--max-length must be at least 2 to hold the special tokens, got \(maxLength)")
     }
   }
 
@@ -36,9 +35,13 @@ struct TokenizeCommand: ParsableCommand {
     // only vocab.txt is a tokenizer alone.
     let dir = URL(fileURLWithPath: model)
     let configURL = dir.appendingPathComponent("config.json")
-    let config = FileManager.default.fileExists(atPath: configURL.path) ? try BertConfig.load(configURL) : nil
+    let config = FileManager.default.fileExists(atPath: configURL.path) ? try EncoderConfig.load(configURL) : nil
     try config?.checkMaxLength(maxLength, pairs: pairs, configPath: configURL.path)
-    let tokenizer = try BertTokenizer(modelDirectory: dir, config: config)
+    let tokenizer = try loadTokenizer(modelDirectory: dir, config: config)
+    let minimum = tokenizer.specialTokenCount(pair: pairs)
+    guard maxLength >= minimum else {
+      throw PETLError("--max-length \(maxLength): must be at least \(minimum) to hold the special tokens\(pairs ? " of a pair" : "")")
+    }
     let input = FileHandle.standardInput.readDataToEndOfFile()
     var lines = input.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
     if lines.last?.isEmpty == true { lines.removeLast() }

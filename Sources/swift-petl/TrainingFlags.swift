@@ -10,12 +10,12 @@ import PETLStudy
 
 /// The model folder: every command that loads the model takes it.
 struct ModelFlag: ParsableArguments {
-  @Option(help: "HuggingFace BERT folder (config.json, vocab.txt, model.safetensors).")
+  @Option(help: "HuggingFace encoder folder: config.json, model.safetensors, and vocab.txt (BERT, ELECTRA, DistilBERT) or vocab.json + merges.txt (RoBERTa).")
   var model: String = "models/all-MiniLM-L6-v2"
 
   var url: URL { URL(fileURLWithPath: model) }
   var configURL: URL { url.appendingPathComponent("config.json") }
-  func config() throws -> BertConfig { try BertConfig.load(configURL) }
+  func config() throws -> EncoderConfig { try EncoderConfig.load(configURL) }
 }
 
 /// Where the model and data are: shared by every command that trains or predicts.

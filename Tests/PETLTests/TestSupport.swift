@@ -28,10 +28,24 @@ enum TestSupport {
   static let tinyDims = ModelDims(vocabSize: 40, hidden: 32, layers: 3, heads: 2, intermediate: 48,
                                   maxPositions: 16, typeVocab: 2, numLabels: 3, layerNormEps: 1e-5)
 
+  /// `tinyDims` in another family: RoBERTa with its padding id 1 (positions from 2, so 2 more
+  /// rows), ELECTRA with embeddings narrower than the hidden width, DistilBERT without token types.
+  static func tinyDims(_ family: EncoderFamily) -> ModelDims {
+    var d = tinyDims
+    d.family = family
+    switch family {
+    case .bert: break
+    case .roberta: d.padTokenId = 1; d.maxPositions += 2
+    case .electra: d.embedding = 24
+    case .distilbert: d.typeVocab = 0
+    }
+    return d
+  }
+
   /// A tiny model with all parameters random and large enough that every gradient is well above
   /// float noise (LayerNorm gains and biases perturbed too).
-  static func tinyModel(dims: ModelDims = tinyDims, seed: UInt64 = 7) -> BertModel {
-    let m = BertModel(dims: dims, hiddenDropout: 0.1, attentionDropout: 0.1)
+  static func tinyModel(dims: ModelDims = tinyDims, seed: UInt64 = 7) -> EncoderModel {
+    let m = EncoderModel(dims: dims, hiddenDropout: 0.1, attentionDropout: 0.1)
     var rng = SeededGenerator(seed: seed)
     for s in m.layout.slots {
       let p = m.pointer(s)
@@ -52,7 +66,7 @@ enum TestSupport {
     var labels: [Float] = []
     for (i, n) in lengths.enumerated() {
       let ids = (0..<n).map { _ in Int32(rng.next() % UInt64(dims.vocabSize)) }
-      let types = (0..<n).map { $0 < n / 2 ? Int32(0) : Int32(1) }
+      let types = (0..<n).map { $0 < n / 2 || dims.typeVocab < 2 ? Int32(0) : Int32(1) }
       seqs.append((ids, types))
       labels.append(dims.numLabels == 1 ? Float(i) * 0.7 - 0.3 : Float(i % dims.numLabels))
     }

@@ -146,7 +146,7 @@ final class GridTests: XCTestCase {
     // the checkpoint) as the cell initialises it, from its seed.
     let seed = UInt64(((l1["spec"] as! [String: Any])["options"] as! [String: Any])["seed"] as! Int)
     let checkpoint = try SafeTensors.open(TestSupport.modelDir.appendingPathComponent("model.safetensors"))
-    let (initial, _) = try BertModel.load(directory: TestSupport.modelDir, numLabels: 2, seed: seed)
+    let (initial, _) = try EncoderModel.load(directory: TestSupport.modelDir, numLabels: 2, seed: seed)
     func adapter(_ folder: URL, _ line: [String: Any]) throws -> SafeTensors {
       try SafeTensors.open(folder.appendingPathComponent("adapters/\(line["spec_hash"] as! String).safetensors"))
     }

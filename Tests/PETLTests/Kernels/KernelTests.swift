@@ -36,7 +36,7 @@ final class KernelTests: XCTestCase {
     }
   }
 
-  private func run(_ m: BertModel, _ batch: Batch, _ set: TrainableSet, depth: BertModel.ForwardDepth,
+  private func run(_ m: EncoderModel, _ batch: Batch, _ set: TrainableSet, depth: EncoderModel.ForwardDepth,
                    storeFrom: Int = 0) -> (logits: [Float], grads: [Float]) {
     let ws = Workspace(dims: m.dims)
     ws.storeActivations(from: storeFrom)
@@ -53,7 +53,7 @@ final class KernelTests: XCTestCase {
     let m = TestSupport.tinyModel(dims: Self.midDims)
     let batch = TestSupport.tinyBatch(dims: Self.midDims, lengths: Self.lengths)
     let set = try TrainableSet(modules: ["full"], layers: .all, layout: m.layout)
-    for depth in [BertModel.ForwardDepth.logits, .logitsAllRows] {
+    for depth in [EncoderModel.ForwardDepth.logits, .logitsAllRows] {
       Parallel.workerOverride = 1
       let serial = run(m, batch, set, depth: depth)
       Parallel.workerOverride = 2
@@ -100,7 +100,7 @@ final class KernelTests: XCTestCase {
     let batch = TestSupport.tinyBatch(dims: dims, lengths: [12, 30, 7])
     for (mods, layer) in [(["query"], 2), (["layernorm"], 3), (["output"], 1)] as [([TrainableModule], Int)] {
       let set = try TrainableSet(modules: mods, layers: .indices([layer]), layout: m.layout)
-      for depth in [BertModel.ForwardDepth.logits, .logitsAllRows] {
+      for depth in [EncoderModel.ForwardDepth.logits, .logitsAllRows] {
         let all = run(m, batch, set, depth: depth)
         let shared = run(m, batch, set, depth: depth, storeFrom: layer)
         XCTAssertEqual(all.logits, shared.logits, "\(mods) \(layer)")

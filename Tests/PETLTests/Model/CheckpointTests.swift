@@ -221,8 +221,8 @@ final class CheckpointTests: XCTestCase {
     XCTAssertEqual(gamma.count, 384)
     XCTAssertTrue(gamma.allSatisfy(\.isFinite))
 
-    let config = try BertConfig.load(model.appendingPathComponent("config.json"))
-    XCTAssertEqual(config, BertConfig(
+    let config = try EncoderConfig.load(model.appendingPathComponent("config.json"))
+    XCTAssertEqual(config, EncoderConfig(
       hiddenSize: 384, numHiddenLayers: 6, numAttentionHeads: 12, intermediateSize: 1536,
       maxPositionEmbeddings: 512, typeVocabSize: 2, vocabSize: 30522, layerNormEps: 1e-12,
       hiddenAct: .gelu, hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0.1, classifierDropout: nil))
@@ -249,18 +249,18 @@ final class CheckpointTests: XCTestCase {
   private func assertConfigFails(_ edit: (inout [String: Any]) -> Void, _ problem: String,
                                  file: StaticString = #filePath, line: UInt = #line) throws {
     let url = try configFile(edit)
-    XCTAssertThrowsError(try BertConfig.load(url), file: file, line: line) {
+    XCTAssertThrowsError(try EncoderConfig.load(url), file: file, line: line) {
       XCTAssertEqual("\($0)", "\(url.path): \(problem)", file: file, line: line)
     }
   }
 
   func testConfigReadsEveryField() throws {
-    let config = try BertConfig.load(try configFile { _ in })
-    XCTAssertEqual(config, BertConfig(
+    let config = try EncoderConfig.load(try configFile { _ in })
+    XCTAssertEqual(config, EncoderConfig(
       hiddenSize: 8, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 16,
       maxPositionEmbeddings: 32, typeVocabSize: 2, vocabSize: 50, layerNormEps: 1e-12,
       hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0, classifierDropout: 0.25))
-    XCTAssertNil(try BertConfig.load(try configFile { $0["classifier_dropout"] = NSNull() }).classifierDropout)
+    XCTAssertNil(try EncoderConfig.load(try configFile { $0["classifier_dropout"] = NSNull() }).classifierDropout)
   }
 
   func testConfigErrorsNameFileAndField() throws {
@@ -274,10 +274,52 @@ final class CheckpointTests: XCTestCase {
     try assertConfigFails({ $0["intermediate_size"] = 0 }, "field 'intermediate_size' must be positive, got 0")
   }
 
+  /// `model_type` picks the family and its fields; what the engine does not compute is refused.
+  func testConfigFamilies() throws {
+    XCTAssertEqual(try EncoderConfig.load(try configFile { _ in }).family, .bert, "no model_type: BERT")
+    let roberta = try EncoderConfig.load(try configFile {
+      $0["model_type"] = "roberta"; $0["pad_token_id"] = 1; $0["max_position_embeddings"] = 34; $0["type_vocab_size"] = 1
+    })
+    XCTAssertEqual(roberta.family, .roberta)
+    XCTAssertEqual(roberta.maxTokens, 32, "positions start at pad_token_id + 1")
+    XCTAssertNoThrow(try roberta.checkMaxLength(32, pairs: true, configPath: "/m/config.json"))
+    XCTAssertThrowsError(try roberta.checkMaxLength(33, pairs: false, configPath: "/m/config.json")) {
+      XCTAssertEqual("\($0)", "--max-length 33: the model has max_position_embeddings 34, positions start at pad_token_id + 1 = 2 (/m/config.json)")
+    }
+    XCTAssertThrowsError(try roberta.checkMaxLength(3, pairs: true, configPath: "/m/config.json")) {
+      XCTAssertEqual("\($0)", "--max-length 3: must be at least 4 to hold <s> and three </s> (sentence pairs)")
+    }
+    XCTAssertNoThrow(try roberta.checkTokenTypes(pairs: true, task: "RTE", configPath: "/m/config.json"),
+                     "RoBERTa sends type 0 for both segments")
+    let electra = try EncoderConfig.load(try configFile { $0["model_type"] = "electra"; $0["embedding_size"] = 4 })
+    XCTAssertEqual(electra.family, .electra)
+    XCTAssertEqual(electra.embeddingSize, 4)
+    XCTAssertEqual(try EncoderConfig.load(try configFile { $0["embedding_size"] = 4 }).embeddingSize, 8,
+                   "only ELECTRA reads embedding_size")
+    let distil: [String: Any] = ["model_type": "distilbert", "dim": 8, "n_layers": 2, "n_heads": 2, "hidden_dim": 16,
+                                 "max_position_embeddings": 32, "vocab_size": 50, "activation": "gelu", "dropout": 0.1,
+                                 "attention_dropout": 0.1, "seq_classif_dropout": 0.2, "sinusoidal_pos_embds": false]
+    let d = try EncoderConfig.load(try configFile { $0 = distil })
+    XCTAssertEqual(d, EncoderConfig(family: .distilbert, hiddenSize: 8, numHiddenLayers: 2, numAttentionHeads: 2,
+                                    intermediateSize: 16, maxPositionEmbeddings: 32, typeVocabSize: 0, vocabSize: 50,
+                                    layerNormEps: 1e-12, hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0.1,
+                                    classifierDropout: 0.2))
+    XCTAssertNoThrow(try d.checkTokenTypes(pairs: true, task: "RTE", configPath: "/m/config.json"), "no token types at all")
+    try assertConfigFails({ $0["model_type"] = "gpt2" },
+                          "model_type 'gpt2' is not supported (supported: bert, roberta, electra, distilbert)")
+    try assertConfigFails({ $0["model_type"] = 3 }, "field 'model_type' must be a string")
+    try assertConfigFails({ $0 = distil; $0["activation"] = "relu" }, "activation 'relu' is not supported (only 'gelu', the erf form)")
+    try assertConfigFails({ $0 = distil; $0["sinusoidal_pos_embds"] = true },
+                          "sinusoidal_pos_embds true is not supported (fixed sinusoidal positions)")
+    try assertConfigFails({ $0 = distil; $0["n_heads"] = 3 }, "dim 8 is not divisible by n_heads 3")
+    try assertConfigFails({ $0 = distil; $0["dim"] = nil }, "missing field 'dim'")
+    try assertConfigFails({ $0["model_type"] = "electra"; $0["embedding_size"] = 0 }, "field 'embedding_size' must be positive, got 0")
+  }
+
   func testConfigThatIsNotJSON() throws {
     let url = folder.appendingPathComponent("config.json")
     try Data("hidden_size: 8".utf8).write(to: url)
-    XCTAssertThrowsError(try BertConfig.load(url)) {
+    XCTAssertThrowsError(try EncoderConfig.load(url)) {
       XCTAssertTrue("\($0)".hasPrefix("\(url.path): not a JSON object ("), "\($0)")
     }
   }
@@ -285,7 +327,7 @@ final class CheckpointTests: XCTestCase {
   // MARK: inputs checked against the tables they index
 
   func testInputChecksNameTheFileOrFlag() throws {
-    let config = try BertConfig.load(try configFile { _ in })  // vocab 50, 32 positions, 2 token types
+    let config = try EncoderConfig.load(try configFile { _ in })  // vocab 50, 32 positions, 2 token types
     let path = "/m/config.json"
     XCTAssertNoThrow(try config.checkVocabulary(tokens: 50, file: "/m/vocab.txt"))
     XCTAssertNoThrow(try config.checkVocabulary(tokens: 40, file: "/m/vocab.txt"), "a padded table is fine")
@@ -304,7 +346,7 @@ final class CheckpointTests: XCTestCase {
     XCTAssertTrue(rte.isPair)
     XCTAssertFalse(vader.isPair)
     XCTAssertEqual(TaskDescriptor.all.filter(\.isPair).map(\.name), ["mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"])
-    let oneType = try BertConfig.load(try configFile { $0["type_vocab_size"] = 1 })
+    let oneType = try EncoderConfig.load(try configFile { $0["type_vocab_size"] = 1 })
     XCTAssertNoThrow(try oneType.checkInputs(task: vader, maxLength: 32, configPath: path))
     XCTAssertThrowsError(try oneType.checkInputs(task: rte, maxLength: 32, configPath: path)) {
       XCTAssertEqual("\($0)", "task rte encodes sentence pairs (token type 1) but the model has type_vocab_size 1 (/m/config.json)")
@@ -317,8 +359,8 @@ final class CheckpointTests: XCTestCase {
     let dir = folder.appendingPathComponent("model")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     try JSONSerialization.data(withJSONObject: goodConfig).write(to: dir.appendingPathComponent("config.json"))
-    let config = try BertConfig.load(dir.appendingPathComponent("config.json"))
-    let saved = BertModel(dims: ModelDims(config: config, numLabels: 3))
+    let config = try EncoderConfig.load(dir.appendingPathComponent("config.json"))
+    let saved = EncoderModel(dims: ModelDims(config: config, numLabels: 3))
     saved.initialize(slots: saved.layout.slots, seed: 5)
     // classifier.weight for 3 labels, classifier.bias that would fit 2: a head to drop whole
     let bias: [Float] = [5, 5]
@@ -329,7 +371,7 @@ final class CheckpointTests: XCTestCase {
       tensors.append(("classifier.bias", [2], b))
       try SafeTensors.write(to: dir.appendingPathComponent("model.safetensors"), tensors: tensors, metadata: [:])
     }
-    let (m, report) = try BertModel.load(directory: dir, numLabels: 2, seed: 9)
+    let (m, report) = try EncoderModel.load(directory: dir, numLabels: 2, seed: 9)
     XCTAssertEqual(report.initialized, ["classifier"])
     XCTAssertEqual(report.message, "initialised classifier (the checkpoint's classifier.weight is [3, 8], this task's head [2, 8]): N(0, 0.02), seed 9")
     XCTAssertEqual(Array(UnsafeBufferPointer(start: m.pointer(m.layout.slot(named: "classifier.bias")!), count: 2)), [0, 0])

@@ -12,12 +12,12 @@ import XCTest
 final class GradientCheckTests: XCTestCase {
   let dropoutKey: UInt64 = 99
 
-  func lossAt(_ m: BertModel, _ ws: Workspace, _ batch: Batch, training: Bool = true) -> Double {
+  func lossAt(_ m: EncoderModel, _ ws: Workspace, _ batch: Batch, training: Bool = true) -> Double {
     m.forward(batch, ws: ws, training: training, dropoutKey: dropoutKey)
     return m.loss(batch, ws: ws)
   }
 
-  func gradients(_ m: BertModel, _ ws: Workspace, _ batch: Batch, _ set: TrainableSet, training: Bool = true) -> [Float] {
+  func gradients(_ m: EncoderModel, _ ws: Workspace, _ batch: Batch, _ set: TrainableSet, training: Bool = true) -> [Float] {
     var g = [Float](repeating: 0, count: set.count)
     let pass = m.forward(batch, ws: ws, training: training, dropoutKey: dropoutKey)
     m.loss(batch, ws: ws)
@@ -28,7 +28,7 @@ final class GradientCheckTests: XCTestCase {
   }
 
   /// Directional derivative along a random direction per slot: (L(p+hd) - L(p-hd)) / 2h vs g·d.
-  func checkSlots(_ m: BertModel, _ batch: Batch, training: Bool, file: StaticString = #filePath, line: UInt = #line) {
+  func checkSlots(_ m: EncoderModel, _ batch: Batch, training: Bool, file: StaticString = #filePath, line: UInt = #line) {
     let ws = Workspace(dims: m.dims)
     let full = try! TrainableSet(modules: ["full"], layers: .all, layout: m.layout)
     let g = gradients(m, ws, batch, full, training: training)
@@ -71,11 +71,28 @@ final class GradientCheckTests: XCTestCase {
     checkSlots(TestSupport.tinyModel(dims: dims), TestSupport.tinyBatch(dims: dims), training: true)
   }
 
+  /// Every family's own parts: RoBERTa's offset positions (the random ids include its padding id 1,
+  /// which keeps position padding_idx) and dropped head input, ELECTRA's embedding projection
+  /// (embedding 24 != hidden 32) and GELU head, DistilBERT's missing token types, undropped attention
+  /// output and ReLU head.
+  func testEveryTensorOfEveryFamily() {
+    for family in EncoderFamily.allCases {
+      let dims = TestSupport.tinyDims(family)
+      for training in [true, false] {
+        checkSlots(TestSupport.tinyModel(dims: dims), TestSupport.tinyBatch(dims: dims), training: training)
+      }
+    }
+  }
+
   /// A set that starts at a middle layer gets exactly the gradients the full set computes for those
-  /// tensors, and the backward stops early (so nothing else is written).
+  /// tensors, and the backward stops early (so nothing else is written); in every family.
   func testSubsetsMatchFullGradients() throws {
-    let m = TestSupport.tinyModel()
-    let batch = TestSupport.tinyBatch()
+    for family in EncoderFamily.allCases { try checkSubsets(TestSupport.tinyDims(family)) }
+  }
+
+  func checkSubsets(_ dims: ModelDims) throws {
+    let m = TestSupport.tinyModel(dims: dims)
+    let batch = TestSupport.tinyBatch(dims: dims)
     let ws = Workspace(dims: m.dims)
     let full = try TrainableSet(modules: ["full"], layers: .all, layout: m.layout)
     let gFull = gradients(m, ws, batch, full)
@@ -83,11 +100,11 @@ final class GradientCheckTests: XCTestCase {
       (["query"], .indices([1]), nil), (["key"], .indices([2]), nil), (["value"], .indices([0]), nil),
       (["attn_out"], .indices([1]), nil), (["intermediate"], .indices([1]), nil), (["output"], .indices([2]), nil),
       (["ln_attn"], .indices([1]), nil), (["ln_out"], .indices([2]), nil), (["layernorm"], .all, nil),
-      (["bias"], .all, nil), (["embeddings"], .all, nil), (["pooler"], .all, nil), (["classifier"], .all, nil),
+      (["bias"], .all, nil), (["embeddings"], .all, nil), (["classifier"], .all, nil),
       (["query", "value"], .indices([1, 2]), nil), (["random"], .all, 60),
       // enough entries of one layer that the per-entry weight gradients run on several workers
       (["random"], .indices([1]), 400),
-    ]
+    ] + (dims.family.hasPooler ? [(["pooler"], .all, nil)] : [])
     for (mods, layers, k) in cases {
       let set = try TrainableSet(modules: mods, layers: layers, layout: m.layout, randomCount: k, seed: 11)
       let g = gradients(m, ws, batch, set)
@@ -97,7 +114,7 @@ final class GradientCheckTests: XCTestCase {
         let fullSeg = full.plan.segments.first { $0.paramOffset <= seg.paramOffset && seg.paramOffset < $0.paramOffset + $0.count }!
         for j in 0..<seg.count {
           let a = g[seg.gradOffset + j], b = gFull[fullSeg.gradOffset + seg.paramOffset - fullSeg.paramOffset + j]
-          XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "\(mods)@\(layers) param \(seg.paramOffset + j)")
+          XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "\(dims.family) \(mods)@\(layers) param \(seg.paramOffset + j)")
         }
       }
     }

@@ -20,8 +20,8 @@ final class ReferenceTests: XCTestCase {
     try JSONSerialization.jsonObject(with: Data(contentsOf: Self.dir.appendingPathComponent(name))) as! [String: Any]
   }
 
-  func loadModel() throws -> BertModel {
-    let (m, _) = try BertModel.load(directory: try TestSupport.requireModel(), numLabels: 2, seed: 1)
+  func loadModel() throws -> EncoderModel {
+    let (m, _) = try EncoderModel.load(directory: try TestSupport.requireModel(), numLabels: 2, seed: 1)
     try AdapterFile.load(Self.dir.appendingPathComponent("head.safetensors"), into: m)
     return m
   }
@@ -170,7 +170,7 @@ final class ReferenceTests: XCTestCase {
   }
 
   func testSentenceEmbeddingsMatchTransformers() throws {
-    let (m, _) = try BertModel.load(directory: try TestSupport.requireModel(), numLabels: 2)
+    let (m, _) = try EncoderModel.load(directory: try TestSupport.requireModel(), numLabels: 2)
     let st = try fixture("embed.safetensors")
     let batch = try referenceBatch(st, labels: false)
     let ws = Workspace(dims: m.dims)

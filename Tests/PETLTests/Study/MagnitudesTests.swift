@@ -14,7 +14,7 @@ import XCTest
 final class MagnitudesTests: XCTestCase {
   /// Statistics of real tensors equal numpy's (reference/magnitudes_fixture.py) to 1e-6 relative.
   func testMagnitudesMatchNumpyOnTheRealModel() throws {
-    let (m, _) = try BertModel.load(directory: try TestSupport.requireModel(), numLabels: 2)
+    let (m, _) = try EncoderModel.load(directory: try TestSupport.requireModel(), numLabels: 2)
     let mags = Magnitudes(base: m)
     let url = TestSupport.fixtures.appendingPathComponent("magnitudes/expected.json")
     let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: [String: Double]]

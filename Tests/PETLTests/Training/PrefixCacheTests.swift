@@ -71,3 +71,35 @@ extension PrefixCacheTests {
     XCTAssertEqual(filling, serving)
   }
 }
+
+extension PrefixCacheTests {
+  /// A head-only cell through the cache at the encoder's top trains the head exactly as without it,
+  /// in every family: BERT's cache holds the frozen pooler's output; the others' holds the [CLS]
+  /// rows, because their head's own dense layer (and its dropped input) trains.
+  func testHeadOnlyCacheInEveryFamily() throws {
+    for family in EncoderFamily.allCases {
+      let dims = TestSupport.tinyDims(family)
+      func train(cache: Bool) throws -> ([Float], PrefixCache?) {
+        let m = TestSupport.tinyModel(dims: dims)
+        m.hiddenDropout = 0; m.attentionDropout = 0  // the cache runs the frozen encoder without dropout
+        let set = try TrainableSet(modules: [.classifier], layers: .all, layout: m.layout)
+        XCTAssertEqual(set.plan.frozenPrefix, dims.layers, "\(family)")
+        let step = TrainingStep(model: m, trainable: set, optimizer: .adamw, weightDecay: 0.01, maxGradNorm: 1)
+        if cache { step.prefixCache = PrefixCache(layer: dims.layers, hidden: dims.hidden) }
+        var b2 = TestSupport.tinyBatch(dims: dims, lengths: [4, 6], seed: 4)
+        b2.exampleIds = [200, 201]
+        for epoch in 0..<3 {
+          for (i, b) in [TestSupport.tinyBatch(dims: dims), b2].enumerated() { step.run(b, lr: 1e-2, dropoutKey: UInt64(epoch * 2 + i)) }
+        }
+        return (m.snapshot(), step.prefixCache)
+      }
+      let (plain, _) = try train(cache: false)
+      let (cached, cache) = try train(cache: true)
+      XCTAssertEqual(cache?.hits, 4, "\(family)")
+      XCTAssertNotEqual(plain, TestSupport.tinyModel(dims: dims).snapshot(), "\(family): the head trained")
+      var worst: Float = 0
+      for i in plain.indices { worst = max(worst, abs(plain[i] - cached[i])) }
+      XCTAssertLessThan(worst, 1e-5, "\(family)")
+    }
+  }
+}

@@ -99,6 +99,23 @@ final class GradientPlanTests: XCTestCase {
     try TrainableSet(modules: modules, layers: layers, layout: layout).plan
   }
 
+  /// Outside BERT there is no pooler: the head's own dense layer is part of the head and trains in
+  /// every set, and `pooler` is an error naming the family.
+  func testHeadOfTheOtherFamilies() throws {
+    for family in [EncoderFamily.roberta, .electra, .distilbert] {
+      let layout = ParameterLayout(dims: TestSupport.tinyDims(family))
+      let head = try TrainableSet(modules: [.classifier], layers: .all, layout: layout)
+      let (dense, out) = family.headPaths
+      XCTAssertEqual(head.plan.trainableNames, [dense + ".weight", dense + ".bias", out + ".weight", out + ".bias"])
+      XCTAssertEqual(head.plan.reach, .head)
+      XCTAssertFalse(head.plan.includesPooler)
+      XCTAssertTrue(layout.range(of: .pooler).isEmpty)
+      XCTAssertThrowsError(try TrainableSet(modules: [.pooler], layers: .all, layout: layout)) {
+        XCTAssertEqual("\($0)", "--modules pooler: a \(family.rawValue) model has no pooler (its head's dense layer trains with the head)")
+      }
+    }
+  }
+
   func testReachAndFrozenPrefix() throws {
     let head = try plan(["classifier"], .all)
     XCTAssertEqual(head.reach, .head)

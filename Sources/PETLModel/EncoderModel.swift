@@ -2,7 +2,7 @@ import PETLKernels
 
 /// A BERT encoder with pooler and a classification (or regression, numLabels == 1) head, its
 /// parameters in one slab laid out by `ParameterLayout`.
-public final class BertModel {
+public final class EncoderModel {
   public let dims: ModelDims
   public let layout: ParameterLayout
   /// The parameter slab (layout.count floats), owned by the model.
