@@ -1,7 +1,7 @@
 import PETLKernels
 
-/// A BERT encoder with pooler and a classification (or regression, numLabels == 1) head, its
-/// parameters in one slab laid out by `ParameterLayout`.
+/// An encoder of one of the families (`EncoderFamily`) with its sequence-classification (or
+/// regression, numLabels == 1) head, its parameters in one slab laid out by `ParameterLayout`.
 public final class EncoderModel {
   public let dims: ModelDims
   public let layout: ParameterLayout
@@ -30,7 +30,7 @@ public final class EncoderModel {
   public func pointer(_ slot: ParameterSlot) -> UnsafeMutablePointer<Float> { params + slot.offset }
 
 
-  /// Initialises slots as BERT does for fresh modules: weights and tables N(0, 0.02), biases 0,
+  /// Initialises slots as transformers does for fresh modules: weights and tables N(0, 0.02), biases 0,
   /// LayerNorm gain 1 and bias 0. Used for a missing head and for random test models.
   public func initialize(slots: [ParameterSlot], seed: UInt64) {
     var rng = SeededGenerator(seed: seed)

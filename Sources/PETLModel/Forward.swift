@@ -21,7 +21,7 @@ public struct ForwardPass: Sendable {
 
 extension EncoderModel {
   /// How far the forward pass goes: `encoder` stops at the last hidden states (for `embed`),
-  /// `logits` runs the pooler and head too.
+  /// `logits` runs the head too.
   /// `logits` computes the last layer for the [CLS] rows only (all the head reads; K and V still
   /// use every row), `logitsAllRows` runs it for every token (same logits; for checks).
   public enum ForwardDepth { case encoder, logits, logitsAllRows }

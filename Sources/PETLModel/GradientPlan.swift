@@ -103,7 +103,7 @@ public struct GradientPlan: Sendable {
   public func trains(_ slot: Int) -> Bool { targets[slot] != nil }
 
   /// Lowest encoder layer holding a trainable parameter: -1 when the embeddings train, the number
-  /// of layers when only the pooler or the classifier do.
+  /// of layers when only BERT's pooler or the head do.
   public var lowestLayer: Int {
     switch reach {
     case .embeddings: return -1
@@ -114,7 +114,8 @@ public struct GradientPlan: Sendable {
 
   /// The frozen prefix a cell can cache: layer l when nothing below layer l > 0 trains (the hidden
   /// states entering l are fixed), the number of layers when only the classifier trains (the pooled
-  /// outputs are fixed); nil when the embeddings, layer 0 or the pooler train.
+  /// outputs, or the other families' [CLS] rows, are fixed); nil when the embeddings, layer 0 or BERT's
+  /// pooler train.
   public var frozenPrefix: Int? {
     switch reach {
     case .layer(let l) where l > 0: return l
