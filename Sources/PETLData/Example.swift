@@ -9,8 +9,11 @@ public struct Example: Sendable, Equatable {
   /// The class index (as a Float) for classification, the gold score for regression (STS-B), so
   /// one array type carries the targets of every task to the loss.
   public var label: Float
+  /// The row's id from a user's file (its `id` column), so predictions join back to the user's rows;
+  /// nil when the file has none (GLUE, rt-vader): a prediction then names the row by its index.
+  public var id: String?
 
-  public init(textA: String, textB: String? = nil, label: Float) {
-    self.textA = textA; self.textB = textB; self.label = label
+  public init(textA: String, textB: String? = nil, label: Float, id: String? = nil) {
+    self.textA = textA; self.textB = textB; self.label = label; self.id = id
   }
 }

@@ -86,8 +86,9 @@ public func meanLoss(task: TaskDescriptor, outputs: [[Float]], labels: [Float]) 
   return sum / Double(labels.count)
 }
 
-/// Index of the first largest logit (NumPy's `argmax` tie rule).
-func argmax(_ logits: [Float]) -> Int {
+/// Index of the first largest logit (NumPy's `argmax` tie rule); `predict --output` names its label, so
+/// the prediction a user reads is the one the metric scored.
+public func argmax(_ logits: [Float]) -> Int {
   var best = 0
   for i in logits.indices.dropFirst() where logits[i] > logits[best] { best = i }
   return best

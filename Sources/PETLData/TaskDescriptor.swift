@@ -2,11 +2,15 @@ import Foundation
 import PETLKernels
 
 /// Everything the rest of the program needs to know about a task: where its files are, how many
-/// outputs the head has, what the labels mean and which metrics GLUE reports for it.
+/// outputs the head has, what the labels mean and which metrics GLUE reports for it. The built-in
+/// tasks are `all`; a user's task is read from its folder (`TaskDescriptor.userTask(folder:)`), and a
+/// `TaskCatalog` finds either by name.
 public struct TaskDescriptor: Sendable, Equatable {
-  /// Lowercase name used on the command line and in `CellSpec.task`.
+  /// The name in `CellSpec.task`, so in the journal: lowercase on the command line for the built-in
+  /// tasks; a user task's `task.json` name or folder name.
   public let name: String
-  /// Folder under the data directory, as `download_glue_data.py` names it (`SST-2`, `STS-B`, ...).
+  /// Folder under the data directory, as `download_glue_data.py` names it (`SST-2`, `STS-B`, ...); a
+  /// user task's folder path.
   public let folder: String
   /// Width of the classification head; 1 for regression.
   public let numLabels: Int
@@ -25,39 +29,43 @@ public struct TaskDescriptor: Sendable, Equatable {
   let source: Source
 
   enum Source: Sendable, Equatable {
-    case glue(GLUELayout)
+    case glue(ColumnLayout)
     case rtVader
+    case user(UserTaskFiles)
   }
 
   /// Whether the task's examples are sentence pairs (`[CLS] a [SEP] b [SEP]`, token types 0 and 1).
   public var isPair: Bool {
-    if case .glue(let layout) = source { return layout.textB != nil }
-    return false
+    switch source {
+    case .glue(let layout): return layout.textB != nil
+    case .user(let files): return files.layout.textB != nil
+    case .rtVader: return false
+    }
   }
 
   /// All tasks this program knows, GLUE order first, then the embedded default.
   public static let all: [TaskDescriptor] = [
     classification("cola", folder: "CoLA", labels: ["0", "1"], metrics: ["mcc"],
-                   layout: GLUELayout(implicitHeader: ["source", "label", "original_label", "sentence"],
-                                      textA: "sentence", label: "label")),
+                   layout: ColumnLayout(implicitHeader: ["source", "label", "original_label", "sentence"],
+                                        textA: "sentence", label: "label")),
     classification("sst2", folder: "SST-2", labels: ["0", "1"], metrics: ["accuracy"],
-                   layout: GLUELayout(textA: "sentence", label: "label")),
+                   layout: ColumnLayout(textA: "sentence", label: "label")),
     classification("mrpc", folder: "MRPC", labels: ["0", "1"], metrics: ["f1", "accuracy"],
-                   layout: GLUELayout(textA: "#1 String", textB: "#2 String", label: "Quality")),
+                   layout: ColumnLayout(textA: "#1 String", textB: "#2 String", label: "Quality")),
     TaskDescriptor(name: "stsb", folder: "STS-B", numLabels: 1, isRegression: true, labelNames: [],
                    metricNames: ["pearson", "spearman"], primaryMetric: "pearson", devSplits: ["dev"],
-                   source: .glue(GLUELayout(textA: "sentence1", textB: "sentence2", label: "score"))),
+                   source: .glue(ColumnLayout(textA: "sentence1", textB: "sentence2", label: "score"))),
     classification("qqp", folder: "QQP", labels: ["0", "1"], metrics: ["f1", "accuracy"],
-                   layout: GLUELayout(textA: "question1", textB: "question2", label: "is_duplicate")),
+                   layout: ColumnLayout(textA: "question1", textB: "question2", label: "is_duplicate")),
     classification("mnli", folder: "MNLI", labels: ["contradiction", "entailment", "neutral"],
                    metrics: ["accuracy", "accuracy_mm"], devSplits: ["dev_matched", "dev_mismatched"],
-                   layout: GLUELayout(textA: "sentence1", textB: "sentence2", label: "gold_label")),
+                   layout: ColumnLayout(textA: "sentence1", textB: "sentence2", label: "gold_label")),
     classification("qnli", folder: "QNLI", labels: ["entailment", "not_entailment"], metrics: ["accuracy"],
-                   layout: GLUELayout(textA: "question", textB: "sentence", label: "label")),
+                   layout: ColumnLayout(textA: "question", textB: "sentence", label: "label")),
     classification("rte", folder: "RTE", labels: ["entailment", "not_entailment"], metrics: ["accuracy"],
-                   layout: GLUELayout(textA: "sentence1", textB: "sentence2", label: "label")),
+                   layout: ColumnLayout(textA: "sentence1", textB: "sentence2", label: "label")),
     classification("wnli", folder: "WNLI", labels: ["0", "1"], metrics: ["accuracy"],
-                   layout: GLUELayout(textA: "sentence1", textB: "sentence2", label: "label")),
+                   layout: ColumnLayout(textA: "sentence1", textB: "sentence2", label: "label")),
     TaskDescriptor(name: "rt-vader", folder: "rt-vader", numLabels: 2, isRegression: false,
                    labelNames: ["negative", "positive"], metricNames: ["accuracy"],
                    primaryMetric: "accuracy", devSplits: ["dev"], source: .rtVader),
@@ -93,7 +101,7 @@ public struct TaskDescriptor: Sendable, Equatable {
   }
 
   private static func classification(_ name: String, folder: String, labels: [String], metrics: [String],
-                                     devSplits: [String] = ["dev"], layout: GLUELayout) -> TaskDescriptor {
+                                     devSplits: [String] = ["dev"], layout: ColumnLayout) -> TaskDescriptor {
     TaskDescriptor(name: name, folder: folder, numLabels: labels.count, isRegression: false,
                    labelNames: labels, metricNames: metrics, primaryMetric: metrics[0],
                    devSplits: devSplits, source: .glue(layout))
@@ -101,7 +109,8 @@ public struct TaskDescriptor: Sendable, Equatable {
 }
 
 extension TaskDescriptor {
-  /// The files the readers open for this task's training and dev splits (what its results depend on).
+  /// The files the readers open for this task's training and dev splits, and a user task's `task.json`:
+  /// what its results depend on, so what a journal fingerprints.
   public func inputFiles(dataDirectory: URL) -> [URL] {
     switch source {
     case .glue:
@@ -109,6 +118,8 @@ extension TaskDescriptor {
       return (["train"] + devSplits).map { folder.appendingPathComponent($0 + ".tsv") }
     case .rtVader:
       return [dataDirectory.appendingPathComponent("rt-vader").appendingPathComponent(RTVader.fileName)]
+    case .user(let files):
+      return [files.train.url, files.dev.url] + (files.taskFile.map { [$0] } ?? [])
     }
   }
 }

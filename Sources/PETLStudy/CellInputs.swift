@@ -30,13 +30,16 @@ public struct CellInputs: Codable, Hashable, Sendable {
     return out
   }
 
-  /// The current inputs of each task: its data files and the model folder, fingerprinted.
-  public static func current(tasks: [String], modelDirectory: URL, dataDirectory: URL,
+  /// The current inputs of each task: its data files and the model folder, fingerprinted. A user
+  /// task's data is its train and dev files and `task.json` by file name and content, not by folder:
+  /// the same rows in another folder under the same task name are the same inputs (its cells resume),
+  /// and an edited row, label set or metric is another (its cells run again).
+  public static func current(tasks: [String], catalog: TaskCatalog = TaskCatalog(), modelDirectory: URL, dataDirectory: URL,
                              fingerprints: FileFingerprints) throws -> [String: CellInputs] {
     let model = try fingerprints.combined(PretrainedFiles.read(by: modelDirectory))
     var out: [String: CellInputs] = [:]
     for name in Set(tasks) {
-      let task = try TaskDescriptor.named(name)
+      let task = try catalog.named(name)
       out[name] = CellInputs(data: try fingerprints.combined(task.inputFiles(dataDirectory: dataDirectory)), model: model)
     }
     return out

@@ -57,7 +57,7 @@ public struct StudyReport: Sendable {
       if let std = s.std { return "±\(ReportFormat.score(std)) (n=\(s.n))" }
       return nil
     } }
-    return SVGHeatmap.render(title: "\(ReportFormat.task(task)) by module and layer (x100; 95% interval or std below)",
+    return SVGHeatmap.render(title: "\(results.label(task: task)) by module and layer (x100; 95% interval or std below)",
                              rows: axes.sets, columns: axes.layers.map(ReportFormat.layers),
                              values: best.map { $0.map { $0?.mean } }, notes: notes)
   }
@@ -70,7 +70,7 @@ public struct StudyReport: Sendable {
         let group = CellGroup(task: task, set: set, layers: .all)
         let p = results.parameters[group]
         let best = results.best(group)
-        lines.append(([task, JournalRecord.primaryMetric(task: task), set, "all",
+        lines.append(([task, results.metrics[task] ?? "", set, "all",
                        p.map { String($0.trainable) } ?? "", p.map { String($0.total) } ?? ""]
                       + summaryFields(best) + [best.flatMap { b in full.map { String(format: "%.4f", b.mean - $0.mean) } } ?? ""])
                      .map(ReportFormat.csv).joined(separator: ","))
@@ -86,7 +86,7 @@ public struct StudyReport: Sendable {
       for set in axes.sets {
         for layers in axes.layers {
           let group = CellGroup(task: task, set: set, layers: layers)
-          lines.append(([task, JournalRecord.primaryMetric(task: task), set, "\(layers)",
+          lines.append(([task, results.metrics[task] ?? "", set, "\(layers)",
                          results.parameters[group].map { String($0.trainable) } ?? ""] + summaryFields(results.best(group)))
                        .map(ReportFormat.csv).joined(separator: ","))
         }

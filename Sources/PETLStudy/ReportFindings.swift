@@ -28,7 +28,7 @@ enum ReportFindings {
     let others = results.moduleWiseSets(task: task).filter { $0 != "full" }
       .compactMap { set in results.best(CellGroup(task: task, set: set, layers: .all)).map { (set, $0) } }
     guard !others.isEmpty else { return [] }
-    let head = "**\(ReportFormat.task(task))**: full fine-tuning \(ReportFormat.summary(full))"
+    let head = "**\(results.label(task: task))**: full fine-tuning \(ReportFormat.summary(full))"
     let close = others.filter { $0.1.mean >= full.mean - closeToFull }
     if close.isEmpty {
       let nearest = others.max { $0.1.mean < $1.1.mean }!
@@ -46,7 +46,7 @@ enum ReportFindings {
       // max/min keep the first of equals: the lower layer.
       let best = scored.max { $0.1.mean < $1.1.mean }!
       let worst = scored.min { $0.1.mean < $1.1.mean }!
-      return "**\(ReportFormat.task(task))**, \(set): best is \(ReportFormat.layers(best.0)) \(ReportFormat.summary(best.1)), worst \(ReportFormat.layers(worst.0)) \(ReportFormat.summary(worst.1)) (\(scored.count) layers with results)."
+      return "**\(results.label(task: task))**, \(set): best is \(ReportFormat.layers(best.0)) \(ReportFormat.summary(best.1)), worst \(ReportFormat.layers(worst.0)) \(ReportFormat.summary(worst.1)) (\(scored.count) layers with results)."
     }
   }
 
@@ -58,7 +58,7 @@ enum ReportFindings {
       guard let random = results.best(group), let count = results.parameters[group]?.trainable else { return nil }
       // Other counts are controls for the layer-wise LayerNorm cells (see `claims`).
       guard count == lnCount else { return nil }
-      return "**\(ReportFormat.task(task))**: at \(ReportFormat.count(count)) trainable parameters each, layernorm \(ReportFormat.summary(ln)) vs \(set) \(ReportFormat.summary(random)): layernorm \(ReportFormat.gap(ln.mean - random.mean))."
+      return "**\(results.label(task: task))**: at \(ReportFormat.count(count)) trainable parameters each, layernorm \(ReportFormat.summary(ln)) vs \(set) \(ReportFormat.summary(random)): layernorm \(ReportFormat.gap(ln.mean - random.mean))."
     }
   }
 
@@ -73,7 +73,7 @@ enum ReportFindings {
   static func claims(_ results: StudyResults) -> [String] {
     var out: [String] = []
     for task in results.tasks {
-      let t = "**\(ReportFormat.task(task))**"
+      let t = "**\(results.label(task: task))**"
       let full = results.best(CellGroup(task: task, set: "full", layers: .all))
       let head = results.best(CellGroup(task: task, set: "classifier", layers: .all))
       func ticket(_ s: SeedSummary) -> Bool? {

@@ -52,5 +52,7 @@ enum ReportFormat {
     field.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
   }
 
-  static func task(_ task: String) -> String { "\(task) (\(JournalRecord.primaryMetric(task: task)))" }
+  /// A task and the metric its cells are ranked by; the name alone when no record says (only failed
+  /// cells of a user task).
+  static func task(_ task: String, metric: String?) -> String { metric.map { "\(task) (\($0))" } ?? task }
 }

@@ -14,13 +14,16 @@ extension JournalRecord {
   public var totalParameters: Int? { result.totalParameters }
   public var wallSeconds: Double? { result.wallSeconds }
 
-  /// The metric a task's cells are ranked by, as named in `dev`.
-  public static func primaryMetric(task: String) -> String {
-    (try? TaskDescriptor.named(task).primaryMetric) ?? "accuracy"
+  /// The metric this record's cell is ranked by, as named in `dev`: the one the record names, else
+  /// (a record written before records named it) the built-in task's. nil for a record of a task that
+  /// is not built in and names none: `report` never sees a user task's `task.json`, and guessing
+  /// `accuracy` could rank an F1 task by the wrong number.
+  public var primaryMetric: String? {
+    result.primaryMetric ?? (try? TaskDescriptor.named(spec.task).primaryMetric)
   }
 
   /// The primary metric of an `ok` record.
-  public var score: Double? { result.dev[Self.primaryMetric(task: spec.task)] }
+  public var score: Double? { primaryMetric.flatMap { result.dev[$0] } }
 }
 
 /// Reads and merges journals (JSON lines). Journals are read in the order given and lines in file
@@ -60,7 +63,10 @@ public enum StudyJournal {
       case .failure(let error): throw PETLError("\(path):\(line.number): not a journal record (\(oneLine(error)))")
       }
       if record.status == .ok {
-        let metric = JournalRecord.primaryMetric(task: record.spec.task)
+        guard let metric = record.primaryMetric else {
+          throw PETLError("\(path):\(line.number): ok record for \(record.spec.label) names no primary metric, "
+                            + "and \(record.spec.task) is not a built-in task")
+        }
         guard let score = record.score, score.isFinite else {
           throw PETLError("\(path):\(line.number): ok record for \(record.spec.label) has no finite dev '\(metric)'")
         }

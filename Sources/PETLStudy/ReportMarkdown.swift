@@ -22,7 +22,7 @@ extension StudyReport {
     } else {
       md.append("Status: **complete**, all \(coverage.expectedCells) cells implied by the journals are present.")
     }
-    md.append("Scores: dev-set primary metric x100 (cola mcc, stsb pearson, mrpc/qqp f1, otherwise accuracy): over several seeds mean ±sample std (n seeds); for one seed the score and its 95% bootstrap interval over dev examples [low, high] (\(Bootstrap.resamples) resamples, seeded); at each set's best learning rate (highest mean, or the rate each cell chose on dev, see Learning rates); Δ is the gap to full fine-tuning on the same task.")
+    md.append("Scores: dev-set primary metric x100, named beside each task (cola mcc, stsb pearson, mrpc/qqp f1, other GLUE tasks and rt-vader accuracy; a task of your own the metric its task.json names): over several seeds mean ±sample std (n seeds); for one seed the score and its 95% bootstrap interval over dev examples [low, high] (\(Bootstrap.resamples) resamples, seeded); at each set's best learning rate (highest mean, or the rate each cell chose on dev, see Learning rates); Δ is the gap to full fine-tuning on the same task.")
     for model in Set(results.records.map(\.spec.model)).sorted() { if let note = Self.modelNotes[model] { md.append(note) } }
 
     md += ["", "## The paper's claims", ""]
@@ -63,7 +63,7 @@ extension StudyReport {
       case (nil, _): differs = "inputs not recorded (older journal)"
       case (_, nil): differs = "newest run has no recorded inputs"
       }
-      groups["\(ReportFormat.task(r.spec.task)): \(differs)", default: 0] += 1
+      groups["\(ReportFormat.task(r.spec.task, metric: r.primaryMetric)): \(differs)", default: 0] += 1
     }
     for (k, n) in groups.sorted(by: { $0.key < $1.key }) { lines.append("- \(k): \(n) record(s)") }
     return lines
@@ -74,7 +74,7 @@ extension StudyReport {
     var lines: [String] = []
     for r in results.records where r.status == .ok {
       guard let sel = r.result.selection else { continue }
-      let metric = JournalRecord.primaryMetric(task: r.spec.task)
+      guard let metric = r.primaryMetric else { continue }
       let tried = sel.candidates.map { c in
         "\(ReportFormat.learningRate(c.learningRate)): " + (c.dev[metric].map { score in
           (c.dev["loss"].map { String(format: "loss %.3f, ", $0) } ?? "") + ReportFormat.score(score * 100) + " at step \(c.steps)"
@@ -93,7 +93,7 @@ extension StudyReport {
     let sets = Set(results.tasks.flatMap { results.moduleWiseSets(task: $0) }).sorted(by: StudyOrder.set)
     guard !sets.isEmpty else { return ["No cell trains all layers."] }
     let tasks = results.tasks.filter { !results.moduleWiseSets(task: $0).isEmpty }
-    var rows = ["| Set | Trainable | % of model | " + tasks.map(ReportFormat.task).joined(separator: " | ") + " |",
+    var rows = ["| Set | Trainable | % of model | " + tasks.map { results.label(task: $0) }.joined(separator: " | ") + " |",
                 "|---|---:|---:|" + String(repeating: "---:|", count: tasks.count)]
     for set in sets {
       let counts = tasks.compactMap { results.parameters[CellGroup(task: $0, set: set, layers: .all)] }
@@ -118,7 +118,7 @@ extension StudyReport {
     for task in results.tasks {
       let axes = results.layerWiseAxes(task: task)
       guard !axes.sets.isEmpty else { continue }
-      out += ["### \(ReportFormat.task(task))", "",
+      out += ["### \(results.label(task: task))", "",
               "| Module | " + axes.layers.map(ReportFormat.layers).joined(separator: " | ") + " |",
               "|---|" + String(repeating: "---:|", count: axes.layers.count)]
       for set in axes.sets {

@@ -84,6 +84,8 @@ public struct StudyResults: Sendable {
   public let parameters: [CellGroup: (trainable: Int, total: Int)]
   /// Per group, learning rate -> seed -> what the record says beyond its score (ok records only).
   public let details: [CellGroup: [Double: [UInt64: CellDetail]]]
+  /// Per task, the metric its cells are ranked by, as its records name it (`JournalRecord.primaryMetric`).
+  public let metrics: [String: String]
 
   public init(records: [JournalRecord]) throws {
     self.records = records
@@ -91,8 +93,16 @@ public struct StudyResults: Sendable {
     var parameters: [CellGroup: (trainable: Int, total: Int)] = [:]
     var details: [CellGroup: [Double: [UInt64: CellDetail]]] = [:]
     var settings: [String: CellSpec] = [:]
+    var metrics: [String: String] = [:]
     for record in records {
       let group = CellGroup(record.spec)
+      if let metric = record.primaryMetric {
+        // A task's current records share their inputs, task.json included, so this is a journal edited by hand.
+        if let first = metrics[group.task], first != metric {
+          throw PETLError("task '\(group.task)' has records ranked by \(first) and by \(metric); report them separately")
+        }
+        metrics[group.task] = metric
+      }
       // Seeds and learning rates are the grid's axes; anything else differing within a task would
       // silently mix two experiments in one cell.
       var setting = record.spec
@@ -117,8 +127,12 @@ public struct StudyResults: Sendable {
     self.scores = scores
     self.parameters = parameters
     self.details = details
+    self.metrics = metrics
     tasks = Set(records.map(\.spec.task)).sorted(by: StudyOrder.task)
   }
+
+  /// A task as tables head it: its name and its metric, e.g. `cola (mcc)`.
+  public func label(task: String) -> String { ReportFormat.task(task, metric: metrics[task]) }
 
   /// Every learning rate's summary for a group, smallest learning rate first.
   public func summaries(_ group: CellGroup) -> [SeedSummary] {

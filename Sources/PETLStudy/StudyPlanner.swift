@@ -46,9 +46,11 @@ public struct StudyPlanner {
   public let dataDirectory: URL
   /// The model's layout (two labels; the encoder's part is what sets are sized by).
   public let layout: ParameterLayout
+  /// The tasks a request may name: built in, or resolved from the user's folders.
+  public let tasks: TaskCatalog
 
-  public init(config: EncoderConfig, modelDirectory: URL, dataDirectory: URL) {
-    self.config = config; self.modelDirectory = modelDirectory; self.dataDirectory = dataDirectory
+  public init(config: EncoderConfig, modelDirectory: URL, dataDirectory: URL, tasks: TaskCatalog = TaskCatalog()) {
+    self.config = config; self.modelDirectory = modelDirectory; self.dataDirectory = dataDirectory; self.tasks = tasks
     layout = ParameterLayout(dims: ModelDims(config: config, numLabels: 2))
   }
 
@@ -57,7 +59,7 @@ public struct StudyPlanner {
     let L = config.numHiddenLayers
     var p = try preset(request)
     if let t = request.tasks { p.tasks = t }
-    for t in p.tasks { _ = try TaskDescriptor.named(t) }
+    for t in p.tasks { _ = try tasks.named(t) }
     var counts = p.randomCounts, layerCounts = p.layerRandomCount.map { [$0] } ?? []
     if let k = request.randomCount { counts = [k]; layerCounts = [k] }
     if let m = request.match { counts = [try matchedCount(m.set, layers: m.layers)]; layerCounts = counts }
@@ -68,7 +70,7 @@ public struct StudyPlanner {
     let base = try options(p.options)
     // The model's tables bound what the tasks may feed it: one error line now, on every rank alike.
     for t in p.tasks {
-      try config.checkInputs(task: TaskDescriptor.named(t), maxLength: base.maxLength,
+      try config.checkInputs(task: tasks.named(t), maxLength: base.maxLength,
                              configPath: modelDirectory.appendingPathComponent("config.json").path)
     }
     let modelName = modelDirectory.standardizedFileURL.lastPathComponent

@@ -11,8 +11,8 @@ enum BPEFiles {
     return [UInt8](data)
   }
 
-  static func parseJSON(_ url: URL) throws -> BPEJSON {
-    do { return try BPEJSON.parse(try read(url)) } catch let error as PETLError where !error.message.hasPrefix(url.path) {
+  static func parseJSON(_ url: URL) throws -> JSONValue {
+    do { return try JSONValue.parse(try read(url)) } catch let error as PETLError where !error.message.hasPrefix(url.path) {
       throw PETLError("\(url.path): not valid JSON (\(error.message))")
     }
   }

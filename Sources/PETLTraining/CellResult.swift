@@ -29,6 +29,10 @@ public struct CellResult: Codable, Hashable, Sendable {
   public var reason: String?
   /// Final dev metrics, e.g. `["accuracy": 0.65]`, `["pearson": 0.8, "spearman": 0.79]`.
   public var dev: [String: Double]
+  /// The key of `dev` the study ranks this cell by. Recorded with the result because a user task's
+  /// metric lives in its folder's `task.json`, which `report` on a journal never sees; nil in records
+  /// written before it was (built-in tasks, whose metric the program knows).
+  public var primaryMetric: String?
   public var epochs: [EpochRecord]
   public var trainableParameters: Int
   public var totalParameters: Int
@@ -66,6 +70,7 @@ public struct CellResult: Codable, Hashable, Sendable {
     case trainableParameters = "trainable_parameters", totalParameters = "total_parameters"
     case allreduceBytesPerStep = "allreduce_bytes_per_step", wallSeconds = "wall_seconds"
     case selection = "lr_selection", pretrainedMeanAbs = "pretrained_mean_abs", moved, devInterval = "dev_ci95"
+    case primaryMetric = "primary_metric"
   }
 
 }

@@ -34,7 +34,7 @@ public struct CellTrainer {
   public func run() throws -> Outcome {
     let start = Date()
     let o = spec.options
-    let task = try TaskDescriptor.named(spec.task)
+    let task = try context.tasks.named(spec.task)
     let data = try context.data(task, options: o)
     let ranks = group?.size ?? 1
     guard o.batchSize >= ranks else {
@@ -230,6 +230,7 @@ final class CellRun {
     let ranks = trainer.group?.size ?? 1
     result = CellResult(status: .ok, trainableParameters: trainable.count, totalParameters: model.layout.count,
                         allreduceBytesPerStep: ranks > 1 ? step.allReduceBytes : 0, ranks: ranks)
+    result.primaryMetric = data.task.primaryMetric
     progress = Progress(totalSteps: totalSteps, interval: trainer.progressInterval, ranks: ranks)
     let head = [model.layout.range(of: .classifier), model.layout.range(of: .pooler)].filter { !$0.isEmpty }
     encoderSegments = trainable.plan.segments.filter { seg in !head.contains { $0.contains(seg.paramOffset) } }

@@ -86,6 +86,8 @@ public final class StudyContext {
   public let dataDirectory: URL
   public let tokenizer: any Tokenizer
   public let config: EncoderConfig
+  /// The tasks cells may name: the built-in ones and the user's, resolved from the run's flags.
+  public let tasks: TaskCatalog
   /// `config.json`'s path, for the messages of checks against it.
   public var configPath: String { modelDirectory.appendingPathComponent("config.json").path }
   private var dataCache: [String: TaskData] = [:]
@@ -93,9 +95,11 @@ public final class StudyContext {
   private var prefixCaches: [String: PrefixCache] = [:]
 
   /// `config`: the model folder's `config.json` when the caller has read it already.
-  public init(modelDirectory: URL, dataDirectory: URL, config known: EncoderConfig? = nil) throws {
+  public init(modelDirectory: URL, dataDirectory: URL, config known: EncoderConfig? = nil,
+              tasks: TaskCatalog = TaskCatalog()) throws {
     self.modelDirectory = modelDirectory
     self.dataDirectory = dataDirectory
+    self.tasks = tasks
     self.config = try known ?? EncoderConfig.load(modelDirectory.appendingPathComponent("config.json"))
     self.tokenizer = try loadTokenizer(modelDirectory: modelDirectory, config: config)
   }

@@ -25,7 +25,7 @@ struct GridCommand: ParsableCommand {
 
   @Option(help: "quick (rt-vader) or paper (GLUE tasks in --data-dir).") var preset: PresetName = .quick
   @OptionGroup var location: LocationFlags
-  @Option(help: "Tasks, comma-separated (default: the preset's).") var tasks: String?
+  @Option(help: "Tasks, comma-separated: built-in names or paths of folders of your own tasks (README, Your own task; default: the preset's).") var tasks: String?
   @Option(help: "Trainable sets, comma-separated; a+b trains both in one cell (default: the preset's).") var modules: String?
   @Option(help: "all, each, or I[,J...] (with --modules; default all).") var layers: String = "all"
   @Option(help: "Seeds, comma-separated (default: the preset's).") var seeds: String?
@@ -53,14 +53,20 @@ struct GridCommand: ParsableCommand {
     guard progressEvery > 0 && progressEvery.isFinite else { throw ValidationError("--progress-every must be a positive number of seconds") }
     let fault = try FaultInjection.fromEnvironment()
     let config = try EncoderConfig.load(location.modelURL.appendingPathComponent("config.json"))
-    let planner = StudyPlanner(config: config, modelDirectory: location.modelURL, dataDirectory: location.dataURL)
-    let plan = try planner.plan(try request(), options: { try training.apply(to: $0) })
+    // Every rank resolves the same flags into the same catalog: cells then name their tasks alike.
+    var catalog = TaskCatalog()
+    let taskNames = try tasks.map { try commaList($0).map { try catalog.resolve($0, flag: "--tasks").name } }
+    let planner = StudyPlanner(config: config, modelDirectory: location.modelURL, dataDirectory: location.dataURL, tasks: catalog)
+    let plan = try planner.plan(try request(tasks: taskNames), options: { try training.apply(to: $0) })
     let world = try Communicator.world()
     try fault?.fire(at: .startup, worldRank: world.rank)
     configureThreads(world: world)
     let resultsDir = URL(fileURLWithPath: results ?? "results/\(modules == nil ? preset.rawValue : "grid")")
     let journalURL = journal.map { URL(fileURLWithPath: $0) } ?? resultsDir.appendingPathComponent("journal.jsonl")
-    if world.rank == 0 { planner.describe(plan, ranks: world.size, dp: dp).forEach { print($0) } }
+    if world.rank == 0 {
+      catalog.userTasks.compactMap(\.about).forEach { print($0) }
+      planner.describe(plan, ranks: world.size, dp: dp).forEach { print($0) }
+    }
     if planOnly { return }
 
     var journalFile: Journal? = nil
@@ -69,19 +75,20 @@ struct GridCommand: ParsableCommand {
       try FileManager.default.createDirectory(at: journalURL.deletingLastPathComponent(), withIntermediateDirectories: true)
       let j = try Journal(url: journalURL)
       for note in j.notes { print("journal: " + note) }
-      inputs = try CellInputs.current(tasks: plan.cells.map(\.task), modelDirectory: location.modelURL,
+      inputs = try CellInputs.current(tasks: plan.cells.map(\.task), catalog: catalog, modelDirectory: location.modelURL,
                                       dataDirectory: location.dataURL, fingerprints: .userCache())
       print("journal: \(journalURL.path) (\(j.done(inputs: inputs).ok.count) cells already ok with these inputs)")
       journalFile = j
     }
-    let context = try StudyContext(modelDirectory: location.modelURL, dataDirectory: location.dataURL, config: config)
+    let context = try StudyContext(modelDirectory: location.modelURL, dataDirectory: location.dataURL, config: config,
+                                   tasks: catalog)
     var cost = CostModel(layout: planner.layout)
     cost.hiddenSize = config.hiddenSize
     for task in Set(plan.cells.map(\.task)) {
       // Reads (and checks) every task's data before the first cell: a missing or malformed file is
       // one error line now, not a failure an hour into the grid.
-      let d = try context.data(try TaskDescriptor.named(task), options: plan.cells.first { $0.task == task }!.options)
-      cost.trainExamples[task] = d.train.count
+      let d = try context.data(try catalog.named(task), options: plan.cells.first { $0.task == task }!.options)
+      cost.trainExamples[task.lowercased()] = d.train.count
     }
     let quiet = self.quiet, progressEvery = self.progressEvery
     let adapterDir: URL? = saveAdapters ? journalURL.deletingLastPathComponent().appendingPathComponent("adapters") : nil
@@ -140,11 +147,12 @@ struct GridCommand: ParsableCommand {
     Parallel.setThreads(max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, local)))
   }
 
-  /// The flags as a request to the study's planner (a flag left out: the preset's value).
-  func request() throws -> StudyRequest {
+  /// The flags as a request to the study's planner (a flag left out: the preset's value); `tasks`:
+  /// the names `--tasks` resolved to.
+  func request(tasks: [String]?) throws -> StudyRequest {
     var r = StudyRequest()
     r.preset = preset
-    r.tasks = tasks.map(commaList)
+    r.tasks = tasks
     r.modules = try modules.map { try commaList($0).map { try TrainableModule.parseSet($0) } }
     r.layers = try GridLayers.parse(layers)
     r.seeds = try seeds.map { try commaList($0).map { v in

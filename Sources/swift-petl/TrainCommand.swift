@@ -20,7 +20,7 @@ struct TrainCommand: ParsableCommand {
       """)
 
   @OptionGroup var location: LocationFlags
-  @Option(help: "GLUE task (cola sst2 mrpc stsb qqp mnli qnli rte wnli) or rt-vader.") var task: String
+  @Option(help: "GLUE task (cola sst2 mrpc stsb qqp mnli qnli rte wnli), rt-vader, or the path of a folder of your own task (train and dev files; README, Your own task).") var task: String
   @Option(help: "Trainable set(s), comma-separated.") var modules: String = "full"
   @Option(help: "all, or comma-separated 0-based layer indices.") var layers: String = "all"
   @Option(help: "For --modules random: how many scalars to train.") var randomCount: Int?
@@ -49,17 +49,19 @@ struct TrainCommand: ParsableCommand {
       guard !rates.isEmpty, Set(rates).count == rates.count else { throw ValidationError("--lrs: give distinct positive rates") }
       if rates.count == 1 { options.learningRate = rates[0] } else { options.learningRate = 0; options.learningRateCandidates = rates.sorted() }
     }
-    let spec = CellSpec(task: task, modules: mods, layers: try LayerSelection.parse(layers), randomCount: randomCount,
+    var catalog = TaskCatalog()
+    let resolved = try catalog.resolve(task, flag: "--task")
+    let spec = CellSpec(task: resolved.name, modules: mods, layers: try LayerSelection.parse(layers), randomCount: randomCount,
                         model: URL(fileURLWithPath: location.model).lastPathComponent,
                         options: options)
-    let context = try StudyContext(modelDirectory: location.modelURL, dataDirectory: location.dataURL)
+    let context = try StudyContext(modelDirectory: location.modelURL, dataDirectory: location.dataURL, tasks: catalog)
     guard progressEvery > 0 && progressEvery.isFinite else { throw ValidationError("--progress-every must be a positive number of seconds") }
     var trainer = CellTrainer(spec: spec, context: context, adapter: adapter.map { URL(fileURLWithPath: $0) },
                               log: quiet ? { _ in } : { print($0); fflush(stdout) })
     trainer.progressInterval = progressEvery
     print("cell: \(spec.label)  [\(spec.hash)]")
-    let task = try TaskDescriptor.named(spec.task)
-    let data = try context.data(task, options: spec.options)
+    if let about = resolved.about { print(about) }
+    let data = try context.data(resolved, options: spec.options)
     print("data: \(data.train.count) train, " + data.dev.map { "\($0.examples.count) \($0.split)" }.joined(separator: ", "))
     let outcome = try trainer.run()
     let r = outcome.result, t = outcome.trainable

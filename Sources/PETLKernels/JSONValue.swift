@@ -1,14 +1,14 @@
-import PETLKernels
-
-/// A JSON value as the byte-level BPE files need it: objects keep every key in file order with its
-/// exact Unicode scalars, and numbers keep their literal text.
+/// A JSON value as the byte-level BPE files and the user's task files need it: objects keep every
+/// key in file order with its exact Unicode scalars, and numbers keep their literal text.
 ///
 /// Foundation's `JSONSerialization` is not used because its dictionaries are keyed by Swift `String`,
 /// which compares by canonical equivalence: "é" and "e\u{301}" are different vocabulary entries to
-/// HuggingFace (Rust compares bytes) but one key to Swift. It also reports `1` and `true` alike.
-indirect enum BPEJSON {
-  case object([(key: String, value: BPEJSON)])
-  case array([BPEJSON])
+/// HuggingFace (Rust compares bytes) but one key to Swift. It also reports `1` and `true` alike, and a
+/// task's label `1` must not be read as a boolean, nor `3.8` rounded through a Double before it
+/// becomes a Float score.
+package indirect enum JSONValue {
+  case object([(key: String, value: JSONValue)])
+  case array([JSONValue])
   case string(String)
   /// The literal as written (`12`, `-1`, `1.0`, `2e3`): callers decide what they accept.
   case number(String)
@@ -16,7 +16,17 @@ indirect enum BPEJSON {
   case null
 
   /// Parses a whole document. Errors are one line, `line N: what` (the caller adds the path).
-  static func parse(_ bytes: [UInt8]) throws -> BPEJSON {
+  package static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+    do { return try document(bytes) } catch let e as SyntaxError { throw PETLError("line \(e.line): \(e.what)") }
+  }
+
+  /// Parses one line of a JSON Lines file. Errors say only what is wrong: the caller names the
+  /// file's line, which a line number inside the one-line document would only confuse.
+  package static func parse(line bytes: [UInt8]) throws -> JSONValue {
+    do { return try document(bytes) } catch let e as SyntaxError { throw PETLError(e.what) }
+  }
+
+  private static func document(_ bytes: [UInt8]) throws -> JSONValue {
     var parser = Parser(bytes: bytes)
     parser.skipWhitespace()
     let value = try parser.value(depth: 0)
@@ -25,14 +35,19 @@ indirect enum BPEJSON {
     return value
   }
 
+  private struct SyntaxError: Error {
+    let line: Int
+    let what: String
+  }
+
   /// The value of a plain non-negative integer literal that fits in Int32 (ids), else nil.
-  var nonNegativeInt32: Int32? {
+  package var nonNegativeInt32: Int32? {
     guard case .number(let text) = self, !text.isEmpty, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
           let value = Int32(text) else { return nil }
     return value
   }
 
-  var typeName: String {
+  package var typeName: String {
     switch self {
     case .object: return "an object"
     case .array: return "an array"
@@ -44,7 +59,7 @@ indirect enum BPEJSON {
   }
 
   /// The value of `key` in an object (the last one if the key repeats, as serde_json keeps it).
-  subscript(key: String) -> BPEJSON? {
+  package subscript(key: String) -> JSONValue? {
     guard case .object(let members) = self else { return nil }
     return members.last { $0.key.unicodeScalars.elementsEqual(key.unicodeScalars) }?.value
   }
@@ -57,10 +72,10 @@ indirect enum BPEJSON {
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 
-    func failure(_ what: String) -> PETLError {
+    func failure(_ what: String) -> SyntaxError {
       let end = min(position, bytes.count)
       let line = 1 + bytes[0..<end].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
-      return PETLError("line \(line): \(what)")
+      return SyntaxError(line: line, what: what)
     }
 
     mutating func skipWhitespace() {
@@ -72,7 +87,7 @@ indirect enum BPEJSON {
       }
     }
 
-    mutating func value(depth: Int) throws -> BPEJSON {
+    mutating func value(depth: Int) throws -> JSONValue {
       guard depth < Parser.maxDepth else { throw failure("nested deeper than \(Parser.maxDepth) levels") }
       guard position < bytes.count else { throw failure("unexpected end of file") }
       switch bytes[position] {
@@ -95,9 +110,9 @@ indirect enum BPEJSON {
       position += w.count
     }
 
-    mutating func object(depth: Int) throws -> BPEJSON {
+    mutating func object(depth: Int) throws -> JSONValue {
       position += 1
-      var members: [(key: String, value: BPEJSON)] = []
+      var members: [(key: String, value: JSONValue)] = []
       skipWhitespace()
       if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
       while true {
@@ -117,9 +132,9 @@ indirect enum BPEJSON {
       }
     }
 
-    mutating func array(depth: Int) throws -> BPEJSON {
+    mutating func array(depth: Int) throws -> JSONValue {
       position += 1
-      var elements: [BPEJSON] = []
+      var elements: [JSONValue] = []
       skipWhitespace()
       if position < bytes.count, bytes[position] == UInt8(ascii: "]") { position += 1; return .array(elements) }
       while true {
@@ -228,7 +243,7 @@ indirect enum BPEJSON {
 
 /// `bytes` as a String if they are valid UTF-8, else nil (`String(decoding:)` would repair them with
 /// U+FFFD, and a file that is not UTF-8 must be an error, as it is to HuggingFace).
-func strictUTF8<C: Collection>(_ bytes: C) -> String? where C.Element == UInt8 {
+package func strictUTF8<C: Collection>(_ bytes: C) -> String? where C.Element == UInt8 {
   var iterator = bytes.makeIterator()
   var decoder = UTF8()
   loop: while true {
