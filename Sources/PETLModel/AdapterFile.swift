@@ -22,14 +22,17 @@ public enum AdapterFile {
     try SafeTensors.write(to: url, tensors: tensors, metadata: meta)
   }
 
-  /// Loads every tensor of the file over the model's parameters; returns the names loaded. A name
-  /// the model does not have or a shape that differs is an error naming the file and tensor.
+  /// Loads every tensor of the file over the model's parameters; returns the model's names of the
+  /// tensors loaded (the family's checkpoint prefix, if the file has it, dropped). A name the model
+  /// does not have or a shape that differs is an error naming the file and tensor.
   @discardableResult
   public static func load(_ url: URL, into model: EncoderModel) throws -> [String] {
     guard FileManager.default.fileExists(atPath: url.path) else { throw PETLError("\(url.path): no such adapter file") }
     let st = try SafeTensors.open(url)
+    let prefix = model.dims.family.checkpointPrefix
+    var loaded: [String] = []
     for name in st.names {
-      let key = name.hasPrefix("bert.") ? String(name.dropFirst(5)) : name
+      let key = name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name
       guard let slot = model.layout.slot(named: key), let info = st.info(name) else {
         throw PETLError("\(url.path): tensor '\(name)' is not a parameter of this model")
       }
@@ -37,7 +40,8 @@ public enum AdapterFile {
         throw PETLError("\(url.path): tensor '\(name)' has shape \(info.shape), the model's is \(slot.shape)")
       }
       try st.copyFloats(name, into: UnsafeMutableBufferPointer(start: model.pointer(slot), count: slot.count))
+      loaded.append(key)
     }
-    return st.names
+    return loaded
   }
 }

@@ -93,4 +93,21 @@ public enum EncoderFamily: String, CaseIterable, Sendable, Codable {
     case .distilbert: return ("pre_classifier", "classifier")
     }
   }
+
+  /// Whether a tensor (our name, `classifier.out_proj.weight`) belongs to the classification head,
+  /// which `*ForSequenceClassification` holds beside the base model, not inside it. BERT's pooler is
+  /// part of the base model.
+  public func isHeadTensor(_ name: String) -> Bool {
+    let (dense, out) = headPaths
+    return name.hasPrefix(out + ".") || (!hasPooler && name.hasPrefix(dense + "."))
+  }
+
+  /// The state-dict name of one of our tensors in the family's `*ForSequenceClassification`: the
+  /// base model's tensors under `checkpointPrefix` (`bert.pooler.dense.weight`,
+  /// `electra.embeddings_project.weight`), the head's as they are (`classifier.dense.weight`,
+  /// `pre_classifier.bias`). What an export writes and what transformers loads without a missing
+  /// or unexpected key.
+  public func sequenceClassificationName(_ name: String) -> String {
+    isHeadTensor(name) ? name : checkpointPrefix + name
+  }
 }

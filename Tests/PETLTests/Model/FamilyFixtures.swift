@@ -90,7 +90,7 @@ enum FamilyFixtures {
     }
   }
 
-  private static func withBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) throws -> R {
+  static func withBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) throws -> R {
     var pointers: [UnsafeMutableBufferPointer<Float>] = []
     defer { pointers.forEach { $0.deallocate() } }
     for a in arrays {

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import PETLKernels
+import PETLModel
+import PETLData
+
+/// `swift-petl export`: a result back into transformers. The base model with an adapter applied
+/// becomes a folder that `AutoModelForSequenceClassification.from_pretrained` loads with no missing
+/// or unexpected key and that predicts what `predict` does; `--peft` adds the adapter as PEFT's LN
+/// tuning when it holds only LayerNorms and the head.
+struct ExportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "export",
+    abstract: "Write the model with an adapter applied as a transformers *ForSequenceClassification folder.",
+    discussion: """
+      OUTPUT gets model.safetensors (the family's *ForSequenceClassification names), config.json (the \
+      model's, plus architectures, id2label, label2id and problem_type from the task) and the model \
+      folder's tokenizer files. It is written beside OUTPUT and renamed into place when complete; \
+      OUTPUT must not exist or be empty. With --peft, OUTPUT/peft holds the adapter as PEFT's LN tuning \
+      (peft \(PEFTExport.peftVersion)): PeftModel.from_pretrained(base, OUTPUT/peft).
+      """)
+
+  @OptionGroup var modelFlag: ModelFlag
+  @Option(help: "Adapter file (train --save-adapter, grid --save-adapters): applied over the model's weights.") var adapter: String
+  @Option(help: "The task the adapter was trained for: its labels name the outputs (a built-in task or a task folder).") var task: String
+  @Option(help: "New folder to write (absent or empty).") var output: String
+  @Flag(help: "Also write OUTPUT/peft: the adapter as PEFT LN tuning (LayerNorm-only adapters).") var peft = false
+
+  func run() throws {
+    // The one place export resolves --task: a built-in name or the user's task folder.
+    var catalog = TaskCatalog()
+    let t = try catalog.resolve(task, flag: "--task")
+    let labels: ExportLabels = t.isRegression ? .regression : .classification(t.labelNames)
+    let config = try modelFlag.config()
+    let adapterURL = URL(fileURLWithPath: adapter)
+    try checkAdapterMetadata(adapterURL, task: t)
+    let (model, report) = try EncoderModel.load(directory: modelFlag.url, config: config, numLabels: t.numLabels)
+    let loaded = try AdapterFile.load(adapterURL, into: model)
+    // A head the checkpoint lacked and the adapter does not hold would be exported random.
+    let fresh = model.layout.slots.filter { report.initialized.contains(model.layout.modulePath(of: $0)) }.map(\.name)
+    if let missing = fresh.first(where: { !loaded.contains($0) }) {
+      throw PETLError("\(adapter): has no '\(missing)' and \(modelFlag.model)/model.safetensors none either: the export would hold a random head")
+    }
+    let peftPlan = peft ? try PEFTExport.plan(layout: model.layout, adapterTensors: loaded, source: "--peft: \(adapter)") : nil
+
+    let folder = try StagedFolder(destination: URL(fileURLWithPath: output).standardizedFileURL, flag: "--output")
+    let written: SequenceClassificationExport.Written
+    do {
+      written = try SequenceClassificationExport.write(model, modelDirectory: modelFlag.url, labels: labels, into: folder.staging,
+                                                       metadata: ["swift_petl.task": t.name])
+      if let peftPlan {
+        let peftFolder = folder.staging.appendingPathComponent("peft")
+        try FileManager.default.createDirectory(at: peftFolder, withIntermediateDirectories: false)
+        try PEFTExport.write(peftPlan, model: model, baseModel: modelFlag.url.standardizedFileURL.path, into: peftFolder)
+      }
+      try folder.commit()
+    } catch {
+      folder.discard()
+      throw error
+    }
+    print("exported: \(folder.destination.path) (\(config.family.sequenceClassificationClass), \(written.tensors) tensors, "
+          + "labels \(labels.names.joined(separator: ", ")); tokenizer: \(written.tokenizerFiles.joined(separator: ", ")))")
+    if let peftPlan {
+      print("peft: \(folder.destination.path)/peft (LN tuning of \(peftPlan.targetModules.count) LayerNorms, modules_to_save \(peftPlan.modulesToSave.joined(separator: ", ")))")
+    }
+  }
+
+  /// An adapter records its task and head width (`AdapterFile.save`); a mismatch would export a
+  /// head under the wrong labels, so it is refused before any weights are read.
+  func checkAdapterMetadata(_ url: URL, task t: TaskDescriptor) throws {
+    guard FileManager.default.fileExists(atPath: url.path) else { throw PETLError("\(url.path): no such adapter file") }
+    let meta = try SafeTensors.open(url).metadata
+    if let trained = meta["swift_petl.task"], trained != t.name, trained != task {
+      throw PETLError("\(url.path): trained for task '\(trained)', not '\(task)' (--task)")
+    }
+    if let n = meta["swift_petl.num_labels"], n != String(t.numLabels) {
+      throw PETLError("\(url.path): head of \(n) outputs, task \(task) has \(t.numLabels)")
+    }
+  }
+}
