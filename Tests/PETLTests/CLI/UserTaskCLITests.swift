@@ -181,3 +181,36 @@ final class UserTaskCLITests: XCTestCase {
     try assertOneLine(["grid", "--tasks", "\(dir.path)-missing", "--plan-only"], "--tasks \(dir.path)-missing: no such task")
   }
 }
+
+extension UserTaskCLITests {
+  /// A user task end to end on another family (RoBERTa, byte-level BPE): train an adapter on the CSV
+  /// task, export it with `--task FOLDER`; the exported config names the task's labels in its order,
+  /// and `predict` on the export writes exactly what `predict` with the adapter writes (ids included).
+  func testUserTaskExportsWithItsLabels() throws {
+    let model = try FamilyFixtures.folder(.roberta)
+    addTeardownBlock { try? FileManager.default.removeItem(at: model) }
+    func run(_ args: [String]) throws -> (status: Int32, output: String) {
+      try TestSupport.launch([TestSupport.binary] + args, extra: Self.env, timeout: 300)
+    }
+    let work = try temporaryFolder("petl-usertask-export")
+    let task = work.appendingPathComponent("my-rte")
+    try Self.writeCSV(to: task, name: "my-rte")
+    let adapter = work.appendingPathComponent("adapter.safetensors")
+    let train = try run(["train", "--model", model.path, "--task", task.path, "--quiet", "--save-adapter", adapter.path] + Self.tiny)
+    XCTAssertEqual(train.status, 0, train.output)
+    let out = work.appendingPathComponent("export")
+    let export = try run(["export", "--model", model.path, "--adapter", adapter.path, "--task", task.path, "--output", out.path])
+    XCTAssertEqual(export.status, 0, export.output)
+    let config = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("config.json"))) as! [String: Any]
+    XCTAssertEqual(config["id2label"] as? [String: String], ["0": "entailment", "1": "not_entailment"])
+    XCTAssertEqual(config["architectures"] as? [String], ["RobertaForSequenceClassification"])
+    let common = ["--task", task.path, "--max-examples", "32", "--max-length", "24"]
+    let a = work.appendingPathComponent("a.tsv"), b = work.appendingPathComponent("b.tsv")
+    let pa = try run(["predict", "--model", model.path, "--adapter", adapter.path, "--output", a.path] + common)
+    XCTAssertEqual(pa.status, 0, pa.output)
+    let pb = try run(["predict", "--model", out.path, "--output", b.path] + common)
+    XCTAssertEqual(pb.status, 0, pb.output)
+    XCTAssertEqual(try String(contentsOf: a, encoding: .utf8), try String(contentsOf: b, encoding: .utf8))
+    XCTAssertTrue(try String(contentsOf: b, encoding: .utf8).contains("\tdev-1000\t"), "the file's ids")
+  }
+}
