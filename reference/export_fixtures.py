@@ -151,11 +151,15 @@ def dev_rows(args, task):
 
 
 def read_predictions(path, num_labels):
-    """predict --output: index, outputs..., gold label."""
+    """predict --output: the output columns (logit_<label>... or score) and the gold label, by header."""
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
+    header = lines[0].split("\t")
+    outputs = [i for i, h in enumerate(header) if h.startswith("logit_") or h == "score"]
+    assert len(outputs) == num_labels, header
+    gold = header.index("label")
     rows = [l.split("\t") for l in lines[1:]]
-    return np.array([[float(x) for x in r[1:1 + num_labels]] for r in rows], dtype=np.float32), [r[-1] for r in rows]
+    return np.array([[float(r[i]) for i in outputs] for r in rows], dtype=np.float32), [r[gold] for r in rows]
 
 
 def same_json(a, b):

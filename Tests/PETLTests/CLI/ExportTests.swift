@@ -100,10 +100,15 @@ final class ExportTests: XCTestCase {
     String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]), as: UTF8.self)
   }
 
-  /// The outputs columns of `predict --output` (index, outputs..., gold).
+  /// The output columns of `predict --output`, found by their header (`logit_<label>` or `score`).
   func outputs(_ tsv: URL, width: Int) throws -> [[Double]] {
-    try String(contentsOf: tsv, encoding: .utf8).split(separator: "\n").dropFirst().map { line in
-      line.split(separator: "\t").dropFirst().prefix(width).map { Double($0)! }
+    let lines = try String(contentsOf: tsv, encoding: .utf8).split(separator: "\n")
+    let header = lines[0].split(separator: "\t", omittingEmptySubsequences: false)
+    let columns = header.indices.filter { header[$0].hasPrefix("logit_") || header[$0] == "score" }
+    XCTAssertEqual(columns.count, width, "\(tsv.path): \(header)")
+    return lines.dropFirst().map { line in
+      let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+      return columns.map { Double(fields[$0])! }
     }
   }
 
