@@ -11,13 +11,13 @@ import XCTest
 /// Every encoder family through the binary as a user runs it, on its tiny hub-layout checkpoint
 /// (`FamilyFixtures`) and real RTE pairs: `inspect` shows the family's names for the module axis; a
 /// two-rank `--dp 2` grid trains every trainable set (with a random control) and saves adapters;
-/// `predict` and `magnitudes` read those adapters back.
+/// `predict` and `magnitudes` read those adapters back, and `report` summarises the journal.
 final class FamilyGridTests: XCTestCase {
   static let tiny = ["--max-train", "16", "--max-eval", "16", "--max-length", "32", "--epochs", "1",
                      "--batch-size", "8", "--lrs", "1e-2"]
   static let env = ["OPENBLAS_NUM_THREADS": "1"]
 
-  func testEveryFamilyInspectGridAdaptersMagnitudes() throws {
+  func testEveryFamilyInspectGridReportAdaptersMagnitudes() throws {
     guard FileManager.default.fileExists(atPath: TestSupport.glueDir.appendingPathComponent("RTE/train.tsv").path) else {
       return XCTFail("\(TestSupport.glueDir.path)/RTE missing")
     }
@@ -68,6 +68,15 @@ final class FamilyGridTests: XCTestCase {
       [TestSupport.binary, "predict", "--model", folder.path, "--data-dir", TestSupport.glueDir.path, "--task", "rte",
        "--adapter", adapter.path, "--max-examples", "16", "--max-length", "32"], extra: Self.env, timeout: 120)
     XCTAssertEqual(predict.status, 0, "\(family): \(predict.output)")
+
+    // The report reads the family's journal: a row per trainable set, the task's column.
+    let report = try TestSupport.launch([TestSupport.binary, "report", out.appendingPathComponent("journal.jsonl").path,
+                                         "--output", out.appendingPathComponent("report").path], extra: Self.env, timeout: 120)
+    XCTAssertEqual(report.status, 0, "\(family): \(report.output)")
+    let markdown = try String(contentsOf: out.appendingPathComponent("report/report.md"), encoding: .utf8)
+    for set in ["ln_out", "query+value", "random"] {
+      XCTAssertTrue(markdown.contains("| \(set)"), "\(family): no row for \(set) in \(markdown.prefix(800))")
+    }
 
     let magnitudes = try TestSupport.launch(
       [TestSupport.binary, "magnitudes", "--model", folder.path, "--output", out.appendingPathComponent("mag").path,
