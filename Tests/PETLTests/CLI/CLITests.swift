@@ -73,6 +73,30 @@ final class CLITests: XCTestCase {
     try assertOneLineError(["inspect", "--model", d.path], contains: "missing field 'num_attention_heads'")
   }
 
+  /// A family the engine does not compute, and one it does from a folder that lacks its files, end
+  /// in one line through every command that reads the model.
+  func testUnsupportedFamilyAndMissingTokenizerFiles() throws {
+    let gpt2 = try tempModel { dir in
+      let url = dir.appendingPathComponent("config.json")
+      var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+      json["model_type"] = "gpt2"
+      try JSONSerialization.data(withJSONObject: json).write(to: url)
+    }
+    let unsupported = "model_type 'gpt2' is not supported (supported: bert, roberta, electra, distilbert)"
+    try assertOneLineError(["inspect", "--model", gpt2.path], contains: unsupported)
+    try assertOneLineError(["train", "--task", "rt-vader", "--data-dir", Self.vader, "--model", gpt2.path] + Self.small,
+                           contains: unsupported)
+    let roberta = try FamilyFixtures.folder(.roberta)
+    addTeardownBlock { try? FileManager.default.removeItem(at: roberta) }
+    try FileManager.default.removeItem(at: roberta.appendingPathComponent("merges.txt"))
+    try assertOneLineError(["predict", "--task", "rt-vader", "--data-dir", Self.vader, "--model", roberta.path],
+                           contains: "--max-length 128: the model has max_position_embeddings 66, positions start at pad_token_id + 1 = 2")
+    let merges = roberta.appendingPathComponent("merges.txt").path
+    try assertOneLineError(["predict", "--task", "rt-vader", "--data-dir", Self.vader, "--model", roberta.path,
+                            "--max-length", "32"], contains: merges)
+    try assertOneLineError(["tokenize", "--model", roberta.path, "--max-length", "32"], contains: merges)
+  }
+
   func testBadFlagsAndMissingData() throws {
     try assertOneLineError(["train", "--task", "rte", "--data-dir", "/nonexistent", "--model", TestSupport.modelDir.path],
                            contains: "/nonexistent/RTE/train.tsv")
