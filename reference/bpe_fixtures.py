@@ -35,80 +35,11 @@ import sys
 import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from glue_text_hashes import fnv1a64, glue_fixtures, unicode_sweep  # noqa: E402
 from transformers import RobertaTokenizer  # noqa: E402
 
 GLUE_DIR = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/glue"
 BPE_DIR = sys.argv[2] if len(sys.argv) > 2 else "Tests/Fixtures/bpe"
-
-# task -> (text columns, has header). Column numbers are 0-based.
-TASKS = {
-    "CoLA": ([3], False),
-    "MRPC": ([3, 4], True),
-    "RTE": ([1, 2], True),
-    "WNLI": ([1, 2], True),
-    "STS-B": ([7, 8], True),
-}
-
-
-def fnv1a64(text):
-    h = 0xCBF29CE484222325
-    for byte in text.encode("utf-8"):
-        h ^= byte
-        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return "%016x" % h
-
-
-def ids_hash(ids):
-    return fnv1a64(" ".join(str(i) for i in ids))
-
-
-def read_rows(path, columns, header):
-    """Splits on '\\n' and '\\t' only: str.splitlines() would also break on U+2028, U+0085 and friends."""
-    with open(path, "r", encoding="utf-8-sig", newline="") as f:
-        lines = f.read().split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if header:
-        lines = lines[1:]
-    rows = []
-    for number, line in enumerate(lines, start=2 if header else 1):
-        fields = line.split("\t")
-        if len(fields) <= max(columns):
-            raise SystemExit(f"{path}:{number}: expected more than {max(columns)} tab-separated fields")
-        rows.append([fields[c] for c in columns])
-    return rows
-
-
-def glue_fixtures(tok):
-    total = 0
-    for task, (columns, header) in TASKS.items():
-        for split in ("train", "dev"):
-            rows = read_rows(os.path.join(GLUE_DIR, task, f"{split}.tsv"), columns, header)
-            if len(columns) == 1:
-                fed = tok([r[0] for r in rows], truncation=True, max_length=128)["input_ids"]
-            else:
-                fed = tok([r[0] for r in rows], [r[1] for r in rows], truncation=True, max_length=128)["input_ids"]
-            alone = [tok([r[c] for r in rows], truncation=True, max_length=512)["input_ids"] for c in range(len(columns))]
-            out = os.path.join(BPE_DIR, f"{task}-{split}.hashes")
-            with open(out, "w", encoding="utf-8") as f:
-                for i, ids in enumerate(fed):
-                    f.write(" ".join([ids_hash(ids)] + [ids_hash(a[i]) for a in alone]) + "\n")
-            total += len(rows)
-            print(f"{out}: {len(rows)} rows")
-    print(f"GLUE rows: {total}")
-
-
-def unicode_sweep(tok):
-    out = os.path.join(BPE_DIR, "unicode-sweep.hashes")
-    with open(out, "w", encoding="utf-8") as f:
-        for start in range(0, 0x110000, 256):
-            chars = [c for c in range(start, start + 256) if not 0xD800 <= c <= 0xDFFF]
-            if not chars:
-                continue
-            ids = tok(["x" + chr(c) + "y" for c in chars])["input_ids"]
-            f.write("%04x %s\n" % (start, fnv1a64("\n".join(" ".join(map(str, i)) for i in ids))))
-    print(f"{out}: written")
-
 
 def probe(c):
     return "a" + c + "1" + c + "," + c + " " + c + "b " + c + "  " + c + "\t" + c
@@ -226,10 +157,10 @@ def main():
         flags = {t["content"]: t["lstrip"] for t in json.loads(hub_tok.backend_tokenizer.to_str())["added_tokens"]}
         assert flags["<mask>"] and not flags["<s>"], flags
 
-        glue_fixtures(tok)
+        glue_fixtures(tok, GLUE_DIR, BPE_DIR)
         readable_cases(tok, CASES, "cases.jsonl")
         readable_cases(hub_tok, MASK_LSTRIP_CASES, "cases-mask-lstrip.jsonl")
-        unicode_sweep(tok)
+        unicode_sweep(tok, BPE_DIR)
         pretokenizer_sweep(tok)
 
 

@@ -17,22 +17,35 @@ package indirect enum JSONValue {
 
   /// Parses a whole document. Errors are one line, `line N: what` (the caller adds the path).
   package static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-    do { return try document(bytes) } catch let e as SyntaxError { throw PETLError("line \(e.line): \(e.what)") }
+    do { return try document(bytes).0 } catch let e as SyntaxError { throw PETLError("line \(e.line): \(e.what)") }
   }
 
   /// Parses one line of a JSON Lines file. Errors say only what is wrong: the caller names the
   /// file's line, which a line number inside the one-line document would only confuse.
   package static func parse(line bytes: [UInt8]) throws -> JSONValue {
-    do { return try document(bytes) } catch let e as SyntaxError { throw PETLError(e.what) }
+    do { return try document(bytes).0 } catch let e as SyntaxError { throw PETLError(e.what) }
   }
 
-  private static func document(_ bytes: [UInt8]) throws -> JSONValue {
+  /// Parses a whole document and gives each top-level object member's byte range in `bytes` (from
+  /// the key's opening quote to the end of its value): what an edit that keeps every other member's
+  /// bytes needs. nil when the document is not an object.
+  package static func objectMembers(_ bytes: [UInt8]) throws -> [(key: String, range: Range<Int>)]? {
+    let (value, ranges): (JSONValue, [Range<Int>])
+    do { (value, ranges) = try document(bytes, recordingMembers: true) } catch let e as SyntaxError {
+      throw PETLError("line \(e.line): \(e.what)")
+    }
+    guard case .object(let members) = value else { return nil }
+    return zip(members, ranges).map { ($0.key, $1) }
+  }
+
+  private static func document(_ bytes: [UInt8], recordingMembers: Bool = false) throws -> (JSONValue, [Range<Int>]) {
     var parser = Parser(bytes: bytes)
+    if recordingMembers { parser.topLevelRanges = [] }
     parser.skipWhitespace()
     let value = try parser.value(depth: 0)
     parser.skipWhitespace()
     guard parser.position == bytes.count else { throw parser.failure("unexpected text after the JSON value") }
-    return value
+    return (value, parser.topLevelRanges ?? [])
   }
 
   private struct SyntaxError: Error {
@@ -67,6 +80,8 @@ package indirect enum JSONValue {
   private struct Parser {
     let bytes: [UInt8]
     var position = 0
+    /// When set, the byte range of each member of the top-level object is appended here.
+    var topLevelRanges: [Range<Int>]? = nil
     /// Deep enough for any tokenizer file; bounds the recursion on hostile input.
     static let maxDepth = 256
 
@@ -118,12 +133,14 @@ package indirect enum JSONValue {
       while true {
         skipWhitespace()
         guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw failure("expected a string key") }
+        let start = position
         let key = try string()
         skipWhitespace()
         guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw failure("expected ':' after a key") }
         position += 1
         skipWhitespace()
         members.append((key, try value(depth: depth + 1)))
+        if depth == 0 { topLevelRanges?.append(start..<position) }
         skipWhitespace()
         guard position < bytes.count else { throw failure("unexpected end of file in an object") }
         if bytes[position] == UInt8(ascii: ",") { position += 1; continue }

@@ -83,7 +83,7 @@ extension EncoderModel {
     if let tt = emb.tokenType {
       grad.single(tt.slot) { Ops.scatterAddRows($0, ws.dr.p, index: batch.tokenTypes, cols: E) }
     }
-    if let positions = ws.positionIds(batch) {
+    if let positions = ws.embeddedPositionIds {
       grad.single(emb.position.slot) { Ops.scatterAddRows($0, ws.dr.p, index: positions, cols: E) }
     } else {
       grad.single(emb.position.slot) { Ops.scatterAddPositions($0, ws.dr.p, offsets: offs, cols: E) }

@@ -49,9 +49,8 @@ public struct EncoderConfig: Sendable, Equatable {
   /// Width of one attention head.
   public var headDim: Int { hiddenSize / numAttentionHeads }
 
-  /// Positions the position table has for tokens: RoBERTa's first `padTokenId + 1` rows are never
-  /// used by a token.
-  public var maxTokens: Int { family == .roberta ? maxPositionEmbeddings - padTokenId - 1 : maxPositionEmbeddings }
+  /// Positions the position table has for tokens (`EncoderFamily.firstPosition`).
+  public var maxTokens: Int { maxPositionEmbeddings - family.firstPosition(padTokenId: padTokenId) }
 
   public static func load(_ url: URL) throws -> EncoderConfig {
     let path = url.path
@@ -262,7 +261,8 @@ extension EncoderConfig {
       throw PETLError("\(flag) \(maxLength): must be at least \(minimum) to hold \(specials)")
     }
     guard maxLength <= maxTokens else {
-      let offset = family == .roberta ? ", positions start at pad_token_id + 1 = \(padTokenId + 1)" : ""
+      let first = family.firstPosition(padTokenId: padTokenId)
+      let offset = first > 0 ? ", positions start at pad_token_id + 1 = \(first)" : ""
       throw PETLError("\(flag) \(maxLength): the model has max_position_embeddings \(maxPositionEmbeddings)\(offset) (\(configPath))")
     }
   }

@@ -30,6 +30,10 @@ public enum EncoderFamily: String, CaseIterable, Sendable, Codable {
   /// Whether the tokenizer's second segment gets token type 1 (BERT's segment embeddings).
   public var usesSegmentIds: Bool { self == .bert || self == .electra }
 
+  /// The position-table row of a sequence's first token: RoBERTa numbers positions from
+  /// `padTokenId + 1` (its padding tokens take row `padTokenId`), the others from 0.
+  public func firstPosition(padTokenId: Int) -> Int { self == .roberta ? padTokenId + 1 : 0 }
+
   /// BERT's pooler (dense + tanh on [CLS]) is part of the pretrained base model; the other families'
   /// head dense layer is part of the (freshly initialised, always trained) classification head.
   public var hasPooler: Bool { self == .bert }

@@ -43,7 +43,7 @@ extension EncoderModel {
                       forBackward: Bool = true) -> ForwardPass {
     ws.reserve(for: batch)
     precondition(startLayer >= 0 && startLayer < dims.layers, "forward: startLayer \(startLayer) out of range")
-    let H = dims.hidden, N = batch.tokens, B = batch.count
+    let H = dims.hidden, B = batch.count
     let ph: Float = training ? hiddenDropout : 0
     let pa: Float = training ? attentionDropout : 0
     func key(_ site: DropoutSite, _ layer: Int = 0) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, UInt64(layer)) }
@@ -125,7 +125,7 @@ extension EncoderModel {
     let e = ws.dtmp.p  // pre-LN sum; scratch
     Ops.embeddingSum(e, word: params + emb.word.offset, position: params + emb.position.offset,
                      type: emb.tokenType.map { params + $0.offset }, ids: batch.inputIds, types: batch.tokenTypes,
-                     positions: ws.positionIds(batch), offsets: batch.offsets, hidden: E)
+                     positions: ws.positionIds(for: batch), offsets: batch.offsets, hidden: E)
     let out = emb.project == nil ? ws.x[0].p : ws.embedded.p
     Ops.layerNormForward(out, xhat: ws.xhat0.p, rstd: ws.rstd0.p, e,
                          gamma: params + emb.layerNorm.weight, beta: params + emb.layerNorm.bias,

@@ -33,8 +33,8 @@ public struct ModelDims: Hashable, Sendable, Codable {
   /// ELECTRA with `embedding_size` != `hidden_size` projects the embeddings (`embeddings_project`).
   public var projectsEmbeddings: Bool { embedding != hidden }
 
-  /// The longest sequence the position table holds: RoBERTa's positions start at `padTokenId + 1`.
-  public var maxTokens: Int { family == .roberta ? maxPositions - padTokenId - 1 : maxPositions }
+  /// The longest sequence the position table holds (`EncoderFamily.firstPosition`).
+  public var maxTokens: Int { maxPositions - family.firstPosition(padTokenId: padTokenId) }
 }
 
 /// A module type of the encoder, named as the paper and PEFT name them. Per-layer kinds have one

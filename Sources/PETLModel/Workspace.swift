@@ -46,7 +46,8 @@ public final class Workspace {
   var clsDrop = FloatBuffer(0), headSlope = FloatBuffer(0)
   /// ELECTRA's embeddings before `embeddings_project` [N,E] (the projection's input).
   var embedded = FloatBuffer(0)
-  /// RoBERTa's position ids of the current batch, one per packed row (see `positionIds`).
+  /// RoBERTa's position ids of the batch the last forward embedded, one per packed row (see
+  /// `positionIds(for:)`); the backward's scatter into the position table reads them.
   private var positions: [Int32] = []
   var logits = FloatBuffer(0)
   // backward
@@ -74,10 +75,15 @@ public final class Workspace {
     return UnsafeMutableBufferPointer(start: from == .cls ? cls.p : pooled.p, count: batch * dims.hidden)
   }
 
-  /// RoBERTa's position ids for `batch` (transformers' `create_position_ids_from_input_ids`: a
-  /// token's position is padding_idx + the number of non-padding tokens up to it, a padding token's
-  /// is padding_idx); nil for the other families, whose token t has position t.
-  func positionIds(_ batch: Batch) -> [Int32]? {
+  /// The position ids the last forward's embeddings used: RoBERTa's (`positionIds(for:)`), nil for
+  /// the other families. A backward into the embeddings follows a forward that started at them
+  /// (checked), so these are its batch's.
+  var embeddedPositionIds: [Int32]? { dims.family == .roberta ? positions : nil }
+
+  /// Computes RoBERTa's position ids for `batch` (transformers' `create_position_ids_from_input_ids`:
+  /// a token's position is padding_idx + the number of non-padding tokens up to it, a padding
+  /// token's is padding_idx); nil for the other families, whose token t has position t.
+  func positionIds(for batch: Batch) -> [Int32]? {
     guard dims.family == .roberta else { return nil }
     let pad = Int32(dims.padTokenId)
     positions.removeAll(keepingCapacity: true)

@@ -51,7 +51,7 @@ public struct Preset: Sendable {
     o.prefixCache = true
     return Preset(name: "quick", tasks: ["rt-vader"],
                   moduleWise: baselines + (paperModules + [.random]).map { [$0] },
-                  layerWise: (paperModules + [.random]).map { [$0] }, seeds: [1], smallTaskSeeds: nil, learningRates: quickLearningRates,
+                  layerWise: (paperModules + [.random]).map { [$0] }, seeds: [1], smallTaskSeeds: nil, learningRates: { quickLearningRates($0) },
                   selectLearningRate: true,
                   randomCounts: [layerNormCountOneLayer, layerNormCountOneLayer * layers],
                   layerRandomCount: layerNormCountOneLayer, options: o)
@@ -77,7 +77,7 @@ public struct Preset: Sendable {
     o.maxLength = 128
     o.batchSize = 32
     return Preset(name: "paper", tasks: tasks, moduleWise: baselines + (paperModules + [.random]).map { [$0] },
-                  layerWise: paperModules.map { [$0] }, seeds: [1, 2, 3], smallTaskSeeds: [1, 2, 3, 4, 5], learningRates: paperLearningRates,
+                  layerWise: paperModules.map { [$0] }, seeds: [1, 2, 3], smallTaskSeeds: [1, 2, 3, 4, 5], learningRates: { paperLearningRates($0) },
                   selectLearningRate: false, randomCounts: [], layerRandomCount: nil, options: o)
   }
 

@@ -25,6 +25,23 @@ enum TestSupport {
     return modelDir
   }
 
+  /// A padded batch of a PyTorch fixture (`<prefix>input_ids`, `attention_mask`, optional
+  /// `token_type_ids`, `labels`), packed: each row keeps the tokens its attention mask covers.
+  static func packedBatch(_ st: SafeTensors, prefix: String = "", labels: Bool = true) throws -> Batch {
+    let ids = try st.integers(prefix + "input_ids"), mask = try st.integers(prefix + "attention_mask")
+    let types = st.info(prefix + "token_type_ids") != nil ? try st.integers(prefix + "token_type_ids")
+      : [Int64](repeating: 0, count: ids.count)
+    let shape = st.info(prefix + "input_ids")!.shape
+    let (B, T) = (shape[0], shape[1])
+    var seqs: [(ids: [Int32], types: [Int32])] = []
+    for b in 0..<B {
+      let n = (0..<T).filter { mask[b * T + $0] == 1 }.count
+      seqs.append(((0..<n).map { Int32(ids[b * T + $0]) }, (0..<n).map { Int32(types[b * T + $0]) }))
+    }
+    let y = labels ? try st.integers("labels").map(Float.init) : [Float](repeating: 0, count: B)
+    return Batch(sequences: seqs, labels: y, exampleIds: (0..<UInt64(B)).map { $0 })
+  }
+
   static let tinyDims = ModelDims(vocabSize: 40, hidden: 32, layers: 3, heads: 2, intermediate: 48,
                                   maxPositions: 16, typeVocab: 2, numLabels: 3, layerNormEps: 1e-5)
 

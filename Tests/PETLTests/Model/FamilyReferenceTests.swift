@@ -36,22 +36,6 @@ final class FamilyReferenceTests: XCTestCase {
     return Loaded(model: m, tokenizer: tokenizer, reference: try FamilyFixtures.reference(family))
   }
 
-  /// The padded reference batch under `prefix` (`""` or `"embed."`), packed by its attention mask.
-  func batch(_ st: SafeTensors, prefix: String = "", labels: Bool = true) throws -> Batch {
-    let ids = try st.integers(prefix + "input_ids"), mask = try st.integers(prefix + "attention_mask")
-    let types = st.info(prefix + "token_type_ids") != nil ? try st.integers(prefix + "token_type_ids")
-      : [Int64](repeating: 0, count: ids.count)
-    let shape = st.info(prefix + "input_ids")!.shape
-    let (B, T) = (shape[0], shape[1])
-    var seqs: [(ids: [Int32], types: [Int32])] = []
-    for b in 0..<B {
-      let n = (0..<T).filter { mask[b * T + $0] == 1 }.count
-      seqs.append(((0..<n).map { Int32(ids[b * T + $0]) }, (0..<n).map { Int32(types[b * T + $0]) }))
-    }
-    let y = labels ? try st.integers("labels").map(Float.init) : [Float](repeating: 0, count: B)
-    return Batch(sequences: seqs, labels: y, exampleIds: (0..<UInt64(B)).map { $0 })
-  }
-
   /// The checkpoint's tensor for one of our slots: the saved name carries the family prefix, the
   /// head's names do not.
   func referenceName(_ slot: String, _ family: EncoderFamily, _ st: SafeTensors, key: String) -> String {
@@ -87,7 +71,7 @@ final class FamilyReferenceTests: XCTestCase {
       let pairs = ((info["batch"] as! [String: Any])["examples"] as! [[String: Any]]).map { [$0["sentence1"] as! String, $0["sentence2"] as! String] }
       let singles = (info["embed"] as! [String: Any])["sentences"] as! [String]
       for (prefix, texts) in [("", pairs), ("embed.", singles.map { [$0] })] {
-        let b = try batch(l.reference, prefix: prefix, labels: false)
+        let b = try TestSupport.packedBatch(l.reference, prefix: prefix, labels: false)
         let hasTypes = l.reference.info(prefix + "token_type_ids") != nil
         for (i, t) in texts.enumerated() {
           let e = l.tokenizer.encode(t[0], t.count > 1 ? t[1] : nil, maxLength: 64)
@@ -102,7 +86,7 @@ final class FamilyReferenceTests: XCTestCase {
   func testLogitsAndLossMatch() throws {
     for family in Self.families {
       let l = try load(family)
-      let b = try batch(l.reference)
+      let b = try TestSupport.packedBatch(l.reference)
       let ws = Workspace(dims: l.model.dims)
       l.model.forward(b, ws: ws, training: false)
       let loss = l.model.loss(b, ws: ws)
@@ -121,7 +105,7 @@ final class FamilyReferenceTests: XCTestCase {
     for family in Self.families {
       let l = try load(family)
       let m = l.model, st = l.reference
-      let b = try batch(st)
+      let b = try TestSupport.packedBatch(st)
       let full = try TrainableSet(modules: [.full], layers: .all, layout: m.layout)
       let step = TrainingStep(model: m, trainable: full, optimizer: .sgd, weightDecay: 0, maxGradNorm: 0)
       let pass = m.forward(b, ws: step.workspace, training: false)
@@ -165,7 +149,7 @@ final class FamilyReferenceTests: XCTestCase {
       let l = try load(family)
       let m = l.model, st = l.reference
       let info = (try FamilyFixtures.json(family, "fixture.json"))["adamw"] as! [String: Any]
-      let b = try batch(st)
+      let b = try TestSupport.packedBatch(st)
       let before = m.snapshot()
       let set = try TrainableSet(modules: [.layernorm], layers: .all, layout: m.layout)
       let step = TrainingStep(model: m, trainable: set, optimizer: .adamw, weightDecay: 0.01, maxGradNorm: 1)
@@ -196,7 +180,7 @@ final class FamilyReferenceTests: XCTestCase {
   func testSentenceEmbeddingsMatch() throws {
     for family in Self.families {
       let l = try load(family)
-      let b = try batch(l.reference, prefix: "embed.", labels: false)
+      let b = try TestSupport.packedBatch(l.reference, prefix: "embed.", labels: false)
       let ours = l.model.embed(b, ws: Workspace(dims: l.model.dims))
       let ref = try l.reference.floats("embed.embeddings"), H = l.model.dims.hidden
       var worst: Float = 0

@@ -26,21 +26,6 @@ final class ReferenceTests: XCTestCase {
     return m
   }
 
-  /// The padded reference batch, packed (padding dropped by the attention mask).
-  func referenceBatch(_ st: SafeTensors, labels: Bool = true) throws -> Batch {
-    let ids = try st.integers("input_ids"), mask = try st.integers("attention_mask")
-    let types = st.info("token_type_ids") != nil ? try st.integers("token_type_ids") : [Int64](repeating: 0, count: ids.count)
-    let shape = st.info("input_ids")!.shape
-    let (B, T) = (shape[0], shape[1])
-    var seqs: [(ids: [Int32], types: [Int32])] = []
-    for b in 0..<B {
-      let n = (0..<T).filter { mask[b * T + $0] == 1 }.count
-      seqs.append(((0..<n).map { Int32(ids[b * T + $0]) }, (0..<n).map { Int32(types[b * T + $0]) }))
-    }
-    let y = labels ? try st.integers("labels").map(Float.init) : [Float](repeating: 0, count: B)
-    return Batch(sequences: seqs, labels: y, exampleIds: (0..<UInt64(B)).map { $0 })
-  }
-
   func assertClose(_ a: UnsafePointer<Float>, _ b: [Float], abs tol: Float, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
     var worst: Float = 0
     for i in 0..<b.count { worst = max(worst, Swift.abs(a[i] - b[i])) }
@@ -50,7 +35,7 @@ final class ReferenceTests: XCTestCase {
   func testForwardMatchesPyTorch() throws {
     let m = try loadModel()
     let fw = try fixture("forward.safetensors")
-    let batch = try referenceBatch(fw)
+    let batch = try TestSupport.packedBatch(fw)
     let ws = Workspace(dims: m.dims)
     m.forward(batch, ws: ws, training: false)
     let loss = m.loss(batch, ws: ws)
@@ -62,7 +47,7 @@ final class ReferenceTests: XCTestCase {
 
   func testEveryGradientMatchesPyTorch() throws {
     let m = try loadModel()
-    let batch = try referenceBatch(try fixture("forward.safetensors"))
+    let batch = try TestSupport.packedBatch(try fixture("forward.safetensors"))
     let gr = try fixture("grads.safetensors")
     let norms = (try json("grad_norms.json"))["norms"] as! [String: Double]
     let full = try TrainableSet(modules: ["full"], layers: .all, layout: m.layout)
@@ -119,7 +104,7 @@ final class ReferenceTests: XCTestCase {
     ]
     let base = try loadModel()
     let before = base.snapshot()
-    let batch = try referenceBatch(try fixture("forward.safetensors"))
+    let batch = try TestSupport.packedBatch(try fixture("forward.safetensors"))
     for (name, modules, layers) in cases {
       before.withUnsafeBufferPointer { base.params.update(from: $0.baseAddress!, count: $0.count) }
       let set = try TrainableSet(modules: modules, layers: layers, layout: base.layout)
@@ -148,7 +133,7 @@ final class ReferenceTests: XCTestCase {
 
   func testThreeAdamWStepsMatchPyTorch() throws {
     let m = try loadModel()
-    let batch = try referenceBatch(try fixture("forward.safetensors"))
+    let batch = try TestSupport.packedBatch(try fixture("forward.safetensors"))
     let info = try json("adamw.json")
     let set = try TrainableSet(modules: ["layernorm"], layers: .all, layout: m.layout)
     let step = TrainingStep(model: m, trainable: set, optimizer: .adamw, weightDecay: 0.01, maxGradNorm: 1)
@@ -172,7 +157,7 @@ final class ReferenceTests: XCTestCase {
   func testSentenceEmbeddingsMatchTransformers() throws {
     let (m, _) = try EncoderModel.load(directory: try TestSupport.requireModel(), numLabels: 2)
     let st = try fixture("embed.safetensors")
-    let batch = try referenceBatch(st, labels: false)
+    let batch = try TestSupport.packedBatch(st, labels: false)
     let ws = Workspace(dims: m.dims)
     let emb = m.embed(batch, ws: ws)
     let ref = try st.floats("embeddings")
