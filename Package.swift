@@ -28,30 +28,33 @@ let package = Package(
     .systemLibrary(name: "CMPI", path: "CMPI", pkgConfig: "ompi-c"),
     // OpenBLAS (cblas + openblas_* control functions), through pkg-config `openblas`.
     .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas"),
+    // What every layer above needs and no numeric code does: the one-line error type, the JSON
+    // parser for the hub's files and the user's, hashing for identities, atomic folder writes.
+    .target(name: "PETLSupport"),
     // GEMM, attention, LayerNorm, GELU, dropout, the worker pool, counter-based RNG.
     .target(name: "PETLKernels", dependencies: ["CBLAS"], swiftSettings: hot),
     // The encoder (BERT, RoBERTa, ELECTRA, DistilBERT) on one parameter slab: layout, forward,
     // backward, safetensors checkpoints as the hub ships them.
-    .target(name: "PETLModel", dependencies: ["PETLKernels"], swiftSettings: hot),
+    .target(name: "PETLModel", dependencies: ["PETLSupport", "PETLKernels"], swiftSettings: hot),
     // WordPiece (BERT, ELECTRA, DistilBERT) and byte-level BPE (RoBERTa) tokenization, id for id as
     // transformers (checked against the model's config).
-    .target(name: "PETLText", dependencies: ["PETLKernels", "PETLModel"], swiftSettings: hot),
+    .target(name: "PETLText", dependencies: ["PETLSupport", "PETLKernels", "PETLModel"], swiftSettings: hot),
     // Tasks, their readers and metrics.
-    .target(name: "PETLData", dependencies: ["PETLKernels"], swiftSettings: hot),
+    .target(name: "PETLData", dependencies: ["PETLSupport", "PETLKernels"], swiftSettings: hot),
     // One cell: trainable sets, the step, the optimizer, successive halving; ranks as a `Collective`.
-    .target(name: "PETLTraining", dependencies: ["PETLKernels", "PETLModel", "PETLText", "PETLData"], swiftSettings: hot),
+    .target(name: "PETLTraining", dependencies: ["PETLSupport", "PETLKernels", "PETLModel", "PETLText", "PETLData"], swiftSettings: hot),
     // MPI: the communicator (a `Collective`), launch checks, stop signals.
-    .target(name: "PETLDistributed", dependencies: ["CMPI", "PETLKernels", "PETLTraining"], swiftSettings: hot),
+    .target(name: "PETLDistributed", dependencies: ["CMPI", "PETLSupport", "PETLKernels", "PETLTraining"], swiftSettings: hot),
     // The grid: plan, presets, coordinator, journal, report.
     .target(name: "PETLStudy",
-            dependencies: ["PETLKernels", "PETLModel", "PETLText", "PETLData", "PETLTraining", "PETLDistributed"],
+            dependencies: ["PETLSupport", "PETLKernels", "PETLModel", "PETLText", "PETLData", "PETLTraining", "PETLDistributed"],
             swiftSettings: hot),
     .executableTarget(
       name: "swift-petl",
-      dependencies: ["PETLKernels", "PETLModel", "PETLText", "PETLData", "PETLTraining", "PETLDistributed", "PETLStudy",
+      dependencies: ["PETLSupport", "PETLKernels", "PETLModel", "PETLText", "PETLData", "PETLTraining", "PETLDistributed", "PETLStudy",
                      .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: hot),
     .testTarget(name: "PETLTests",
-                dependencies: ["PETLKernels", "PETLModel", "PETLText", "PETLData", "PETLTraining", "PETLDistributed", "PETLStudy"]),
+                dependencies: ["PETLSupport", "PETLKernels", "PETLModel", "PETLText", "PETLData", "PETLTraining", "PETLDistributed", "PETLStudy"]),
   ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// A UTF-8 text file held as bytes and cut into records and fields on the bytes, with a `String`
 /// built only for the fields a reader keeps: QQP's train split has 364k rows, so no regex and no

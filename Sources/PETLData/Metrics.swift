@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 // GLUE's metrics, computed as the reference implementations do (scikit-learn's `accuracy_score`,
 // `f1_score`, `matthews_corrcoef`; SciPy's `pearsonr`, `spearmanr`), in Double.

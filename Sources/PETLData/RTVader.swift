@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// The embedded default task `rt-vader`: binary sentiment of Rotten Tomatoes review snippets, built
 /// from the human-rated ground truth that Hutto & Gilbert (ICWSM 2014, the VADER paper) published

@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// Which columns of a table hold the texts, the label and the row's id, by name. Reading by name
 /// states what a file must contain instead of trusting a position; CoLA, the one GLUE file without a

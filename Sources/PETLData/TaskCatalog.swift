@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// The tasks one run knows: the built-in ones and the user's, resolved from the folders its flags
 /// name. A cell spec names its task by name only (so the same rows in another folder are the same

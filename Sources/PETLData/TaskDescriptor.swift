@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// Everything the rest of the program needs to know about a task: where its files are, how many
 /// outputs the head has, what the labels mean and which metrics GLUE reports for it. The built-in

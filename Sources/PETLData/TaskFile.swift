@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// A user task's optional `task.json`: what the folder's files cannot say themselves. Every key is
 /// optional; a key this program does not know is an error (a misspelt `"metrics"` silently ignored

@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// The formats a user task's split files may have, by file extension.
 enum TableFormat: String, CaseIterable, Sendable {

@@ -2,6 +2,7 @@ import CMPI
 import Foundation
 import PETLKernels
 import PETLTraining
+import PETLSupport
 
 /// A Swift handle on an MPI communicator: the world, or a group made by `split`.
 ///

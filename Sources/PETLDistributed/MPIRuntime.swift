@@ -2,6 +2,7 @@ import CMPI
 import Foundation
 import PETLKernels
 import PETLTraining
+import PETLSupport
 
 /// MPI's process-wide state: initialised at most once (MPI cannot be re-initialised after finalize) and
 /// finalized at most once. Every `Communicator` entry point goes through `Communicator.world()`, so no

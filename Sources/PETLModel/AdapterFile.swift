@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// An adapter file: the trainable parameters of a cell, alone, as safetensors with HuggingFace names
 /// (`encoder.layer.3.output.LayerNorm.weight`, `classifier.weight`, ...). The metadata records the

@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// The architecture fields of a HuggingFace encoder `config.json` (BERT, RoBERTa, ELECTRA or
 /// DistilBERT, told apart by `model_type`) that the engine needs, under BERT's names (DistilBERT's

@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// A JSON object edited member by member in its own text: every member not set keeps the bytes it
 /// was written with. Decoding and re-encoding with JSONSerialization would not: it writes `1.0` back

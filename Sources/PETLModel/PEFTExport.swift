@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// A LayerNorm-only adapter as PEFT's LN tuning (`LNTuningConfig`, checked with peft 0.21.2):
 /// `adapter_config.json` + `adapter_model.safetensors`, which `PeftModel.from_pretrained(base, folder)`

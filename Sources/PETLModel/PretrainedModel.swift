@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 extension ModelDims {
   public init(config c: EncoderConfig, numLabels: Int) {

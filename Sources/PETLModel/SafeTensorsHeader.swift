@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// The JSON header of a safetensors file, decoded but not yet checked against the data section.
 /// Its keys are tensor names plus the optional `__metadata__`, so it is decoded key by key.

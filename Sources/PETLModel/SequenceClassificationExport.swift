@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// A model (base weights with an adapter applied) as a transformers folder that
 /// `AutoModelForSequenceClassification.from_pretrained` loads with no missing or unexpected key:

@@ -5,6 +5,7 @@ import PETLText
 import PETLData
 import PETLTraining
 import PETLDistributed
+import PETLSupport
 
 /// What a cell read, by content: the same spec on other data, other weights or another engine is a
 /// different result. A journal record counts for a cell only when its inputs equal the current ones;
@@ -44,16 +45,6 @@ public struct CellInputs: Codable, Hashable, Sendable {
     }
     return out
   }
-}
-
-/// The engine's numerics, versioned. Bump `numericsVersion` with any change that would change a
-/// trained cell's numbers (a kernel's summation order, dropout masks, initialisation, the optimizer,
-/// tokenization): journals then rerun their cells instead of mixing old results with new ones.
-///
-/// History: 1 the first recorded; 2 the head-only cell uses the frozen-prefix cache (its frozen encoder
-/// then runs without dropout) and `random` at chosen layers draws from those layers only.
-public enum Engine {
-  public static let numericsVersion = 2
 }
 
 /// The files of a model folder that the engine reads.

@@ -5,6 +5,7 @@ import PETLText
 import PETLData
 import PETLTraining
 import PETLDistributed
+import PETLSupport
 
 /// How a grid run ended; every rank gets the same summary.
 public struct GridSummary: Codable, Hashable, Sendable {

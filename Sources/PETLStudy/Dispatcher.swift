@@ -5,6 +5,7 @@ import PETLText
 import PETLData
 import PETLTraining
 import PETLDistributed
+import PETLSupport
 
 /// Rank 0's coordinator thread: answers group leaders' reports with the next cell, journals each
 /// finished cell and prints one progress line for it. Polls with sleeps, so it needs no core of its own.

@@ -5,6 +5,7 @@ import PETLText
 import PETLData
 import PETLTraining
 import PETLDistributed
+import PETLSupport
 
 /// The grid's results journal: one JSON line per finished cell, append-only, so a grid can stop at any
 /// moment (time limit, crash, preemption) and resume by skipping what is already there.

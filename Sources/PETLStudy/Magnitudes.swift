@@ -5,6 +5,7 @@ import PETLText
 import PETLData
 import PETLTraining
 import PETLDistributed
+import PETLSupport
 
 /// Weight magnitudes per module type and layer: the paper ties LayerNorm's success to the large
 /// magnitude of its gains, so the study shows them beside every other module. With adapters it also

@@ -5,6 +5,7 @@ import PETLText
 import PETLData
 import PETLTraining
 import PETLDistributed
+import PETLSupport
 
 /// The study report built from one or more journals: `report.md` (findings, module-wise table,
 /// layer-wise tables with heatmaps, missing and failed cells), two CSVs and one SVG per task with

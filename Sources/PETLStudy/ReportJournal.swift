@@ -5,6 +5,7 @@ import PETLText
 import PETLData
 import PETLTraining
 import PETLDistributed
+import PETLSupport
 
 /// What the report reads of a journal line (the writer's `JournalRecord`, in CellResult.swift).
 extension JournalRecord {

@@ -5,6 +5,7 @@ import PETLText
 import PETLData
 import PETLTraining
 import PETLDistributed
+import PETLSupport
 
 /// A result over seeds at one learning rate (or one set of learning-rate candidates): the unit every
 /// table cell shows. Scores are x100.

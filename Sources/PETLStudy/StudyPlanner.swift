@@ -3,6 +3,7 @@ import PETLKernels
 import PETLModel
 import PETLData
 import PETLTraining
+import PETLSupport
 
 /// The named study designs `grid --preset` takes.
 public enum PresetName: String, CaseIterable, Sendable {

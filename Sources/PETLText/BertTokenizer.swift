@@ -1,6 +1,7 @@
 import Foundation
 import PETLKernels
 import PETLModel
+import PETLSupport
 
 /// BERT's uncased WordPiece tokenizer, id-for-id equal to `AutoTokenizer.from_pretrained(model_dir)` in
 /// transformers 5 (which is the `tokenizers` pipeline: special-token split, `BertNormalizer`,

@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// RoBERTa's byte-level BPE tokenizer, id-for-id equal to transformers 5's `RobertaTokenizer` (the
 /// `tokenizers` pipeline it builds): added tokens split out of the raw text, no normalizer, GPT-2's

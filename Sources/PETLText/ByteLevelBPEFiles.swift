@@ -1,5 +1,6 @@
 import Foundation
 import PETLKernels
+import PETLSupport
 
 /// Readers for the files of a RoBERTa hub folder. Every problem is one `PETLError` line that starts
 /// with the file's path, never a trap.

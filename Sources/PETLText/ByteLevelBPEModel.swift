@@ -1,4 +1,5 @@
 import PETLKernels
+import PETLSupport
 
 /// GPT-2's map from bytes to printable characters, which byte-level BPE vocabularies are written in:
 /// the printable Latin-1 bytes (`!`...`~`, `¡`...`¬`, `®`...`ÿ`) stand for themselves and the other 68

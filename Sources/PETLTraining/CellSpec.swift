@@ -3,6 +3,7 @@ import PETLKernels
 import PETLModel
 import PETLText
 import PETLData
+import PETLSupport
 
 /// Which encoder layers a trainable set covers: every layer (module-wise, the paper's first table) or
 /// an explicit list of 0-based layer indices (layer-wise). Encoded in JSON as `"all"` or `[3]`.

@@ -3,6 +3,7 @@ import PETLKernels
 import PETLModel
 import PETLText
 import PETLData
+import PETLSupport
 
 /// Trains one cell of the study (task x trainable set x seed x learning rate) on one rank, or on a
 /// data-parallel group: each rank takes its share of every global batch, one fused all-reduce sums

@@ -3,6 +3,7 @@ import PETLKernels
 import PETLModel
 import PETLText
 import PETLData
+import PETLSupport
 
 /// One tokenized example.
 public struct EncodedExample: Sendable {

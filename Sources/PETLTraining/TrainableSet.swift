@@ -1,6 +1,7 @@
 import Foundation
 import PETLKernels
 import PETLModel
+import PETLSupport
 
 /// Which parameters a cell trains: module types (as HuggingFace and PEFT name them) in all layers or
 /// in chosen layers, resolved against the slab layout into a `GradientPlan` (contiguous segments).

@@ -3,6 +3,7 @@ import Foundation
 import PETLKernels
 import PETLModel
 import PETLData
+import PETLSupport
 
 /// `swift-petl export`: a result back into transformers. The base model with an adapter applied
 /// becomes a folder that `AutoModelForSequenceClassification.from_pretrained` loads with no missing

@@ -6,6 +6,7 @@ import PETLData
 import PETLTraining
 import PETLDistributed
 import PETLStudy
+import PETLSupport
 
 /// Test hook: `SWIFT_PETL_FAULT=POINT@RANK` makes world rank RANK of a grid fail on purpose, so the
 /// tests can prove that every failure ends the job within seconds instead of hanging it. POINT is

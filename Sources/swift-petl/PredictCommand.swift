@@ -7,6 +7,7 @@ import PETLData
 import PETLTraining
 import PETLDistributed
 import PETLStudy
+import PETLSupport
 
 /// `swift-petl predict`: outputs of a (fine-tuned) model on a split, one line per example, and the
 /// task's metrics.

@@ -7,6 +7,7 @@ import PETLData
 import PETLTraining
 import PETLDistributed
 import PETLStudy
+import PETLSupport
 
 /// `swift-petl report JOURNAL... [--output DIR]`: tables, findings and heatmaps from study journals.
 struct ReportCommand: ParsableCommand {

@@ -7,6 +7,7 @@ import PETLData
 import PETLTraining
 import PETLDistributed
 import PETLStudy
+import PETLSupport
 
 /// `swift-petl tokenize`: the model's input ids for lines of stdin, one output line per input line, so
 /// the tokenizer can be diffed against HuggingFace from the shell.

@@ -7,6 +7,7 @@ import PETLData
 import PETLTraining
 import PETLDistributed
 import PETLStudy
+import PETLSupport
 
 /// The model folder: every command that loads the model takes it.
 struct ModelFlag: ParsableArguments {

@@ -7,6 +7,7 @@ import XCTest
 @testable import PETLTraining
 @testable import PETLDistributed
 @testable import PETLStudy
+import PETLSupport
 
 /// Paths and builders shared by the tests.
 enum TestSupport {

@@ -7,6 +7,7 @@ import XCTest
 @testable import PETLTraining
 @testable import PETLDistributed
 @testable import PETLStudy
+import PETLSupport
 
 /// The GLUE readers on the real dev/train files (counts and label balance as PROVENANCE.md states),
 /// on hand-written samples of the tasks whose files are too large to keep here, on malformed files,

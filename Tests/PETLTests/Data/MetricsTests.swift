@@ -7,6 +7,7 @@ import XCTest
 @testable import PETLTraining
 @testable import PETLDistributed
 @testable import PETLStudy
+import PETLSupport
 
 /// `evaluate` against scikit-learn and SciPy on the committed fixture (reference/metrics_fixtures.py),
 /// and the degenerate inputs that must give 0 or an error, never NaN or a trap.

@@ -7,6 +7,7 @@ import XCTest
 @testable import PETLTraining
 @testable import PETLDistributed
 @testable import PETLStudy
+import PETLSupport
 
 /// A task of the user's own, read from a folder: the three formats, the column and label rules,
 /// `task.json`, every malformed row's one-line `path:line: what`, the catalog that finds user tasks

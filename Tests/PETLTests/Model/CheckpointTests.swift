@@ -7,6 +7,7 @@ import XCTest
 @testable import PETLTraining
 @testable import PETLDistributed
 @testable import PETLStudy
+import PETLSupport
 
 /// The package root, found from this file so tests run from any working directory.
 private let packageRoot = TestSupport.root

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import PETLKernels
 @testable import PETLModel
+import PETLSupport
 
 /// The parts of an export on their own: the state-dict names per family, config.json edited in its
 /// own text, the PEFT LN-tuning plan, and the staged folder.

@@ -10,6 +10,7 @@ import XCTest
 @testable import PETLTraining
 @testable import PETLDistributed
 @testable import PETLStudy
+import PETLSupport
 
 /// The fixture journals are written by Tests/Fixtures/report/make_journals.py; its docstring says
 /// which cells are missing, failed and repeated.

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import PETLKernels
 @testable import PETLText
+import PETLSupport
 
 /// The byte-level BPE tokenizer against transformers' `RobertaTokenizer` (fixtures from
 /// `reference/bpe_fixtures.py`, on the vocabulary of `reference/bpe_vocab.py`): every text of the ten

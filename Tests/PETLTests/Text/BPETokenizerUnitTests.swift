@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import PETLKernels
 @testable import PETLText
+import PETLSupport
 
 /// The byte-level BPE tokenizer on a tiny vocabulary: merge order, the byte alphabet, added-token
 /// splitting, the RoBERTa layout and the errors for bad files. Every expected id list was produced by

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import PETLKernels
 @testable import PETLText
+import PETLSupport
 
 /// The checks every tokenizer shares against HuggingFace's fixtures in a folder (written by
 /// `reference/tokenizer_fixtures.py` for WordPiece and `reference/bpe_fixtures.py` for byte-level

@@ -7,6 +7,7 @@ import XCTest
 @testable import PETLTraining
 @testable import PETLDistributed
 @testable import PETLStudy
+import PETLSupport
 
 /// The tokenizer against HuggingFace (fixtures from `reference/tokenizer_fixtures.py`) on every GLUE
 /// text, on readable tricky cases and on every Unicode code point; plus unit tests on a tiny vocabulary.

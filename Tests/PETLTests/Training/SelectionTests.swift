@@ -7,6 +7,7 @@ import XCTest
 @testable import PETLTraining
 @testable import PETLDistributed
 @testable import PETLStudy
+import PETLSupport
 
 /// Learning rate chosen per cell by successive halving, and the head-only cell's cache: both must give
 /// exactly what a plain cell gives, on the real model and the embedded task (short cells).

@@ -1,0 +1,9 @@
+/// The engine's numerics, versioned. Bump `numericsVersion` with any change that would change a
+/// trained cell's numbers (a kernel's summation order, dropout masks, initialisation, the optimizer,
+/// tokenization): journals then rerun their cells instead of mixing old results with new ones.
+///
+/// History: 1 the first recorded; 2 the head-only cell uses the frozen-prefix cache (its frozen encoder
+/// then runs without dropout) and `random` at chosen layers draws from those layers only.
+public enum Engine {
+  public static let numericsVersion = 2
+}
