@@ -82,6 +82,12 @@ struct GridCommand: ParsableCommand {
     }
     let context = try StudyContext(modelDirectory: location.modelURL, dataDirectory: location.dataURL, config: config,
                                    tasks: catalog)
+    // Every rank checks the weights against the config before the first cell; rank 0 says what
+    // the file holds beyond the model (or lacks), once.
+    if let first = plan.cells.first, let summary = try context.checkCheckpoint(numLabels: try catalog.named(first.task).numLabels),
+       world.rank == 0 {
+      print("checkpoint: " + summary)
+    }
     var cost = CostModel(layout: planner.layout)
     cost.hiddenSize = config.hiddenSize
     for task in Set(plan.cells.map(\.task)) {

@@ -61,6 +61,7 @@ struct TrainCommand: ParsableCommand {
     trainer.progressInterval = progressEvery
     print("cell: \(spec.label)  [\(spec.hash)]")
     if let about = resolved.about { print(about) }
+    if let summary = try context.checkCheckpoint(numLabels: resolved.numLabels) { print("checkpoint: " + summary) }
     let data = try context.data(resolved, options: spec.options)
     print("data: \(data.train.count) train, " + data.dev.map { "\($0.examples.count) \($0.split)" }.joined(separator: ", "))
     let outcome = try trainer.run()
