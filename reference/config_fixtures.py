@@ -43,7 +43,7 @@ KEYS = {
 }
 LITERALS = ["1e3", "64.0", "0.5", "null", "\"8\"", "true", "-5", "0", "8", "2147483648", "99999999999999999999",
             "NaN", "Infinity", "\"gelu\"", "\"relu\"", "[8]"]
-PROBE = "Hello WORLD, Éa naïve [UNK] qqzzqq # $ % & ' ( ) *"
+PROBE = "Hello WORLD, Éa naïve [UNK] qqzzqq 中文 # $ % & ' ( ) *"
 
 
 def jsonable(v):
@@ -137,9 +137,23 @@ def apply_vocab_edit(vocab, edit):
 
 def tokenizer_cases(minilm):
     cases = []
-    for lit in ["true", "false", "1", "0", "\"true\"", "null", "true, \"do_lower_case\": false",
-                "false, \"do_lower_case\": true"]:
-        text = '{"do_lower_case": %s, "tokenizer_class": "BertTokenizer"}' % lit
+    configs = ['{"do_lower_case": %s, "tokenizer_class": "BertTokenizer"}' % lit
+               for lit in ["true", "false", "1", "0", "\"true\"", "null", "true, \"do_lower_case\": false",
+                           "false, \"do_lower_case\": true"]]
+    configs += [
+        '{"do_lower_case": true, "strip_accents": false}',
+        '{"do_lower_case": false, "strip_accents": true}',
+        '{"do_lower_case": true, "strip_accents": null}',
+        '{"do_lower_case": true, "strip_accents": 1}',
+        '{"do_lower_case": true, "tokenize_chinese_chars": false}',
+        '{"do_lower_case": true, "tokenize_chinese_chars": null}',
+        '{"do_lower_case": true, "unk_token": "[UNK]", "mask_token": {"content": "[MASK]", "__type": "AddedToken"}}',
+        '{"do_lower_case": true, "unk_token": "<unk>"}',
+        '{}',
+        '[true]',
+        '{"do_lower_case": NaN}',
+    ]
+    for text in configs:
         cases.append({"tokenizer_config": text, **tokenizer_outcome(minilm, tokenizer_config=text)})
     edits = [
         # lines 1001-1008 of the MiniLM vocab.txt are # $ % & ' ( ) *, all in PROBE

@@ -21,6 +21,8 @@ struct BertWordStream {
   /// Each non-ASCII scalar seen: `nonASCII(_:)`.
   private var cache: [UInt32: (kind: ScalarKind, decomposition: [(scalar: Unicode.Scalar, ccc: UInt8)])] = [:]
   private var pieces: [Int32] = []
+  /// The id of each one-scalar word seen (a single scalar is one token or `[UNK]`).
+  private var singles: [UInt32: Int32] = [:]
   private var utf8: [UInt8] = []
   private var offsets: [Int] = []
 
@@ -111,6 +113,15 @@ struct BertWordStream {
     guard wordLength > 0 else { return }
     if wordLength > Self.limit {
       sink.append(wordPiece.unkId)
+    } else if wordLength == 1 {
+      // One-scalar words (punctuation, CJK ideographs) recur: their id is looked up once.
+      let s = word[0].value
+      if let id = singles[s] { sink.append(id) } else {
+        pieces.removeAll(keepingCapacity: true)
+        wordPiece.append(word[...], to: &pieces, utf8: &utf8, offsets: &offsets)
+        singles[s] = pieces[0]
+        sink.append(pieces[0])
+      }
     } else {
       pieces.removeAll(keepingCapacity: true)
       wordPiece.append(word[...], to: &pieces, utf8: &utf8, offsets: &offsets)

@@ -46,7 +46,7 @@ struct BPEModel: Sendable {
   let merges: [UInt64: (rank: UInt32, id: Int32)]
   /// Bit `a << 8 | b`: some merged token holds byte `a` directly followed by byte `b`. Where it is
   /// not set, no merge can ever cross between those two (kept) bytes.
-  let joinable: [UInt64]
+  var joinable: [UInt64]
 
   /// `vocabulary` maps the UTF-8 bytes of each token to its id. `merges` are in rank order; each
   /// part and their concatenation must be vocabulary tokens (the error names the missing token and

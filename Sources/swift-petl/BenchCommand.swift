@@ -24,8 +24,16 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Rows, comma-separated.") var rows: String = BenchRow.all.map(\.name).joined(separator: ",")
   @Option var batch: Int = 32
   @Option var seq: Int = 128
+  @Flag(help: "Time the tokenizers instead: one long line of each kind of text, WordPiece (--model) and byte-level BPE (--bpe).")
+  var tokenizers = false
+  @Option(help: "With --tokenizers: a RoBERTa tokenizer folder (vocab.json, merges.txt).") var bpe: String = "Tests/Fixtures/bpe"
+  @Option(help: "With --tokenizers: the line's size in MB.") var lineMb: Double = 10
 
   func run() throws {
+    if tokenizers {
+      guard lineMb > 0 && lineMb <= 1000 else { throw ValidationError("--line-mb must be in (0, 1000]") }
+      return try TokenizerBench.run(model: modelFlag.url, bpe: URL(fileURLWithPath: bpe), megabytes: lineMb)
+    }
     if let threads { Parallel.setThreads(threads) }
     let core = BLAS.coreName
     print("OpenBLAS core: \(core), threads: \(Parallel.threads), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
@@ -160,12 +168,6 @@ struct BenchCommand: ParsableCommand {
     return ms
   }
 
-  private func peakResidentMB() -> Double {
-    var usage = rusage()
-    getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
-    return Double(usage.ru_maxrss) / 1e3  // kB on Linux
-  }
-
   private func pad(_ s: String) -> String { s.padding(toLength: 15, withPad: " ", startingAt: 0) }
 
   private func loadAverage() -> String {
@@ -189,4 +191,11 @@ struct BenchRow {
     BenchRow(name: "head", modules: [.classifier], layers: .all, goal: 0.5),
     BenchRow(name: "inference", modules: [], layers: .all, goal: 0.5),
   ]
+}
+
+/// The process's peak resident memory so far, in MB.
+func peakResidentMB() -> Double {
+  var usage = rusage()
+  getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+  return Double(usage.ru_maxrss) / 1e3  // kB on Linux
 }
