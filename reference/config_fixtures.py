@@ -10,6 +10,8 @@ Writes:
                           that key's line edited (`edited()`, which the test repeats) and what
                           AutoConfig.from_pretrained made of it: {"value": <the attribute>} or
                           {"error": <exception class>}
+    load-reports.json     per family, the unexpected and missing tensors of transformers' load report
+                          for <Family>ForSequenceClassification on the fixture checkpoint
     tokenizer-cases.json  tokenizer_config.json literals and vocab.txt edits (applied by the test to
                           models/all-MiniLM-L6-v2/vocab.txt): the ids AutoTokenizer gives a probe text,
                           and its vocabulary size, or the error
@@ -174,6 +176,28 @@ def tokenizer_cases(minilm):
     return cases
 
 
+def load_reports(families_dir):
+    """Per family: the tensors transformers' load report lists as unexpected and missing when
+    `<Family>ForSequenceClassification` (2 labels) loads the fixture checkpoint (every tensor of its
+    layout.json, zeros: only the names and shapes matter)."""
+    import numpy as np
+    from safetensors.numpy import save_file
+    from transformers import AutoModelForSequenceClassification
+    out = {}
+    for family in KEYS:
+        d = tempfile.mkdtemp()
+        try:
+            shutil.copy(os.path.join(families_dir, family, "config.json"), d)
+            layout = json.load(open(os.path.join(families_dir, family, "layout.json")))["tensors"]
+            save_file({t["name"]: np.zeros(t["shape"], dtype=np.float32) for t in layout},
+                      os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+            _, info = AutoModelForSequenceClassification.from_pretrained(d, num_labels=2, output_loading_info=True)
+            out[family] = {"unexpected": sorted(info["unexpected_keys"]), "missing": sorted(info["missing_keys"])}
+        finally:
+            shutil.rmtree(d)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--families", default="Tests/Fixtures/families")
@@ -184,6 +208,9 @@ def main():
     meta = {"transformers": transformers.__version__, "probe": PROBE}
     with open(os.path.join(a.out, "config-cases.json"), "w") as f:
         json.dump({**meta, "cases": config_cases(a.families)}, f, indent=0, ensure_ascii=False)
+        f.write("\n")
+    with open(os.path.join(a.out, "load-reports.json"), "w") as f:
+        json.dump({**meta, "families": load_reports(a.families)}, f, indent=1)
         f.write("\n")
     with open(os.path.join(a.out, "tokenizer-cases.json"), "w") as f:
         json.dump({**meta, "cases": tokenizer_cases(a.minilm)}, f, indent=1, ensure_ascii=False)

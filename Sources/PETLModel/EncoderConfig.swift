@@ -145,7 +145,7 @@ public struct EncoderConfig: Sendable, Equatable {
       hiddenAct: try activation(&f, "activation"),
       hiddenDropoutProb: try probability(&f, "dropout"),
       attentionProbsDropoutProb: try probability(&f, "attention_dropout"),
-      classifierDropout: try optionalProbability(&f, "seq_classif_dropout", default: 0.2))
+      classifierDropout: try probability(&f, "seq_classif_dropout", default: 0.2))
   }
 
   private static func activation(_ f: inout ConfigFields, _ key: String) throws -> HiddenAct {
@@ -157,8 +157,8 @@ public struct EncoderConfig: Sendable, Equatable {
   }
 
   /// A dropout probability (`float | int`, default 0.1), which must lie in [0, 1).
-  private static func probability(_ f: inout ConfigFields, _ key: String) throws -> Double {
-    try checkedProbability(key, try f.number(key, default: 0.1), f.path)
+  private static func probability(_ f: inout ConfigFields, _ key: String, default d: Double = 0.1) throws -> Double {
+    try checkedProbability(key, try f.number(key, default: d), f.path)
   }
 
   private static func optionalProbability(_ f: inout ConfigFields, _ key: String, default d: Double?) throws -> Double? {

@@ -23,7 +23,9 @@ struct BertNormalizer: Sendable {
   /// sigma becomes σ, not ς, as HuggingFace does.
   @inline(__always)
   func lowercased(_ s: Unicode.Scalar, _ body: (Unicode.Scalar) -> Void) {
-    if s.isASCII {
+    if !lowercase {
+      body(s)
+    } else if s.isASCII {
       body((0x41...0x5A).contains(s.value) ? Unicode.Scalar(UInt8(s.value) + 0x20) : s)
     } else if !s.properties.changesWhenLowercased {
       body(s)

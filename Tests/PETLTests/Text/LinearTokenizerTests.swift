@@ -26,14 +26,14 @@ final class LinearTokenizerTests: XCTestCase {
   }
 
   /// A quadratic tokenizer takes 16x as long on 1 MB as on 16 lines of 64 KB; a linear one about
-  /// as long. A ratio, not a wall-clock limit, and the best of five runs of each, interleaved, so a
+  /// as long. A ratio, not a wall-clock limit, and the best of three runs of each, interleaved, so a
   /// loaded machine slows both sides alike. (A 10 MB line's time: `swift-petl bench --tokenizers`.)
   func testTimeIsLinearInTheLine() throws {
     for (name, tokenizer) in try tokenizers() {
       for kind in BenchText.allCases {
         let big = kind.make(bytes: 1 << 20), small = kind.make(bytes: 1 << 16)
         var bigTimes: [Double] = [], smallTimes: [Double] = []
-        for _ in 0..<5 {
+        for _ in 0..<3 {
           bigTimes.append(best(1) { _ = tokenizer.ids(big) })
           smallTimes.append(best(1) { for _ in 0..<16 { _ = tokenizer.ids(small) } })
         }
