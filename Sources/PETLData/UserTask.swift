@@ -117,11 +117,11 @@ extension TaskDescriptor {
   private static func checkName(_ name: String, from origin: String) throws {
     let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
     guard !name.isEmpty, name.allSatisfy(allowed.contains), name.first != ".", name.first != "-" else {
-      throw PETLError("\(origin) '\(name)' cannot name a task (ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); "
+      throw PETLError("\(origin) '\(shown(name))' cannot name a task (ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); "
                         + "set task.json's \"name\"")
     }
     if let builtIn = all.first(where: { $0.name.lowercased() == name.lowercased() }) {
-      throw PETLError("\(origin) '\(name)' is the built-in task \(builtIn.name)'s; set task.json's \"name\" to another")
+      throw PETLError("\(origin) '\(shown(name))' is the built-in task \(builtIn.name)'s; set task.json's \"name\" to another")
     }
   }
 
@@ -151,7 +151,7 @@ extension TaskDescriptor {
       labels.append(label)
     }
     guard labels.count >= 2 else {
-      throw PETLError("\(file.path): \(labels.isEmpty ? "no data rows" : "every row has the label '\(labels[0])'"); "
+      throw PETLError("\(file.path): \(labels.isEmpty ? "no data rows" : "every row has the label '\(shown(labels[0]))'"); "
                         + "a classification task needs two labels or more (task.json \"labels\" lists them)")
     }
     if labels.allSatisfy({ Int($0) != nil }) {

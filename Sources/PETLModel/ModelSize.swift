@@ -26,19 +26,21 @@ extension ModelDims {
   private var products: [(what: String, factors: [Int])] {
     let k = SizeKeys.of(family)
     let H = hidden, I = intermediate, E = embedding, L = layers
+    // x + 1, saturating: Int.max as a factor then overflows the product, which is reported.
+    func inc(_ x: Int) -> Int { x == .max ? .max : x + 1 }
     var t: [(String, [Int])] = [
       ("vocab_size \(vocabSize) x \(k.embedding) \(E) (word embeddings)", [vocabSize, E]),
       ("max_position_embeddings \(maxPositions) x \(k.embedding) \(E) (position embeddings)", [maxPositions, E]),
       ("\(k.embedding) \(E) (embedding LayerNorm)", [2, E]),
-      ("\(k.layers) \(L) x \(k.hidden) \(H) x \(k.hidden) \(H) (attention)", [L, 4, H, H + 1]),
-      ("\(k.layers) \(L) x \(k.intermediate) \(I) x \(k.hidden) \(H) (feed-forward in)", [L, I, H + 1]),
-      ("\(k.layers) \(L) x \(k.hidden) \(H) x \(k.intermediate) \(I) (feed-forward out)", [L, H, I + 1]),
+      ("\(k.layers) \(L) x \(k.hidden) \(H) x \(k.hidden) \(H) (attention)", [L, 4, H, inc(H)]),
+      ("\(k.layers) \(L) x \(k.intermediate) \(I) x \(k.hidden) \(H) (feed-forward in)", [L, I, inc(H)]),
+      ("\(k.layers) \(L) x \(k.hidden) \(H) x \(k.intermediate) \(I) (feed-forward out)", [L, H, inc(I)]),
       ("\(k.layers) \(L) x \(k.hidden) \(H) (LayerNorms)", [L, 4, H]),
-      ("\(k.hidden) \(H) x \(k.hidden) \(H) (head dense layer)", [H, H + 1]),
-      ("\(numLabels) labels x \(k.hidden) \(H) (classifier)", [max(numLabels, 0), H + 1]),
+      ("\(k.hidden) \(H) x \(k.hidden) \(H) (head dense layer)", [H, inc(H)]),
+      ("\(numLabels) labels x \(k.hidden) \(H) (classifier)", [max(numLabels, 0), inc(H)]),
     ]
     if family.hasTokenTypeTable { t.append(("type_vocab_size \(typeVocab) x \(k.embedding) \(E) (token types)", [typeVocab, E])) }
-    if projectsEmbeddings { t.append(("\(k.hidden) \(H) x \(k.embedding) \(E) (embeddings_project)", [H, E + 1])) }
+    if projectsEmbeddings { t.append(("\(k.hidden) \(H) x \(k.embedding) \(E) (embeddings_project)", [H, inc(E)])) }
     return t
   }
 

@@ -75,7 +75,7 @@ public enum StudyJournal {
                             + "and \(record.spec.task) is not a built-in task")
         }
         guard let score = record.score, score.isFinite else {
-          throw PETLError("\(path):\(line.number): ok record for \(record.spec.label) has no finite dev '\(metric)'")
+          throw PETLError("\(path):\(line.number): ok record for \(record.spec.label) has no finite dev '\(shown(metric))'")
         }
       }
       out.append(record)

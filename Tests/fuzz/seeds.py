@@ -8,9 +8,10 @@ writes under OUT_DIR:
                                           model.safetensors with every tensor of the fixture's
                                           layout.json (small deterministic values, not the test recipe),
                                           the family's tokenizer files
-    task/                                 a user task: train.tsv, dev.csv, test.jsonl, task.json
+    roberta/tokenizer.json                the added tokens, as roberta-base's (<mask> with lstrip)
+    task/, task2/                         user tasks: train.tsv, dev.jsonl, task.json; train.csv, dev.tsv
     adapter.safetensors                   a LayerNorm adapter of the BERT folder (2 labels)
-    journal.jsonl                         written by the caller (it needs the binary): see fuzz.py
+    journal.jsonl                         Tests/Fixtures/report/journal-a.jsonl
 """
 import json
 import os
@@ -73,24 +74,42 @@ def family_folder(out, family):
             shutil.copy(os.path.join(MINILM, f), dst)
 
 
-def task_folder(out):
+ROWS = [("A fine film.", "pos"), ("Dull and slow.", "neg"), ("Great fun, really.", "pos"),
+        ("Awful.", "neg"), ("I liked it", "pos"), ("Not for me", "neg")]
+
+
+def task_folders(out):
+    """task/: train.tsv, dev.jsonl and task.json; task2/: train.csv and dev.tsv, no task.json."""
     d = os.path.join(out, "task")
     os.makedirs(d, exist_ok=True)
-    rows = [("A fine film.", "pos"), ("Dull and slow.", "neg"), ("Great fun, really.", "pos"),
-            ("Awful.", "neg"), ("I liked it", "pos"), ("Not for me", "neg")]
     with open(os.path.join(d, "train.tsv"), "w") as f:
         f.write("sentence\tlabel\n")
-        for text, label in rows:
+        for text, label in ROWS:
             f.write("%s\t%s\n" % (text, label))
-    with open(os.path.join(d, "dev.csv"), "w") as f:
-        f.write("text,label\n")
-        for text, label in rows[:4]:
-            f.write('"%s",%s\n' % (text.replace('"', '""'), label))
-    with open(os.path.join(d, "test.jsonl"), "w") as f:
-        for k, (text, label) in enumerate(rows[2:]):
-            f.write(json.dumps({"id": "r%d" % k, "text": text, "label": label}) + "\n")
+    with open(os.path.join(d, "dev.jsonl"), "w") as f:
+        for k, (text, label) in enumerate(ROWS[:4]):
+            f.write(json.dumps({"id": "r%d" % k, "sentence": text, "label": label}) + "\n")
     with open(os.path.join(d, "task.json"), "w") as f:
         json.dump({"labels": ["neg", "pos"]}, f)
+    d = os.path.join(out, "task2")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "train.csv"), "w") as f:
+        f.write("sentence,label\n")
+        for text, label in ROWS:
+            f.write('"%s",%s\n' % (text.replace('"', '""'), label))
+    with open(os.path.join(d, "dev.tsv"), "w") as f:
+        f.write("sentence\tlabel\n")
+        for text, label in ROWS[:4]:
+            f.write("%s\t%s\n" % (text, label))
+
+
+def roberta_tokenizer_json(out):
+    """The added_tokens part of a hub tokenizer.json, <mask> with lstrip as in roberta-base."""
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    added = [{"id": i, "content": c, "single_word": False, "lstrip": c == "<mask>", "rstrip": False,
+              "normalized": False, "special": True} for i, c in enumerate(specials)]
+    with open(os.path.join(out, "roberta", "tokenizer.json"), "w") as f:
+        json.dump({"added_tokens": added}, f)
 
 
 def adapter(out):
@@ -107,14 +126,15 @@ def adapter(out):
                       {"format": "pt", "swift_petl.num_labels": "2"})
 
 
-def main():
-    out = sys.argv[1]
+def main_into(out):
     os.makedirs(out, exist_ok=True)
     for family in ("bert", "roberta", "electra", "distilbert"):
         family_folder(out, family)
-    task_folder(out)
+    task_folders(out)
+    roberta_tokenizer_json(out)
     adapter(out)
+    shutil.copy(os.path.join(FIXTURES, "report", "journal-a.jsonl"), os.path.join(out, "journal.jsonl"))
 
 
 if __name__ == "__main__":
-    main()
+    main_into(sys.argv[1])
