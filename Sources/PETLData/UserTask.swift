@@ -70,7 +70,7 @@ extension TaskDescriptor {
       spec.columns[role] ?? defaults.first(where: header.contains)
     }
     guard let textA = pick("text", ["text", "sentence"]) else {
-      throw PETLError("\(train.url.path):1: no \(kind) 'text' or 'sentence' (found: \(header.joined(separator: ", ")))")
+      throw PETLError("\(train.url.path):1: no \(kind) 'text' or 'sentence' (found: \(shown(header.joined(separator: ", "), limit: 120)))")
     }
     let layout = ColumnLayout(textA: textA, textB: pick("text_pair", ["text_pair"]), label: pick("label", ["label"]) ?? "label",
                               id: pick("id", ["id", "idx"]))
@@ -116,8 +116,8 @@ extension TaskDescriptor {
   /// not pass for a built-in task (a journal would mix the two under one name).
   private static func checkName(_ name: String, from origin: String) throws {
     let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-    guard !name.isEmpty, name.allSatisfy(allowed.contains), name.first != ".", name.first != "-" else {
-      throw PETLError("\(origin) '\(shown(name))' cannot name a task (ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); "
+    guard !name.isEmpty, name.utf8.count <= 64, name.allSatisfy(allowed.contains), name.first != ".", name.first != "-" else {
+      throw PETLError("\(origin) '\(shown(name))' cannot name a task (up to 64 ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); "
                         + "set task.json's \"name\"")
     }
     if let builtIn = all.first(where: { $0.name.lowercased() == name.lowercased() }) {
