@@ -76,7 +76,7 @@ struct ExportCommand: ParsableCommand {
       throw PETLError("\(url.path): trained for task '\(shown(trained))', not '\(task)' (--task)")
     }
     if let n = meta["swift_petl.num_labels"], n != String(t.numLabels) {
-      throw PETLError("\(url.path): head of \(n) outputs, task \(task) has \(t.numLabels)")
+      throw PETLError("\(url.path): head of \(shown(n)) outputs, task \(task) has \(t.numLabels)")
     }
   }
 }

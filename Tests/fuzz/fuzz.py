@@ -18,6 +18,7 @@ import os
 import random
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -113,7 +114,7 @@ def mutate(data, mutators, rng):
         f = rng.choice(mutators)
         try:
             out = f(data, rng)
-        except (ValueError, IndexError, KeyError, TypeError, RecursionError, UnicodeDecodeError):
+        except (ValueError, IndexError, KeyError, TypeError, RecursionError, UnicodeDecodeError, struct.error):
             continue  # a JSON mutator on what is no longer JSON: try another
         data = out
         names.append(f.__name__)
@@ -240,8 +241,8 @@ def main():
             failed.append((target, case_seed))
             print("  replay: python3 Tests/fuzz/fuzz.py --bin %s --replay %s:%d" % (args.bin, target, case_seed))
             print("  " + (first[:400] if first else "(no error line)"))
-    print("fuzz: %s in %.0f s; inputs of failed cases kept in %s" % (
-        ", ".join("%d %s" % (n, k) for k, n in sorted(counts.items())), time.time() - t0, work_root))
+    print("fuzz: %s in %.0f s%s" % (", ".join("%d %s" % (n, k) for k, n in sorted(counts.items())), time.time() - t0,
+                                    "; inputs of the failed cases kept in " + work_root if failed else ""))
     if not failed:
         shutil.rmtree(work_root)
     print("%d passed, %d failed" % (args.cases - len(failed), len(failed)))

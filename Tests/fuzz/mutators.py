@@ -202,7 +202,7 @@ def safetensors_length(data, rng):
     """A wrong header length."""
     n = struct.unpack("<Q", data[:8])[0]
     bad = rng.choice([0, 1, n - 1, n + 1, n + 8, len(data), 2 ** 31, 2 ** 63, 2 ** 64 - 1])
-    return struct.pack("<Q", bad) + data[8:]
+    return struct.pack("<Q", bad % 2 ** 64) + data[8:]
 
 
 def safetensors_offsets(data, rng):
