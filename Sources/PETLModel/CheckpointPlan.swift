@@ -52,7 +52,7 @@ public struct CheckpointPlan {
           if headMismatch == nil { headMismatch = "the checkpoint's \(stored) is \(info.shape), this task's head \(slot.shape)" }
           sources.append(nil); continue
         }
-        throw PETLError("\(file.path): tensor '\(stored)' has shape \(info.shape), \(configPath) implies \(slot.shape)")
+        throw PETLError("\(file.path): tensor '\(stored)' has shape \(info.shape), config.json implies \(slot.shape)")
       }
       guard info.dtype.isFloat else {
         throw PETLError("\(file.path): tensor '\(stored)' is \(info.dtype.rawValue), not a float type (F32, F16, BF16, F64)")

@@ -82,12 +82,6 @@ struct GridCommand: ParsableCommand {
     }
     let context = try StudyContext(modelDirectory: location.modelURL, dataDirectory: location.dataURL, config: config,
                                    tasks: catalog)
-    // Every rank checks the weights against the config before the first cell; rank 0 says what
-    // the file holds beyond the model (or lacks), once.
-    if let first = plan.cells.first, let summary = try context.checkCheckpoint(numLabels: try catalog.named(first.task).numLabels),
-       world.rank == 0 {
-      print("checkpoint: " + summary)
-    }
     var cost = CostModel(layout: planner.layout)
     cost.hiddenSize = config.hiddenSize
     for task in Set(plan.cells.map(\.task)) {
@@ -95,6 +89,12 @@ struct GridCommand: ParsableCommand {
       // one error line now, not a failure an hour into the grid.
       let d = try context.data(try catalog.named(task), options: plan.cells.first { $0.task == task }!.options)
       cost.trainExamples[task.lowercased()] = d.train.count
+    }
+    // Every rank checks the weights against the config before the first cell; rank 0 says what
+    // the file holds beyond the model (or lacks), once.
+    if let first = plan.cells.first, let summary = try context.checkCheckpoint(numLabels: try catalog.named(first.task).numLabels),
+       world.rank == 0 {
+      print("checkpoint: " + summary)
     }
     let quiet = self.quiet, progressEvery = self.progressEvery
     let adapterDir: URL? = saveAdapters ? journalURL.deletingLastPathComponent().appendingPathComponent("adapters") : nil

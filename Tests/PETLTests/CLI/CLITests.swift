@@ -69,6 +69,8 @@ final class CLITests: XCTestCase {
       var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
       json["num_attention_heads"] = nil
       try JSONSerialization.data(withJSONObject: json).write(to: url)
+      try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent("model.safetensors"),
+                                                 withDestinationURL: TestSupport.modelDir.appendingPathComponent("model.safetensors"))
     }
     // As transformers reads it: the class default (12 heads, which is MiniLM's), said in one line.
     let (status, output) = try TestSupport.launch([TestSupport.binary, "inspect", "--model", d.path], timeout: 120)

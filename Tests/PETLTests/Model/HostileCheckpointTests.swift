@@ -38,7 +38,7 @@ final class HostileCheckpointTests: XCTestCase {
     }
     // Within the machine, the checkpoint's header is the judge, before the slab exists.
     assertLoadFails(try folder(.electra, [("vocab_size", "300000")]),
-                    "M/model.safetensors: tensor 'electra.embeddings.word_embeddings.weight' has shape [30522, 16], M/config.json implies [300000, 16]")
+                    "M/model.safetensors: tensor 'electra.embeddings.word_embeddings.weight' has shape [30522, 16], config.json implies [300000, 16]")
     assertLoadFails(try folder(.bert, [("num_hidden_layers", "9223372036854775807")]),
                     "M/config.json: num_hidden_layers 9223372036854775807 x hidden_size 32 x hidden_size 32 (attention) overflows: no machine can hold it")
     assertLoadFails(try folder(.bert, [("vocab_size", "99999999999999999999")]),
