@@ -149,7 +149,7 @@ final class FailureTests: XCTestCase {
     let out = try temporaryFolder("petl-fail")
     let args = ["--modules", "ln_out", "--layers", "4,5"]
     let run = try grid(2, args + ["--cell-timeout", "4"], results: out, env: ["SWIFT_PETL_FAULT": "hang@1"])
-    assertEndedFast(run, rank: 0, of: 2, cause: "watchdog: rank 1 has not reported cell rt-vader ln_out@")
+    assertEndedFast(run, rank: 0, of: 2, cause: "watchdog: rank 1 on \(Self.host) has not reported cell rt-vader ln_out@")
     XCTAssertTrue(run.output.contains("--cell-timeout 4s"), run.output)
     let first = try journalLines(out)
     XCTAssertEqual(first.count, 1, "rank 0's cell finished and is journaled: \(run.output)")
