@@ -32,7 +32,8 @@ export PETL_NETNS_PREFIX=petltest- PETL_NETNS_STATE=/run/swift-petl-netns-test
 CLUSTER=$ROOT/launch/netns-cluster
 NODE=$ROOT/launch/netns-node
 HOSTS_SUM=$(sha256sum /etc/hosts | cut -d' ' -f1)
-WORK=$(mktemp -d /tmp/swift-petl-cluster.XXXXXX)
+# Not in /tmp: each node has its own (launch/netns-cluster); the rest of the file system is shared.
+WORK=$(mktemp -d /var/tmp/swift-petl-cluster.XXXXXX)
 chmod 755 "$WORK"
 BACKGROUND=()
 

@@ -19,8 +19,8 @@
 #    alone finishes: 0 lost, 0 duplicated, metrics identical, the interrupted journal a byte prefix
 #  - n2 vanishing without a word (its link cut, every process on it frozen) ends the job within 45 s
 #    through Open MPI's keepalives, with one line naming n2
-#  - a results folder that is node-private (a tmpfs in each node's mount namespace, same path) is
-#    refused at start with one line naming n2's ranks; no cell runs
+#  - a results folder in /tmp, node-local (each node's own tmpfs), is refused at start with one line
+#    naming n2's ranks; no cell runs
 #  - SIGUSR1 to mpirun reaches the ranks on both nodes (every group leader reports it): exit 75; the
 #    resume over both nodes is exact
 #  - `down` leaves nothing behind
@@ -146,17 +146,17 @@ else
   fail "freeze test: no journal line within 120 s" "$WORK/freeze.log"; wait $job
 fi
 
-# 6. A results folder that is not shared: the same path on each node is its own tmpfs.
-PRIVATE=$PETL_NETNS_STATE/private/results
+# 6. A results folder that is not shared: /tmp is each node's own.
+PRIVATE=/tmp/swift-petl-results-$$
 start=$SECONDS
 grid_on_nodes n1:2,n2:2 "$PRIVATE" "$WORK/private.log"; rc=$?; took=$((SECONDS - start))
 errors=$(grep -c "^Error: " "$WORK/private.log")
 if [ $rc != 0 ] && [ $rc != 124 ] && [ $took -le 45 ] && [ "$errors" = 1 ] \
    && grep -q "^Error: rank 0 of 4 on n1: the results folder $PRIVATE is not shared between the nodes: rank(s) 2, 3 on n2 " "$WORK/private.log" \
    && ! grep -q "^\[1/" "$WORK/private.log" && [ -z "$(on_node n1 ls -A "$PRIVATE")" ]; then
-  pass "node-private results folder: refused at start in $took s with one line naming n2's ranks; no cell ran"
+  pass "results folder in node-local /tmp: refused at start in $took s with one line naming n2's ranks; no cell ran"
 else
-  fail "node-private results folder: exit $rc after $took s, $errors Error line(s)" "$WORK/private.log"
+  fail "results folder in node-local /tmp: exit $rc after $took s, $errors Error line(s)" "$WORK/private.log"
 fi
 
 # 7. SIGUSR1 to mpirun mid-grid: forwarded to the ranks on both nodes; exit 75; an exact resume.
