@@ -28,6 +28,7 @@ struct CommBenchCommand: ParsableCommand {
   func run() throws {
     guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
     let world = try Communicator.world()
+    guard world.size > 1 else { throw ValidationError("comm-bench times an all-reduce between ranks: launch it with mpirun -n 2 or more") }
     let mini = StudyScale.layout(try modelFlag.config())
     let base = StudyScale.layout(StudyScale.bertBase)
     var rows: [(model: String, set: String, scalars: Int)] = [("-", "one scalar", 1)]
