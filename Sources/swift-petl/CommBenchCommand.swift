@@ -21,7 +21,7 @@ struct CommBenchCommand: ParsableCommand {
       """)
 
   @OptionGroup var modelFlag: ModelFlag
-  @Option(help: "Timed all-reduces per size (median reported).") var repeats: Int = 5
+  @Option(help: "Timed all-reduces per size, at least (small sizes get more, up to 100: 50 MB worth).") var repeats: Int = 5
   @Option(help: "Largest size to run, in scalars (BERT-base full fine-tuning is ~110M: 438 MB per rank).")
   var maxScalars: Int = 200_000_000
 
@@ -51,7 +51,8 @@ struct CommBenchCommand: ParsableCommand {
       world.barrier()
       world.allreduceSum(buffer, count: row.scalars)       // warm-up (connections, buffers)
       var times: [Double] = []
-      for _ in 0..<repeats {
+      let bytes = 4 * Double(row.scalars)
+      for _ in 0..<max(repeats, min(100, Int(5e7 / bytes))) {
         world.barrier()
         let start = DispatchTime.now().uptimeNanoseconds
         world.allreduceSum(buffer, count: row.scalars)
@@ -62,7 +63,6 @@ struct CommBenchCommand: ParsableCommand {
       }
       times.sort()
       let median = times[times.count / 2], fastest = times[0]
-      let bytes = 4 * Double(row.scalars)
       fit.append((bytes, fastest))
       if world.rank == 0 {
         // Bandwidths from the median time; busbw is what each rank's link carries (2(p-1)/p of the bytes).
