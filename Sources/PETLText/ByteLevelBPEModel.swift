@@ -119,8 +119,9 @@ struct BPEModel: Sendable {
     // The queue holds candidate merges keyed (rank, left position); positions are the original
     // symbol slots, which never move, so the smallest key is the lowest rank, leftmost.
     for p in 0..<(n - 1) {
-      if let m = merge(scratch.ids[p], scratch.ids[p + 1]) { scratch.push(rank: m.rank, pos: p, id: m.id) }
+      if let m = merge(scratch.ids[p], scratch.ids[p + 1]) { scratch.append(rank: m.rank, pos: p, id: m.id) }
     }
+    scratch.heapify()
     while let top = scratch.pop() {
       let pos = top.pos
       // Stale entries: the left symbol was merged into its neighbour, or has none on its right, or
@@ -174,6 +175,20 @@ struct BPEScratch {
     next.append(-1)
   }
 
+  /// Adds an entry without restoring the heap order (`heapify` does, once, for the initial pairs).
+  mutating func append(rank: UInt32, pos: Int, id: Int32) {
+    heap.append(Entry(rank: rank, pos: UInt32(pos), id: id))
+  }
+
+  /// Bottom-up heap construction: linear in the entries, where pushing them one by one is n log n.
+  mutating func heapify() {
+    var i = heap.count / 2
+    while i > 0 {
+      i -= 1
+      siftDown(i)
+    }
+  }
+
   mutating func push(rank: UInt32, pos: Int, id: Int32) {
     heap.append(Entry(rank: rank, pos: UInt32(pos), id: id))
     var c = heap.count - 1
@@ -190,17 +205,21 @@ struct BPEScratch {
     let last = heap.removeLast()
     if !heap.isEmpty {
       heap[0] = last
-      var p = 0
-      while true {
-        let l = 2 * p + 1, r = l + 1
-        var m = p
-        if l < heap.count && heap[l] < heap[m] { m = l }
-        if r < heap.count && heap[r] < heap[m] { m = r }
-        if m == p { break }
-        heap.swapAt(p, m)
-        p = m
-      }
+      siftDown(0)
     }
     return (Int(first.pos), first.id)
+  }
+
+  private mutating func siftDown(_ start: Int) {
+    var p = start
+    while true {
+      let l = 2 * p + 1, r = l + 1
+      var m = p
+      if l < heap.count && heap[l] < heap[m] { m = l }
+      if r < heap.count && heap[r] < heap[m] { m = r }
+      if m == p { break }
+      heap.swapAt(p, m)
+      p = m
+    }
   }
 }
