@@ -1,6 +1,5 @@
 import CMPI
 import Foundation
-import PETLKernels
 import PETLTraining
 import PETLSupport
 

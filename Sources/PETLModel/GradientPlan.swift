@@ -1,4 +1,3 @@
-import PETLKernels
 
 /// Which parameters get a gradient and where it lives in the gradient slab: all the backward pass,
 /// the optimizer and the all-reduce need to know of a trainable set, in the layout's own terms

@@ -1,4 +1,3 @@
-import PETLKernels
 
 /// The sizes the engine needs from a config (and nothing else), so a tiny random model for gradient
 /// checks and a real checkpoint go through the same code; `family` picks the tensor names, the

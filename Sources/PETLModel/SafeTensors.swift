@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A safetensors file opened for reading: `u64 little-endian header length | JSON header | data`.

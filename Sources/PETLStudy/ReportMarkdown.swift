@@ -1,10 +1,7 @@
 import Foundation
-import PETLKernels
 import PETLModel
-import PETLText
 import PETLData
 import PETLTraining
-import PETLDistributed
 
 extension StudyReport {
   /// Models whose scores need a caveat next to them: not plain MLM-pretrained checkpoints.

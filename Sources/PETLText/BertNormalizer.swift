@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 
 /// BERT's text normalisation, in the order HuggingFace's `BertNormalizer` (the `tokenizers` library behind
 /// transformers 5's `BertTokenizer`) applies it: clean text, space out CJK ideographs, strip accents

@@ -1,7 +1,6 @@
 import Foundation
 import PETLKernels
 import PETLModel
-import PETLText
 import PETLData
 import PETLSupport
 

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
 import PETLData
 import PETLSupport

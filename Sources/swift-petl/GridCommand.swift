@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import PETLKernels
 import PETLModel
-import PETLText
 import PETLData
 import PETLTraining
 import PETLDistributed

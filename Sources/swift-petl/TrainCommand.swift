@@ -1,11 +1,8 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
-import PETLText
 import PETLData
 import PETLTraining
-import PETLDistributed
 import PETLStudy
 
 /// `swift-petl train`: fine-tune one cell alone, for debugging a cell or a single result.

@@ -2,11 +2,7 @@ import Foundation
 import XCTest
 @testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 import PETLSupport
 
 /// Paths and builders shared by the tests.

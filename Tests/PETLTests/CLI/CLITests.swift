@@ -1,12 +1,6 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// Bad input through the built binary: one clear error line naming the file or flag, a non-zero exit,
 /// never a trap.

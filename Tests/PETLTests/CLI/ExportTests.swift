@@ -1,6 +1,5 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
 
 /// `swift-petl export` as a user runs it, against what transformers 5.24 and peft 0.21.2 did with the

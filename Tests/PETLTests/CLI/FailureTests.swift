@@ -1,11 +1,5 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
-@testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
 @testable import PETLStudy
 
 /// Failure semantics under a real `mpirun`: every error on any rank ends the whole job within seconds

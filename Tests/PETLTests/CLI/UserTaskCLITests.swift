@@ -1,12 +1,7 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
 @testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// A task of the user's own through the built binary: GLUE's RTE rewritten as JSON Lines and as CSV
 /// with other column names trains to exactly the built-in task's numbers, `predict --output` joins

@@ -1,12 +1,6 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
 @testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 import PETLSupport
 
 /// The GLUE readers on the real dev/train files (counts and label balance as PROVENANCE.md states),

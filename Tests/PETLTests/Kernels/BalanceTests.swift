@@ -1,11 +1,6 @@
 import XCTest
 @testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
-@testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// Data-parallel shares and cost-balanced splits: every item exactly once, balanced by cost.
 final class BalanceTests: XCTestCase {

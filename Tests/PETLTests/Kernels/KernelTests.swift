@@ -1,11 +1,7 @@
 import XCTest
 @testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// Checks of the performance kernels: the vector dropout hash against the scalar definition, the
 /// multi-worker kernels against one worker, and the [CLS]-only last layer against the full one.
