@@ -158,6 +158,38 @@ extension XCTestCase {
     XCTAssertEqual(hashes.count, cells, file: file, line: line)
     XCTAssertEqual(Set(hashes).count, cells, "each cell once", file: file, line: line)
   }
+
+  // MARK: errors
+
+  /// `body` throws a `PETLError` whose message is exactly `expected`.
+  func assertError(_ expected: String, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
+    XCTAssertThrowsError(try body(), file: file, line: line) { error in
+      XCTAssertEqual((error as? PETLError)?.message, expected, file: file, line: line)
+    }
+  }
+
+  /// A run of the binary that failed with one error: a non-zero exit that is not a signal (a trap),
+  /// and exactly one `Error: ` line, containing every text; other output (progress, the files read)
+  /// may surround it.
+  func assertOneErrorLine(_ run: (status: Int32, output: String), _ texts: String...,
+                          file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertNotEqual(run.status, 0, run.output, file: file, line: line)
+    XCTAssertLessThan(run.status, 128, "exited by a signal (trap?): \(run.output)", file: file, line: line)
+    let errors = run.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+    XCTAssertEqual(errors.count, 1, run.output, file: file, line: line)
+    for t in texts { XCTAssertTrue(run.output.contains(t), "expected '\(t)' in: \(run.output)", file: file, line: line) }
+  }
+
+  /// As `assertOneErrorLine`, and the `Error: ` line is all the run printed (a refusal before any work).
+  func assertOnlyAnErrorLine(_ run: (status: Int32, output: String), _ texts: String...,
+                             file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertNotEqual(run.status, 0, run.output, file: file, line: line)
+    XCTAssertLessThan(run.status, 128, "exited by a signal (trap?): \(run.output)", file: file, line: line)
+    let lines = run.output.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+    XCTAssertEqual(lines.count, 1, run.output, file: file, line: line)
+    XCTAssertTrue(lines.first?.hasPrefix("Error: ") == true, run.output, file: file, line: line)
+    for t in texts { XCTAssertTrue(run.output.contains(t), "expected '\(t)' in: \(run.output)", file: file, line: line) }
+  }
 }
 
 /// Tests write trainable sets as the command line does, `["query", "ln_out"]`; a misspelt name traps

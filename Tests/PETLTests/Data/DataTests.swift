@@ -33,13 +33,6 @@ final class DataTests: XCTestCase {
     return counts
   }
 
-  func assertError(_ expected: String, file: StaticString = #filePath, line: UInt = #line,
-                   _ body: () throws -> Void) {
-    XCTAssertThrowsError(try body(), file: file, line: line) { error in
-      XCTAssertEqual((error as? PETLError)?.message, expected, file: file, line: line)
-    }
-  }
-
   // MARK: descriptors
 
   func testTaskTable() throws {

@@ -24,12 +24,6 @@ final class UserTaskTests: XCTestCase {
     try loadExamples(task: try task(dir), dataDir: dir, split: split)
   }
 
-  func assertError(_ expected: String, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
-    XCTAssertThrowsError(try body(), file: file, line: line) { error in
-      XCTAssertEqual((error as? PETLError)?.message, expected, file: file, line: line)
-    }
-  }
-
   static let pairs = """
     {"text": "A man sleeps.", "text_pair": "Someone rests.", "label": "entailment", "id": 7}
     {"text": "", "text_pair": "Nobody.", "label": "not_entailment", "id": "a-1"}
