@@ -139,6 +139,15 @@ extension XCTestCase {
     }
   }
 
+  /// A new folder (a user task's, say) holding `files` (name -> UTF-8 text), removed when the test ends.
+  func folder(_ files: [String: String], name: String = "my-task") throws -> URL {
+    let parent = try temporaryFolder("petl-usertask")
+    let dir = parent.appendingPathComponent(name)
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    for (file, text) in files { try Data(text.utf8).write(to: dir.appendingPathComponent(file)) }
+    return dir
+  }
+
   /// A new folder removed when the test ends.
   func temporaryFolder(_ prefix: String) throws -> URL {
     let d = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
