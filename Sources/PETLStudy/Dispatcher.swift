@@ -23,6 +23,11 @@ final class Dispatcher: @unchecked Sendable {
   private var running: [Int: (cell: Cell, started: Date)] = [:]
   /// Per group leader: the prefix-cache key of its last cell (see `nextIndex`).
   private var lastPrefix: [Int: String?] = [:]
+  /// The chosen rate of every parent cell that has a record (nil: failed, collapsed or no choice);
+  /// a cell with a parent goes out only once its parent is here (`PlannedCell.parent`).
+  private var parentRates: [String: Double?] = [:]
+  /// Group leaders waiting for a cell whose parent is still training.
+  private var parked: [Int] = []
   private var summary = GridSummary()
   private var total: Int
   private var finished = 0
@@ -47,6 +52,13 @@ final class Dispatcher: @unchecked Sendable {
     }
     queue = cost.costliestFirst(todo, spec: \.spec)
     total = todo.count
+    // Parents done before this run hand over what the journal says they chose; a parent that is
+    // neither in the journal nor to run (not planned) hands over nothing: its children search.
+    let pending = Set(todo.map(\.id))
+    for record in journal.records where !pending.contains(record.specHash) {
+      parentRates[record.specHash] = Self.rate(record.result)
+    }
+    for cell in todo { if let p = cell.parent, !pending.contains(p), parentRates[p] == nil { parentRates[p] = .some(nil) } }
     var line = "grid: \(summary.planned) cells, \(summary.alreadyOK) already ok"
     line += retryFailed ? ", failed ones retried" : ", \(summary.skippedFailed) failed skipped (--retry-failed to rerun)"
     line += "; \(total) to run on \(groups) group(s) of \(dp) rank(s)"
@@ -118,17 +130,24 @@ final class Dispatcher: @unchecked Sendable {
         log("grid: \(StopSignal.name(signal!)) received: no new cells; \(running.count) running cell(s) will finish, "
           + "\(queue.count) left for the next run")
       }
-      var assignment = Coordinator.Assignment(cell: nil)
-      if signal == nil && !queue.isEmpty {
-        let cell = queue.remove(at: nextIndex(for: message.source))
-        running[message.source] = (cell, Date())
-        lastPrefix[message.source] = prefixKey(cell.spec)
-        assignment.cell = cell
-      } else {
-        active -= 1
+      parked.append(message.source)
+      // Every waiting leader gets a cell, or "no more work", or waits on for a parent to finish.
+      for source in parked {
+        var assignment = Coordinator.Assignment(cell: nil)
+        if signal == nil && !queue.isEmpty {
+          guard let index = nextIndex(for: source) else { continue }
+          var cell = queue.remove(at: index)
+          if let p = cell.parent { cell.inheritedRate = parentRates[p] ?? nil }
+          running[source] = (cell, Date())
+          lastPrefix[source] = prefixKey(cell.spec)
+          assignment.cell = cell
+        } else {
+          active -= 1
+        }
+        parked.removeAll { $0 == source }
+        let bytes = (try? RecordCodec.encoder.encode(assignment)).map { [UInt8]($0) } ?? []
+        control.send(bytes, to: source, tag: Coordinator.assignTag)
       }
-      let bytes = (try? RecordCodec.encoder.encode(assignment)).map { [UInt8]($0) } ?? []
-      control.send(bytes, to: message.source, tag: Coordinator.assignTag)
     }
     summary.remaining = queue.count
     summary.stoppedBy = StopSignal.receivedSignal
@@ -157,16 +176,25 @@ final class Dispatcher: @unchecked Sendable {
     return StudyContext.dataKey(task: spec.task, spec.options) + "|\(layer)"
   }
 
-  /// Costliest first, except that a group whose last cell left a frozen-prefix cache gets a cell
-  /// that can reuse it, when one costs at least 80% of the costliest remaining cell.
-  private func nextIndex(for source: Int) -> Int {
-    guard let key = lastPrefix[source] ?? nil, let top = queue.first else { return 0 }
-    let floor = 0.8 * cost.units(top.spec)
-    for (i, cell) in queue.enumerated() {
-      if cost.units(cell.spec) < floor { break }
-      if prefixKey(cell.spec) == key { return i }
+  /// Costliest first among the cells whose parent has a record, except that a group whose last cell
+  /// left a frozen-prefix cache gets a cell that can reuse it, when one costs at least 80% of the
+  /// costliest such cell. nil: every queued cell waits for a parent still training.
+  private func nextIndex(for source: Int) -> Int? {
+    let ready = queue.indices.filter { i in queue[i].parent.map { parentRates[$0] != nil } ?? true }
+    guard let first = ready.first else { return nil }
+    guard let key = lastPrefix[source] ?? nil else { return first }
+    let floor = 0.8 * cost.units(queue[first].spec)
+    for i in ready {
+      if cost.units(queue[i].spec) < floor { break }
+      if prefixKey(queue[i].spec) == key { return i }
     }
-    return 0
+    return first
+  }
+
+  /// What a finished cell hands its children: its chosen rate, unless it failed or collapsed.
+  static func rate(_ result: CellResult) -> Double? {
+    guard result.status == .ok, !result.collapsed else { return nil }
+    return result.selection?.chosen
   }
 
   private func record(_ cell: Cell, _ result: CellResult, worker: Int) {
@@ -177,6 +205,7 @@ final class Dispatcher: @unchecked Sendable {
       fatal("grid: \(oneLine(error)) (cell \(spec.label) from rank \(worker) is lost; earlier cells are in the journal)")
     }
     finished += 1
+    parentRates[cell.id] = Self.rate(result)
     if result.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
     cost.observe(spec, seconds: result.wallSeconds)
     queue = cost.costliestFirst(queue, spec: \.spec)  // the fitted rates may reorder what is left

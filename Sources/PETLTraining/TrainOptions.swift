@@ -32,12 +32,27 @@ public struct TrainOptions: Codable, Hashable, Sendable {
   /// Length bucketing: batches drawn from pools of this many batches sorted by length (nil: off).
   /// See `BatchOrder`.
   public var lengthBuckets: Int? = nil
+  /// At least this many optimizer steps, in whole epochs: a small task gets more epochs (nil: the
+  /// epochs as given). Few-sample fine-tuning collapses without enough updates (Mosbach et al.,
+  /// Zhang et al., ICLR 2021).
+  public var minSteps: Int? = nil
+  /// The learning-rate search's hard bounds [lowest, highest]: a candidate chosen at an end of the
+  /// ladder is challenged by the next rate beyond it, up to these (`LearningRateSearch`). nil: the
+  /// candidates as given.
+  public var learningRateBounds: [Double]? = nil
+  /// Train at the rate the cell of this seed (same task, set and layers) chose, instead of searching
+  /// again: the grid hands that rate over (`PlannedCell.parent`). A cell run without it searches.
+  public var rateFromSeed: UInt64? = nil
+  /// How many times a collapsed run (`Collapse`) is trained again from a fresh seed before the cell is
+  /// recorded as collapsed (0: detected and recorded, never rerun).
+  public var restarts: Int = 0
 
   public init() {}
 
   enum CodingKeys: String, CodingKey {
     case epochs, maxSteps, learningRate, batchSize, maxLength, optimizer, weightDecay, warmupRatio, maxGradNorm
     case dropout, shuffle, maxTrain, maxEval, seed, prefixCache, lengthBuckets, learningRateCandidates
+    case minSteps, learningRateBounds, rateFromSeed, restarts
   }
 
   /// Missing keys keep their defaults, so journals written before an option existed still read (and
@@ -62,6 +77,10 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     prefixCache = try c.decodeIfPresent(Bool.self, forKey: .prefixCache) ?? d.prefixCache
     lengthBuckets = try c.decodeIfPresent(Int.self, forKey: .lengthBuckets)
     learningRateCandidates = try c.decodeIfPresent([Double].self, forKey: .learningRateCandidates)
+    minSteps = try c.decodeIfPresent(Int.self, forKey: .minSteps)
+    learningRateBounds = try c.decodeIfPresent([Double].self, forKey: .learningRateBounds)
+    rateFromSeed = try c.decodeIfPresent(UInt64.self, forKey: .rateFromSeed)
+    restarts = try c.decodeIfPresent(Int.self, forKey: .restarts) ?? d.restarts
   }
 
   /// Options added after the first journals are written only when set, so the spec hash of a cell
@@ -85,5 +104,9 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     if prefixCache { try c.encode(true, forKey: .prefixCache) }
     try c.encodeIfPresent(lengthBuckets, forKey: .lengthBuckets)
     try c.encodeIfPresent(learningRateCandidates, forKey: .learningRateCandidates)
+    try c.encodeIfPresent(minSteps, forKey: .minSteps)
+    try c.encodeIfPresent(learningRateBounds, forKey: .learningRateBounds)
+    try c.encodeIfPresent(rateFromSeed, forKey: .rateFromSeed)
+    if restarts != 0 { try c.encode(restarts, forKey: .restarts) }
   }
 }
