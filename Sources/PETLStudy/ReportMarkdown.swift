@@ -1,6 +1,5 @@
 import Foundation
 import PETLModel
-import PETLData
 import PETLTraining
 
 extension StudyReport {

@@ -1,6 +1,4 @@
 import Foundation
-import PETLKernels
-import PETLModel
 import PETLTraining
 import PETLSupport
 

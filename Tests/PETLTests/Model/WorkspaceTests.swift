@@ -1,6 +1,7 @@
 import XCTest
 @testable import PETLModel
 @testable import PETLTraining
+import Synchronization
 
 /// The workspace's byte count is what it holds: every buffer it allocated, shared ones once.
 final class WorkspaceTests: XCTestCase {

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import PETLData
 @testable import PETLTraining
+@testable import PETLKernels
 @testable import PETLStudy
 
 /// The report's statistics and the paper's claims, on a synthetic journal whose answers are known.
