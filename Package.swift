@@ -3,7 +3,7 @@ import PackageDescription
 
 // Release: AVX-512/AVX2 codegen for the build machine (a cluster build is made on a node like the
 // ones it runs on). Bounds, overflow and precondition checks stay on (-O, not -Ounchecked): the time
-// is in OpenBLAS and in pointer-based kernels, unchecked either way (README, Performance, has the
+// is in OpenBLAS and in pointer-based kernels, unchecked either way (docs/performance.md has the
 // A/B measurement), while an unchecked build turns a wrong index in the tokenizer, data or study
 // code into a silent bad read.
 let hot: [SwiftSetting] = [
