@@ -61,6 +61,12 @@ public struct StudyPlanner {
     let L = config.numHiddenLayers
     var p = try preset(request)
     if let t = request.tasks { p.tasks = t }
+    // Seeds, the least number of updates and collapse restarts belong to the preset's own design;
+    // a grid of the user's own sets (`--modules`) takes them from its flags only (one seed by default).
+    if request.modules != nil {
+      p.seeds = [1]; p.smallTaskSeeds = nil
+      p.options.minSteps = nil; p.options.restarts = 0
+    }
     for t in p.tasks { _ = try tasks.named(t) }
     var counts = p.randomCounts, layerCounts = p.layerRandomCount.map { [$0] } ?? []
     if let k = request.randomCount { counts = [k]; layerCounts = [k] }
