@@ -1,23 +1,33 @@
 import PETLKernels
 import Synchronization
 
+/// A buffer the workspace owns. `Workspace.bytes` counts every one of its members of a conforming
+/// type (or arrays of them), so a new kind of buffer conforms here instead of joining a list.
+protocol WorkspaceBuffer: AnyObject {
+  var byteCount: Int { get }
+}
+
+/// Bytes held by all live workspace buffers of the process, counted by the buffers as they are
+/// allocated and freed: an account kept apart from `Workspace.bytes`, which the tests check against it.
+enum BufferAccount {
+  static let liveBytes = Atomic<Int>(0)
+}
+
 /// An owned Float buffer; freed with its owner. The workspace allocates all of them once per shape
 /// capacity, so a training step allocates nothing.
-final class FloatBuffer {
+final class FloatBuffer: WorkspaceBuffer {
   let p: UnsafeMutablePointer<Float>
   let count: Int
-  /// Floats held by all live buffers of the process: an account kept apart from `Workspace.bytes`,
-  /// which the tests check against it.
-  static let liveFloats = Atomic<Int>(0)
+  var byteCount: Int { count * MemoryLayout<Float>.stride }
 
   init(_ count: Int) {
     self.count = max(count, 1)
     p = .allocate(capacity: self.count)
     p.initialize(repeating: 0, count: self.count)
-    Self.liveFloats.add(self.count, ordering: .relaxed)
+    BufferAccount.liveBytes.add(byteCount, ordering: .relaxed)
   }
   deinit {
-    Self.liveFloats.subtract(count, ordering: .relaxed)
+    BufferAccount.liveBytes.subtract(byteCount, ordering: .relaxed)
     p.deallocate()
   }
 }
@@ -159,13 +169,13 @@ public final class Workspace {
 
   /// Bytes of every buffer the workspace holds (shared buffers once): the activation memory of a
   /// cell, which `storeActivations(from:)` shrinks for cells that train only the top layers. Read
-  /// from the stored properties themselves (every `FloatBuffer` and `[FloatBuffer]` member), so a
-  /// buffer added to the workspace is counted without being listed here.
+  /// from the stored properties themselves (every `WorkspaceBuffer` member, alone or in an array), so
+  /// a buffer added to the workspace is counted without being listed here.
   public var bytes: Int {
     var seen = Set<ObjectIdentifier>(), total = 0
-    func add(_ b: FloatBuffer) { if seen.insert(ObjectIdentifier(b)).inserted { total += 4 * b.count } }
+    func add(_ b: WorkspaceBuffer) { if seen.insert(ObjectIdentifier(b)).inserted { total += b.byteCount } }
     for child in Mirror(reflecting: self).children {
-      if let b = child.value as? FloatBuffer { add(b) } else if let list = child.value as? [FloatBuffer] { list.forEach(add) }
+      if let b = child.value as? WorkspaceBuffer { add(b) } else if let list = child.value as? [WorkspaceBuffer] { list.forEach(add) }
     }
     return total
   }

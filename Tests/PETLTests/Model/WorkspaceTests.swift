@@ -5,10 +5,10 @@ import Synchronization
 
 /// The workspace's byte count is what it holds: every buffer it allocated, shared ones once.
 final class WorkspaceTests: XCTestCase {
-  /// `bytes` against the floats the workspace's buffers hold, counted by the buffers themselves as
-  /// they are allocated and freed: after a reserve, a grown reserve, a training step (whose `random`
-  /// control allocates the partial-gradient scratch) and with the layers below the trainable one
-  /// sharing their buffers.
+  /// `bytes` against the bytes the workspace's buffers hold, counted by the buffers themselves as
+  /// they are allocated and freed (`BufferAccount`): after a reserve, a grown reserve, a training
+  /// step (whose `random` control allocates the partial-gradient scratch) and with the layers below
+  /// the trainable one sharing their buffers.
   func testBytesIsEveryBufferTheWorkspaceHolds() throws {
     let dims = ModelDims(vocabSize: 60, hidden: 64, layers: 3, heads: 4, intermediate: 96,
                          maxPositions: 80, typeVocab: 2, numLabels: 2, layerNormEps: 1e-5)
@@ -18,9 +18,9 @@ final class WorkspaceTests: XCTestCase {
     for (storeFrom, modules, layers) in [(0, ["query"], LayerSelection.all), (2, ["random"], .indices([2]))]
       as [(Int, [TrainableModule], LayerSelection)] {
       let set = try TrainableSet(modules: modules, layers: layers, layout: m.layout, randomCount: 50, seed: 1)
-      let before = FloatBuffer.liveFloats.load(ordering: .relaxed)
+      let before = BufferAccount.liveBytes.load(ordering: .relaxed)
       let ws = Workspace(dims: dims)
-      func held() -> Int { 4 * (FloatBuffer.liveFloats.load(ordering: .relaxed) - before) }
+      func held() -> Int { BufferAccount.liveBytes.load(ordering: .relaxed) - before }
       ws.storeActivations(from: storeFrom)
       ws.reserve(for: batch)
       XCTAssertEqual(ws.bytes, held(), "reserved, store from \(storeFrom)")
