@@ -13,6 +13,10 @@ final class Dispatcher: @unchecked Sendable {
   private let control: Communicator
   private let groups: Int
   private let dp: Int
+  /// The host of each world rank.
+  private let hosts: [String]
+  /// Group leaders whose reports carried a stop request (they saw it themselves).
+  private var signalled = Set<Int>()
   private let inputs: [String: CellInputs]
   private let watchdog: Watchdog
   private let log: @Sendable (String) -> Void
@@ -33,10 +37,10 @@ final class Dispatcher: @unchecked Sendable {
   private var finished = 0
   private let done = DispatchSemaphore(value: 0)
 
-  init(cells: [PlannedCell], journal: Journal, control: Communicator, groups: Int, dp: Int,
+  init(cells: [PlannedCell], journal: Journal, control: Communicator, groups: Int, dp: Int, hosts: [String],
        retryFailed: Bool, cost: CostModel, inputs: [String: CellInputs], watchdog: Watchdog,
        log: @escaping @Sendable (String) -> Void, fatal: @escaping @Sendable (String) -> Never) {
-    self.journal = journal; self.control = control; self.groups = groups; self.dp = dp
+    self.journal = journal; self.control = control; self.groups = groups; self.dp = dp; self.hosts = hosts
     self.inputs = inputs; self.watchdog = watchdog; self.log = log; self.fatal = fatal
     self.cost = cost
     let done = journal.done(inputs: inputs)
@@ -115,7 +119,7 @@ final class Dispatcher: @unchecked Sendable {
         fatal("grid: unreadable report from rank \(message.source) (\(message.bytes.count) bytes)")
       }
       let handed = running.removeValue(forKey: message.source)
-      if let sig = report.signal { StopSignal.request(sig) }
+      if let sig = report.signal { StopSignal.request(sig); signalled.insert(message.source) }
       StopSignal.checkStopFile()
       if let id = report.id, let result = report.result {
         guard let cell = handed?.cell, cell.id == id else {
@@ -151,6 +155,13 @@ final class Dispatcher: @unchecked Sendable {
     }
     summary.remaining = queue.count
     summary.stoppedBy = StopSignal.receivedSignal
+    if let sig = summary.stoppedBy, !signalled.isEmpty {
+      // Which leaders saw the request themselves: a signal forwarded by the launcher reaches every
+      // rank, on every node; a stop file only rank 0.
+      let leaders = signalled.sorted()
+      log("grid: \(StopSignal.name(sig)) seen by group leader(s) \(leaders.map(String.init).joined(separator: ", ")) of "
+        + "\(groups) on \(Set(leaders.map { hosts[$0] }).sorted().joined(separator: ", "))")
+    }
     log("grid: \(summary.ok) ok, \(summary.failed) failed, \(summary.remaining) left"
       + (summary.resumable ? " (rerun to resume)" : ""))
   }
@@ -163,11 +174,18 @@ final class Dispatcher: @unchecked Sendable {
       let elapsed = now.timeIntervalSince(run.started)
       let bound = watchdog.bound(run.cell.spec, cost: cost)
       guard elapsed > bound.seconds else { continue }
-      let ranks = dp > 1 ? "ranks \(leader)-\(leader + dp - 1) (leader \(leader))" : "rank \(leader)"
+      let ranks = (dp > 1 ? "ranks \(leader)-\(leader + dp - 1) (leader \(leader))" : "rank \(leader)") + " on \(hostList(leader))"
       fatal("grid: watchdog: \(ranks) has not reported cell \(run.cell.spec.label) [\(run.cell.id)] after "
         + "\(Progress.duration(elapsed)) (bound \(Progress.duration(bound.seconds)) = \(bound.why)); ending the job. "
         + "Finished cells are in the journal; rerun to resume")
     }
+  }
+
+  /// The distinct hosts of the group led by `leader`, e.g. `n2` or `n1, n2`.
+  private func hostList(_ leader: Int) -> String {
+    var seen: [String] = []
+    for h in hosts[leader..<min(leader + dp, hosts.count)] where !seen.contains(h) { seen.append(h) }
+    return seen.joined(separator: ", ")
   }
 
   /// The group's frozen-prefix cache is reusable by another cell with the same key.
@@ -200,9 +218,10 @@ final class Dispatcher: @unchecked Sendable {
   private func record(_ cell: Cell, _ result: CellResult, worker: Int) {
     let spec = cell.spec
     do {
-      try journal.append(JournalRecord(spec: spec, id: cell.id, result: result, worker: worker, inputs: inputs[spec.task]))
+      try journal.append(JournalRecord(spec: spec, id: cell.id, result: result, worker: worker,
+                                       hosts: Array(hosts[worker..<min(worker + dp, hosts.count)]), inputs: inputs[spec.task]))
     } catch {
-      fatal("grid: \(oneLine(error)) (cell \(spec.label) from rank \(worker) is lost; earlier cells are in the journal)")
+      fatal("grid: \(oneLine(error)) (cell \(spec.label) from rank \(worker) on \(hosts[worker]) is lost; earlier cells are in the journal)")
     }
     finished += 1
     parentRates[cell.id] = Self.rate(result)

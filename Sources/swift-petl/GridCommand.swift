@@ -68,6 +68,9 @@ struct GridCommand: ParsableCommand {
       planner.describe(plan, ranks: world.size, dp: dp).forEach { print($0) }
     }
     if planOnly { return }
+    // Rank 0 journals into this folder and group leaders on any node save adapters there: a folder
+    // that is not the same on every node is one line now, not scattered results at the end.
+    try SharedFolderCheck.run(folder: journalURL.deletingLastPathComponent(), world: world)
 
     var journalFile: Journal? = nil
     var inputs: [String: CellInputs] = [:]
