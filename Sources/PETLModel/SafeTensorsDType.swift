@@ -21,10 +21,10 @@ public enum SafeTensorsDType: String, Sendable, CaseIterable {
   }
 
   /// Readable with `floats`/`copyFloats`: converted exactly to Float (F64 is rounded).
-  var isFloat: Bool { [.f16, .bf16, .f32, .f64].contains(self) }
+  public var isFloat: Bool { [.f16, .bf16, .f32, .f64].contains(self) }
 
   /// Readable with `integers`: every value fits Int64 exactly.
-  var isInteger: Bool { [.u8, .i8, .i16, .i32, .i64].contains(self) }
+  public var isInteger: Bool { [.u8, .i8, .i16, .i32, .i64].contains(self) }
 }
 
 /// Exact IEEE binary16 -> binary32 widening, done on bits so it is the same on every platform

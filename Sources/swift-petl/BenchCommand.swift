@@ -19,6 +19,10 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Rows, comma-separated.") var rows: String = BenchRow.all.map(\.name).joined(separator: ",")
   @Option var batch: Int = 32
   @Option var seq: Int = 128
+  @Flag(help: "Time the tokenizers instead: one long line of each kind of text, WordPiece (--model) and byte-level BPE (--bpe).")
+  var tokenizers = false
+  @Option(help: "With --tokenizers: a RoBERTa tokenizer folder (vocab.json, merges.txt).") var bpe: String = "Tests/Fixtures/bpe"
+  @Option(help: "With --tokenizers: the line's size in MB.") var lineMb: Double = 10
 
   func validate() throws {
     if torch != nil, !FileManager.default.fileExists(atPath: torchScript) {
@@ -27,6 +31,10 @@ struct BenchCommand: ParsableCommand {
   }
 
   func run() throws {
+    if tokenizers {
+      guard lineMb > 0 && lineMb <= 1000 else { throw ValidationError("--line-mb must be in (0, 1000]") }
+      return try TokenizerBench.run(model: modelFlag.url, bpe: URL(fileURLWithPath: bpe), megabytes: lineMb)
+    }
     try Benchmark(model: modelFlag.model, steps: steps, warmup: warmup, threads: threads, torch: torch,
                   torchScript: torchScript, rows: commaList(rows), batch: batch, seq: seq).run()
   }

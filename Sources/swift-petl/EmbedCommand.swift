@@ -16,7 +16,9 @@ struct EmbedCommand: ParsableCommand {
     let dir = modelFlag.url, config = try modelFlag.config()
     try config.checkMaxLength(maxLength, pairs: false, configPath: modelFlag.configURL.path)
     let tokenizer = try loadTokenizer(modelDirectory: dir, config: config)
-    let (m, _) = try EncoderModel.load(directory: dir, config: config, numLabels: 2)
+    let (m, report) = try EncoderModel.load(directory: dir, config: config, numLabels: 2)
+    // stdout holds the embeddings only.
+    if let summary = report.summary { FileHandle.standardError.write(Data(("checkpoint: " + summary + "\n").utf8)) }
     let ws = Workspace(dims: m.dims)
     let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

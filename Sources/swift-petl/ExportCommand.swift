@@ -35,11 +35,12 @@ struct ExportCommand: ParsableCommand {
     let adapterURL = URL(fileURLWithPath: adapter)
     try checkAdapterMetadata(adapterURL, task: t)
     let (model, report) = try EncoderModel.load(directory: modelFlag.url, config: config, numLabels: t.numLabels)
+    if let summary = report.summary { print("checkpoint: " + summary) }
     let loaded = try AdapterFile.load(adapterURL, into: model)
     // A head the checkpoint lacked and the adapter does not hold would be exported random.
     let fresh = model.layout.slots.filter { report.initialized.contains(model.layout.modulePath(of: $0)) }.map(\.name)
     if let missing = fresh.first(where: { !loaded.contains($0) }) {
-      throw PETLError("\(adapter): has no '\(missing)' and \(modelFlag.model)/model.safetensors none either: the export would hold a random head")
+      throw PETLError("\(adapter): has no '\(shown(missing))' and \(modelFlag.model)/model.safetensors none either: the export would hold a random head")
     }
     let peftPlan = peft ? try PEFTExport.plan(layout: model.layout, adapterTensors: loaded, source: "--peft: \(adapter)") : nil
 
@@ -71,10 +72,10 @@ struct ExportCommand: ParsableCommand {
     guard FileManager.default.fileExists(atPath: url.path) else { throw PETLError("\(url.path): no such adapter file") }
     let meta = try SafeTensors.open(url).metadata
     if let trained = meta["swift_petl.task"], trained != t.name, trained != task {
-      throw PETLError("\(url.path): trained for task '\(trained)', not '\(task)' (--task)")
+      throw PETLError("\(url.path): trained for task '\(shown(trained))', not '\(task)' (--task)")
     }
     if let n = meta["swift_petl.num_labels"], n != String(t.numLabels) {
-      throw PETLError("\(url.path): head of \(n) outputs, task \(task) has \(t.numLabels)")
+      throw PETLError("\(url.path): head of \(shown(n)) outputs, task \(task) has \(t.numLabels)")
     }
   }
 }

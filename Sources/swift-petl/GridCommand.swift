@@ -93,6 +93,12 @@ struct GridCommand: ParsableCommand {
       let d = try context.data(try catalog.named(task), options: plan.cells.first { $0.task == task }!.options)
       cost.trainExamples[task.lowercased()] = d.train.count
     }
+    // Every rank checks the weights against the config before the first cell; rank 0 says what
+    // the file holds beyond the model (or lacks), once.
+    if let first = plan.cells.first, let summary = try context.checkCheckpoint(numLabels: try catalog.named(first.task).numLabels),
+       world.rank == 0 {
+      print("checkpoint: " + summary)
+    }
     let quiet = self.quiet, progressEvery = self.progressEvery
     let adapterDir: URL? = saveAdapters ? journalURL.deletingLastPathComponent().appendingPathComponent("adapters") : nil
     if let adapterDir, world.rank == 0 { try FileManager.default.createDirectory(at: adapterDir, withIntermediateDirectories: true) }

@@ -42,7 +42,8 @@ struct PredictCommand: ParsableCommand {
     let config = try EncoderConfig.load(configURL)
     try config.checkInputs(task: t, maxLength: maxLength, configPath: configURL.path)
     let tokenizer = try loadTokenizer(modelDirectory: location.modelURL, config: config)
-    let (m, report) = try EncoderModel.load(directory: location.modelURL, numLabels: t.numLabels)
+    let (m, report) = try EncoderModel.load(directory: location.modelURL, config: config, numLabels: t.numLabels)
+    if let summary = report.summary { print("checkpoint: " + summary) }
     if let a = adapter {
       try AdapterFile.load(URL(fileURLWithPath: a), into: m)
     } else if let msg = report.message {

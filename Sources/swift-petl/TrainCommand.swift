@@ -60,6 +60,7 @@ struct TrainCommand: ParsableCommand {
     if let about = resolved.about { print(about) }
     let data = try context.data(resolved, options: spec.options)
     print("data: \(data.train.count) train, " + data.dev.map { "\($0.examples.count) \($0.split)" }.joined(separator: ", "))
+    if let summary = try context.checkCheckpoint(numLabels: resolved.numLabels) { print("checkpoint: " + summary) }
     let outcome = try trainer.run()
     let r = outcome.result, t = outcome.trainable
     print("trainable: \(t.count) of \(r.totalParameters) parameters (\(String(format: "%.4f", 100 * t.fractionOfModel))%)"

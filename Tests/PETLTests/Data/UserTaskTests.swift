@@ -214,7 +214,7 @@ final class UserTaskTests: XCTestCase {
     let file = missing.appendingPathComponent("train.jsonl")
     assertError("\(file.path): not a folder (a task folder holds train and dev files)") { _ = try self.task(file) }
     let badName = try folder(["train.jsonl": Self.pairs, "dev.jsonl": Self.pairs], name: "my task")
-    assertError("\(badName.path): folder name 'my task' cannot name a task (ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); "
+    assertError("\(badName.path): folder name 'my task' cannot name a task (up to 64 ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); "
                   + "set task.json's \"name\"") { _ = try self.task(badName) }
     let builtIn = try folder(["train.jsonl": Self.pairs, "dev.jsonl": Self.pairs], name: "RTE")
     assertError("\(builtIn.path): folder name 'RTE' is the built-in task rte's; set task.json's \"name\" to another") {
@@ -243,7 +243,7 @@ final class UserTaskTests: XCTestCase {
     try check("{\"labels\": [\"a\", true]}", "labels[1] is a boolean, not a string or a number")
     try check("{\"metric\": \"pearson\", \"labels\": [\"a\", \"b\"]}", "labels: a regression task (metric pearson) has no label set")
     try check("{\"name\": 3}", "name is a number, not a string")
-    try check("{\"name\": \"a/b\"}", "name 'a/b' cannot name a task (ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); set task.json's \"name\"")
+    try check("{\"name\": \"a/b\"}", "name 'a/b' cannot name a task (up to 64 ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); set task.json's \"name\"")
     try check("{\"name\": \"wnli\"}", "name 'wnli' is the built-in task wnli's; set task.json's \"name\" to another")
     try check("{\"metric\": \"f1\", \"labels\": [\"a\", \"b\", \"c\"]}",
               "metric f1 needs exactly two labels (class 1 is the positive one), the task has 3: a, b, c")
