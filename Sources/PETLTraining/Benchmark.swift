@@ -60,7 +60,7 @@ public struct Benchmark: Sendable {
       print(pad(row.name) + String(format: " %8.1f %9.1f %6.0f%%  (%5.1f) %12.0f", ms, rate, 100 * rate / gemmRate,
                                    flops / 1e9, paramMB + Double(bytes) / 1e6))
     }
-    print(String(format: "peak resident memory of this process: %.0f MB", peakResidentMB()))
+    print(String(format: "peak resident memory of this process: %.0f MB", Self.peakResidentMB()))
     print("load after: \(loadAverage())")
 
     guard let torch else { return }
@@ -136,7 +136,8 @@ public struct Benchmark: Sendable {
     return rates.sorted()[rates.count / 2]
   }
 
-  private func peakResidentMB() -> Double {
+  /// Peak resident memory of this process (MB), for every benchmark's memory column.
+  public static func peakResidentMB() -> Double {
     var usage = rusage()
     getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
     return Double(usage.ru_maxrss) / 1e3  // kB on Linux
