@@ -35,7 +35,6 @@ struct ExportCommand: ParsableCommand {
     let adapterURL = URL(fileURLWithPath: adapter)
     try checkAdapterMetadata(adapterURL, task: t)
     let (model, report) = try EncoderModel.load(directory: modelFlag.url, config: config, numLabels: t.numLabels)
-    if let summary = report.summary { print("checkpoint: " + summary) }
     let loaded = try AdapterFile.load(adapterURL, into: model)
     // A head the checkpoint lacked and the adapter does not hold would be exported random.
     let fresh = model.layout.slots.filter { report.initialized.contains(model.layout.modulePath(of: $0)) }.map(\.name)
@@ -59,6 +58,8 @@ struct ExportCommand: ParsableCommand {
       folder.discard()
       throw error
     }
+    // Only once exported: a refused export prints its one error line and nothing else.
+    if let summary = report.summary { print("checkpoint: " + summary) }
     print("exported: \(folder.destination.path) (\(config.family.sequenceClassificationClass), \(written.tensors) tensors, "
           + "labels \(labels.names.joined(separator: ", ")); tokenizer: \(written.tokenizerFiles.joined(separator: ", ")))")
     if let peftPlan {

@@ -311,6 +311,6 @@ final class FailureTests: XCTestCase {
     XCTAssertEqual(lines.count, 3)
     XCTAssertEqual(Set(lines.map { $0["spec_hash"] as! String }).count, 1, "one cell, three inputs")
     let report = try String(contentsOf: results.appendingPathComponent("report/report.md"), encoding: .utf8)
-    XCTAssertTrue(report.contains("2 record(s) were trained on other inputs"), report)
+    XCTAssertTrue(report.contains("2 record(s) are NOT in the tables above: trained on other inputs"), report)
   }
 }
