@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// Which columns of a table hold the texts, the label and the row's id, by name. Reading by name

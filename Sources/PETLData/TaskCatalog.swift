@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// The tasks one run knows: the built-in ones and the user's, resolved from the folders its flags

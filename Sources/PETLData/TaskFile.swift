@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A user task's optional `task.json`: what the folder's files cannot say themselves. Every key is

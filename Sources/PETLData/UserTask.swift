@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// The formats a user task's split files may have, by file extension.

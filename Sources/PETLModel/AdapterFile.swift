@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// An adapter file: the trainable parameters of a cell, alone, as safetensors with HuggingFace names

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// The architecture fields of a HuggingFace encoder `config.json` (BERT, RoBERTa, ELECTRA or

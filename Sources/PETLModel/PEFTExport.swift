@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A LayerNorm-only adapter as PEFT's LN tuning (`LNTuningConfig`, checked with peft 0.21.2):

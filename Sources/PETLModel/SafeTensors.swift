@@ -1,10 +1,9 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A safetensors file opened for reading: `u64 little-endian header length | JSON header | data`.
 ///
-/// The file is memory-mapped, not read: every rank opens the 91 MB model, and mapped pages of the same
+/// The file is memory-mapped, not read: every rank opens the model, and mapped pages of the same
 /// file are shared between processes by the page cache. Everything in the header is checked at `open`
 /// (the same rules as the Rust reference library: the tensors tile the data section exactly, in
 /// order, each with `product(shape) * dtype size` bytes), so later reads cannot go out of bounds.

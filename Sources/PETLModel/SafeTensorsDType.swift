@@ -1,4 +1,3 @@
-import PETLKernels
 
 /// Element types of the safetensors format, spelled as in the header (`"F32"`, `"BF16"`, ...).
 /// All of the format's types are known so that any valid file opens and its sizes can be checked; only

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// The JSON header of a safetensors file, decoded but not yet checked against the data section.

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A model (base weights with an adapter applied) as a transformers folder that

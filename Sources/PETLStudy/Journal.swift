@@ -1,10 +1,5 @@
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
 import PETLSupport
 
 /// The grid's results journal: one JSON line per finished cell, append-only, so a grid can stop at any

@@ -1,10 +1,6 @@
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
 import PETLData
 import PETLTraining
-import PETLDistributed
 import PETLSupport
 
 /// What the report reads of a journal line (the writer's `JournalRecord`, in CellResult.swift).

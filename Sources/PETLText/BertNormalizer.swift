@@ -1,4 +1,4 @@
-import PETLKernels
+import Foundation
 
 /// BERT's text normalisation as HuggingFace's `BertNormalizer` (the `tokenizers` library behind
 /// transformers 5's `BertTokenizer`) configures it: clean text (drop NUL, U+FFFD and control

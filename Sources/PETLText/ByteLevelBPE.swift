@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// RoBERTa's byte-level BPE tokenizer, id-for-id equal to transformers 5's `RobertaTokenizer` (the

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// Readers for the files of a RoBERTa hub folder. Every problem is one `PETLError` line that starts

@@ -1,4 +1,3 @@
-import PETLKernels
 import PETLSupport
 
 /// GPT-2's map from bytes to printable characters, which byte-level BPE vocabularies are written in:

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A WordPiece vocabulary: token strings indexed by id, plus the two lookup tables WordPiece needs.

@@ -1,12 +1,7 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
 import PETLText
-import PETLData
-import PETLTraining
-import PETLDistributed
-import PETLStudy
 
 /// `swift-petl embed`: sentence embeddings as sentence-transformers computes them for
 /// all-MiniLM-L6-v2 (mean of the last hidden states over real tokens, L2-normalised).

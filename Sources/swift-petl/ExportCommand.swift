@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
 import PETLData
 import PETLSupport
@@ -59,7 +58,7 @@ struct ExportCommand: ParsableCommand {
       folder.discard()
       throw error
     }
-    // Said once the export is written: a refusal stays one line.
+    // Only once exported: a refused export prints its one error line and nothing else.
     if let summary = report.summary { print("checkpoint: " + summary) }
     print("exported: \(folder.destination.path) (\(config.family.sequenceClassificationClass), \(written.tensors) tensors, "
           + "labels \(labels.names.joined(separator: ", ")); tokenizer: \(written.tokenizerFiles.joined(separator: ", ")))")

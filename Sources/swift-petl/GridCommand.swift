@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import PETLKernels
 import PETLModel
-import PETLText
 import PETLData
 import PETLTraining
 import PETLDistributed
@@ -17,7 +16,7 @@ struct GridCommand: ParsableCommand {
     abstract: "Run the study grid (task x trainable set x layer x seed x learning rate) over MPI ranks.",
     discussion: """
       With no flags: the `quick` preset on the embedded default task (rt-vader, fetched by launch/setup).
-      --preset paper runs the GLUE tasks found under --data-dir with the README's protocol. Any flag given
+      --preset paper runs the GLUE tasks found under --data-dir with the protocol of docs/study.md. Any flag given
       replaces the preset's value. --modules replaces the preset's sets; --layers then says where they
       train: all (module-wise), each (one cell per layer), or a list of layers (one cell per listed layer).
       Exit code 75 means the grid stopped on a signal with cells left: rerun the same command to resume.
@@ -25,7 +24,7 @@ struct GridCommand: ParsableCommand {
 
   @Option(help: "quick (rt-vader) or paper (GLUE tasks in --data-dir).") var preset: PresetName = .quick
   @OptionGroup var location: LocationFlags
-  @Option(help: "Tasks, comma-separated: built-in names or paths of folders of your own tasks (README, Your own task; default: the preset's).") var tasks: String?
+  @Option(help: "Tasks, comma-separated: built-in names or paths of folders of your own tasks (docs/tasks.md; default: the preset's).") var tasks: String?
   @Option(help: "Trainable sets, comma-separated; a+b trains both in one cell (default: the preset's).") var modules: String?
   @Option(help: "all, each, or I[,J...] (with --modules; default all).") var layers: String = "all"
   @Option(help: "Seeds, comma-separated (default: the preset's).") var seeds: String?

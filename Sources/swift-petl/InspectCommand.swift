@@ -1,12 +1,8 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
 import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
-import PETLStudy
 
 /// `swift-petl inspect`: what a checkpoint holds, in the study's terms: its family, how the study's
 /// module axis maps onto the family's tensor names, and parameters per module type and layer with

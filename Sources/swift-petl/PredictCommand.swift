@@ -1,12 +1,9 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
 import PETLText
 import PETLData
 import PETLTraining
-import PETLDistributed
-import PETLStudy
 import PETLSupport
 
 /// `swift-petl predict`: outputs of a (fine-tuned) model on a split, one line per example, and the

@@ -1,6 +1,7 @@
 import Foundation
 import PETLModel
 import PETLText
+import PETLTraining
 
 /// `bench --tokenizers`: the time and memory of tokenizing one long line of each `BenchText` shape
 /// with the model folder's tokenizer and the byte-level BPE of a RoBERTa folder, untruncated (every
@@ -25,7 +26,7 @@ enum TokenizerBench {
         let t2 = DispatchTime.now().uptimeNanoseconds
         let all = Double(t1 - t0) / 1e9, truncated = Double(t2 - t1) / 1e9
         print(name.padding(toLength: 11, withPad: " ", startingAt: 0) + kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
-              + String(format: " %10d %9.3f %6.1f %14.4f %13.0f", ids, all, Double(bytes) / 1e6 / all, truncated, peakResidentMB()))
+              + String(format: " %10d %9.3f %6.1f %14.4f %13.0f", ids, all, Double(bytes) / 1e6 / all, truncated, Benchmark.peakResidentMB()))
       }
     }
   }

@@ -1,11 +1,8 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
-import PETLText
 import PETLData
 import PETLTraining
-import PETLDistributed
 import PETLStudy
 
 /// `swift-petl train`: fine-tune one cell alone, for debugging a cell or a single result.
@@ -20,7 +17,7 @@ struct TrainCommand: ParsableCommand {
       """)
 
   @OptionGroup var location: LocationFlags
-  @Option(help: "GLUE task (cola sst2 mrpc stsb qqp mnli qnli rte wnli), rt-vader, or the path of a folder of your own task (train and dev files; README, Your own task).") var task: String
+  @Option(help: "GLUE task (cola sst2 mrpc stsb qqp mnli qnli rte wnli), rt-vader, or the path of a folder of your own task (train and dev files; docs/tasks.md).") var task: String
   @Option(help: "Trainable set(s), comma-separated.") var modules: String = "full"
   @Option(help: "all, or comma-separated 0-based layer indices.") var layers: String = "all"
   @Option(help: "For --modules random: how many scalars to train.") var randomCount: Int?

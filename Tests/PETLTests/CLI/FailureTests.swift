@@ -1,11 +1,5 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
-@testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
 @testable import PETLStudy
 
 /// Failure semantics under a real `mpirun`: every error on any rank ends the whole job within seconds
@@ -317,6 +311,6 @@ final class FailureTests: XCTestCase {
     XCTAssertEqual(lines.count, 3)
     XCTAssertEqual(Set(lines.map { $0["spec_hash"] as! String }).count, 1, "one cell, three inputs")
     let report = try String(contentsOf: results.appendingPathComponent("report/report.md"), encoding: .utf8)
-    XCTAssertTrue(report.contains("2 record(s) were trained on other inputs"), report)
+    XCTAssertTrue(report.contains("2 record(s) are NOT in the tables above: trained on other inputs"), report)
   }
 }

@@ -1,12 +1,8 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
 @testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 import PETLSupport
 
 /// The package root, found from this file so tests run from any working directory.
