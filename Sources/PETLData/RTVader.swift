@@ -23,8 +23,7 @@ enum RTVader {
 
   /// Whether the row with this id belongs to the dev split.
   static func isDev(id: String) -> Bool {
-    // fnv1a64Hex always yields 16 hex digits, which always parse.
-    UInt64(fnv1a64Hex("rt-vader:" + id), radix: 16)! % 10 == 0
+    fnv1a64("rt-vader:" + id) % 10 == 0
   }
 
   static func load(dataDir: URL, split: String) throws -> [Example] {
@@ -47,7 +46,7 @@ enum RTVader {
       }
       guard score != 0, isDev(id: id) == wantDev else { return }
       // FNV alone keeps neighbouring ids close in its high bits; the SplitMix finaliser spreads them.
-      let key = CounterRNG.mix(UInt64(fnv1a64Hex("rt-vader-order:" + id), radix: 16)!)
+      let key = CounterRNG.mix(fnv1a64("rt-vader-order:" + id))
       examples.append((key, Example(textA: file.text(fields[2]), label: score > 0 ? 1 : 0)))
     }
     guard !examples.isEmpty else { throw PETLError("\(file.path): no rows in split \(split)") }

@@ -43,8 +43,8 @@ public struct Preset: Sendable {
   /// of the candidates up to the rate group's bounds; seeds 2 and 3 train at that rate. At least
   /// `minSteps` updates (a small task gets more epochs); a collapsed run restarts from a fresh seed up
   /// to twice. The frozen-prefix cache is on (the frozen layers below a layer-wise cell run without
-  /// dropout), which makes the layer-wise half several times cheaper. docs/study.md has the
-  /// measurements behind each choice.
+  /// dropout), which makes the layer-wise half several times cheaper. docs/study.md says what each
+  /// choice rests on (the candidates on one seed's choices; the bounds are stated, not measured).
   public static func quick(layerNormCountOneLayer: Int, layers: Int) -> Preset {
     var o = TrainOptions()
     o.epochs = 2

@@ -2,6 +2,7 @@ import Foundation
 import PETLKernels
 import PETLData
 import PETLTraining
+import PETLSupport
 
 /// Intervals that combine the two sources of noise in a cell's score: the seed (head, batch order,
 /// dropout) and the draw of the dev set. Each resample draws the seeds with replacement, then the
@@ -33,8 +34,8 @@ struct SeedExampleBootstrap: Sendable {
         if plans[key] == nil { plans[key] = Plan(task: group.task, examples: n, resamples: resamples) }
         draws[group] = plans[key]!.scores(decoded, metric: metric)
       } else if let s = summaries[group], let se = Self.standardError(s) {
-        var rng = SeededGenerator(seed: CounterRNG.key(Self.fnv1a(group.task + "|" + group.set + "|\(group.layers)"), 0x6E6F_726D))
-        draws[group] = (0..<resamples).map { _ in s.mean + se * Self.normal(&rng) }
+        var rng = SeededGenerator(seed: CounterRNG.key(fnv1a64(group.task + "|" + group.set + "|\(group.layers)"), 0x6E6F_726D))
+        draws[group] = (0..<resamples).map { _ in s.mean + se * Double(rng.normal()) }
       }
     }
     self.draws = draws
@@ -66,17 +67,6 @@ struct SeedExampleBootstrap: Sendable {
     return nil
   }
 
-  static func normal(_ rng: inout SeededGenerator) -> Double {
-    let u1 = max(Double(rng.next() >> 11) / Double(1 << 53), 1e-300), u2 = Double(rng.next() >> 11) / Double(1 << 53)
-    return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
-  }
-
-  static func fnv1a(_ s: String) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in s.utf8 { h ^= UInt64(b); h = h &* 0x0000_0100_0000_01b3 }
-    return h
-  }
-
   /// One seed's predictions, decoded once.
   struct Decoded {
     var classes: [Int] = [], gold: [Int] = [], numClasses = 0
@@ -87,42 +77,39 @@ struct SeedExampleBootstrap: Sendable {
       if let s = p.scores, let g = p.goldScores, s.count == g.count, !s.isEmpty {
         scores = s.map(Double.init); goldScores = g.map(Double.init); return
       }
-      guard let ps = p.predicted, let gs = p.gold else { return nil }
-      let many = ps.contains(",") || gs.contains(",")
-      func decode(_ s: String) -> [Int] { many ? s.split(separator: ",").map { Int($0) ?? -1 } : s.map { $0.wholeNumberValue ?? -1 } }
-      classes = decode(ps); gold = decode(gs)
-      guard classes.count == gold.count, !gold.isEmpty, (classes + gold).allSatisfy({ $0 >= 0 }) else { return nil }
+      guard let c = p.classes else { return nil }
+      (classes, gold) = c
       numClasses = (classes + gold).max()! + 1
     }
   }
 
-  /// The draws of one task (at one dev-set size): which seeds and which examples each resample takes.
+  /// The draws of one task (at one dev-set size): which seeds and which examples resample b takes.
+  /// Regenerated for every group from (task, b), so nothing of size resamples x examples is kept.
   struct Plan {
-    let seedPicks: [[Double]]  // per resample, uniforms in [0, 1): seed index = Int(u * S)
-    let examples: [[Int]]      // per resample, n example indices
-    static let maxSeeds = 64
+    let key: UInt64
+    let examples: Int
+    let resamples: Int
 
     init(task: String, examples n: Int, resamples: Int) {
-      var rng = SeededGenerator(seed: CounterRNG.key(SeedExampleBootstrap.fnv1a(task), 0x626F_6F74))
-      var picks: [[Double]] = [], ex: [[Int]] = []
-      for _ in 0..<resamples {
-        picks.append((0..<Self.maxSeeds).map { _ in Double(rng.next() >> 11) / Double(1 << 53) })
-        ex.append((0..<n).map { _ in Int(rng.next() % UInt64(n)) })
-      }
-      seedPicks = picks; examples = ex
+      key = CounterRNG.key(fnv1a64(task), 0x626F_6F74); examples = n; self.resamples = resamples
     }
 
     /// The resampled scores (x100) of a group with these seeds.
     func scores(_ seeds: [Decoded], metric: String) -> [Double] {
-      let S = seeds.count
+      let S = seeds.count, n = examples
       var out: [Double] = []
-      out.reserveCapacity(examples.count)
-      var p = [Int](repeating: 0, count: examples.first?.count ?? 0), g = p
-      var ps = [Double](repeating: 0, count: p.count), gs = ps
-      for (b, idx) in examples.enumerated() {
+      out.reserveCapacity(resamples)
+      var idx = [Int](repeating: 0, count: n)
+      var p = [Int](repeating: 0, count: n), g = p
+      var ps = [Double](repeating: 0, count: n), gs = ps
+      for b in 0..<resamples {
+        // Seeds and examples from separate streams: a group with more seeds draws the same examples.
+        var seedRNG = SeededGenerator(seed: CounterRNG.key(key, UInt64(b), 1))
+        var exampleRNG = SeededGenerator(seed: CounterRNG.key(key, UInt64(b), 2))
+        for i in 0..<n { idx[i] = Int(exampleRNG.next() % UInt64(n)) }
         var sum = 0.0
-        for k in 0..<S {
-          let s = seeds[min(S - 1, Int(seedPicks[b][k % Self.maxSeeds] * Double(S)))]
+        for _ in 0..<S {
+          let s = seeds[Int(seedRNG.next() % UInt64(S))]
           if s.scores.isEmpty {
             for (i, j) in idx.enumerated() { p[i] = s.classes[j]; g[i] = s.gold[j] }
             sum += score(metric: metric, predicted: p, gold: g, classes: s.numClasses)

@@ -73,7 +73,7 @@ extension StudyReport {
     var positions: [LearningRateSelection.Position: Int] = [:], atBound: [String] = [], reused = 0
     for r in results.records where r.status == .ok {
       guard let sel = r.result.selection else { continue }
-      if let from = sel.reusedFromSeed { reused += 1; _ = from; continue }
+      if sel.reusedFromSeed != nil { reused += 1; continue }
       if let p = sel.position {
         positions[p, default: 0] += 1
         if p != .interior {

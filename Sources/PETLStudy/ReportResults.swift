@@ -33,14 +33,6 @@ public struct SeedSummary: Equatable, Sendable {
     self.chosen = chosen
   }
 
-  /// A lower bound for "beyond the interval" comparisons: the interval's low end, else
-  /// mean − 1.96·std/√n over seeds; nil when neither is known.
-  public var lower: Double? {
-    if let interval { return interval[0] }
-    if let std { return mean - 1.96 * std / Double(n).squareRoot() }
-    return nil
-  }
-
   /// The same summary with a combined interval.
   func with(combined interval: [Double]) -> SeedSummary {
     SeedSummary(learningRate: learningRate, scores: scores, interval: interval, combined: true, chosen: chosen)

@@ -103,7 +103,7 @@ final class CellRun: SearchTrial {
         let dev = try evaluate()
         result.epochs.append(.init(epoch: epoch, trainLoss: trainLoss, dev: dev, seconds: Date().timeIntervalSince(epochStart)))
         result.dev = dev
-        log("epoch \(epoch): train loss \(String(format: "%.4f", trainLoss))  " + Self.metrics(dev))
+        log("epoch \(epoch): train loss \(String(format: "%.4f", trainLoss))  " + metricsLine(dev))
       }
     }
   }
@@ -154,9 +154,5 @@ final class CellRun: SearchTrial {
       }
     }
     return base > 0 ? (diff / base).squareRoot() : nil
-  }
-
-  static func metrics(_ dev: [String: Double]) -> String {
-    dev.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(separator: "  ")
   }
 }

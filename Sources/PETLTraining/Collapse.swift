@@ -114,21 +114,22 @@ public struct DevPredictions: Codable, Hashable, Sendable {
     }
   }
 
-  /// Class indices or scores, as `evaluate` takes them: one output row per example.
-  public func outputs(classes: Int) -> (outputs: [[Float]], labels: [Float])? {
-    if let scores, let goldScores, scores.count == goldScores.count { return (scores.map { [$0] }, goldScores) }
-    guard let p = predicted.map({ Self.decode($0, classes: classes) }), let g = gold.map({ Self.decode($0, classes: classes) }), p.count == g.count,
-          p.allSatisfy({ (0..<classes).contains($0) }) else { return nil }
-    // One-hot rows: argmax gives the recorded class back.
-    return (p.map { k in (0..<classes).map { $0 == k ? 1 : 0 } }, g.map(Float.init))
+  /// The recorded class indices, predicted and gold; nil for a regression record or a malformed one.
+  public var classes: (predicted: [Int], gold: [Int])? {
+    guard let p = predicted, let g = gold else { return nil }
+    let ps = Self.decode(p), gs = Self.decode(g)
+    guard ps.count == gs.count, !gs.isEmpty, (ps + gs).allSatisfy({ $0 >= 0 }) else { return nil }
+    return (ps, gs)
   }
 
+  /// Digits for up to 10 classes, comma-separated beyond (a dev set has more than one example, so a
+  /// string without a comma is digits).
   static func encode(_ xs: [Int], classes: Int) -> String {
     classes <= 10 ? String(xs.map { Character(String($0)) }) : xs.map(String.init).joined(separator: ",")
   }
 
-  static func decode(_ s: String, classes: Int) -> [Int] {
-    classes <= 10 ? s.map { $0.wholeNumberValue ?? -1 } : s.split(separator: ",").map { Int($0) ?? -1 }
+  static func decode(_ s: String) -> [Int] {
+    s.contains(",") ? s.split(separator: ",").map { Int($0) ?? -1 } : s.map { $0.wholeNumberValue ?? -1 }
   }
 
   enum CodingKeys: String, CodingKey { case predicted, gold, scores, goldScores = "gold_scores" }

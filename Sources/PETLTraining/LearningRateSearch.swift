@@ -99,8 +99,7 @@ struct LearningRateSearch<Run: SearchTrial> {
       } catch let failure as CellFailure { candidate.reason = failure.reason }
     }
     log("lr \(String(format: "%.0e", run.lr)): step \(run.stepsDone)/\(totalSteps) "
-      + (candidate.reason.map { "failed: \($0)" } ?? candidate.dev.sorted { $0.key < $1.key }
-        .map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(separator: "  ")))
+      + (candidate.reason.map { "failed: \($0)" } ?? metricsLine(candidate.dev)))
     return key
   }
 }

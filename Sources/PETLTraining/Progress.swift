@@ -35,3 +35,8 @@ package struct Progress {
     return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m"
   }
 }
+
+/// Metrics as progress lines print them: sorted by name, four decimals.
+func metricsLine(_ metrics: [String: Double]) -> String {
+  metrics.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(separator: "  ")
+}

@@ -21,7 +21,7 @@
 #    through Open MPI's keepalives, with one line naming n2
 #  - a results folder in /tmp, node-local (each node's own tmpfs), is refused at start with one line
 #    naming n2's ranks; no cell runs
-#  - SIGUSR1 to mpirun reaches the ranks on both nodes (every group leader reports it): exit 75; the
+#  - SIGUSR1 to mpirun reaches the ranks on both nodes (leaders on each node report it): exit 75; the
 #    resume over both nodes is exact
 #  - `down` leaves nothing behind
 set -uo pipefail

@@ -167,13 +167,7 @@ final class GridTests: XCTestCase {
   /// recorded as collapsed with its evidence, restarts from a fresh seed, and stays collapsed.
   func testACollapsedRunRestartsAndIsRecordedAsCollapsed() throws {
     try requireModelAndData()
-    let folder = try temporaryFolder("petl-collapse"), task = folder.appendingPathComponent("one-class")
-    try FileManager.default.createDirectory(at: task, withIntermediateDirectories: true)
-    let words = ["fine", "dull", "great", "awful", "bright", "grim", "lively", "flat"]
-    func row(_ i: Int, _ label: String) -> String { #"{"text": "a \#(words[i % 8]) film number \#(i)", "label": "\#(label)"}"# }
-    try (0..<24).map { row($0, "pos") }.joined(separator: "\n").write(to: task.appendingPathComponent("train.jsonl"), atomically: true, encoding: .utf8)
-    try (0..<16).map { row($0, $0 % 2 == 0 ? "pos" : "neg") }.joined(separator: "\n").write(to: task.appendingPathComponent("dev.jsonl"), atomically: true, encoding: .utf8)
-    try #"{"labels": ["neg", "pos"]}"#.write(to: task.appendingPathComponent("task.json"), atomically: true, encoding: .utf8)
+    let folder = try temporaryFolder("petl-collapse"), task = try Self.oneClassTask(in: folder)
     let out = folder.appendingPathComponent("r.json")
     let r = try TestSupport.launch([TestSupport.binary, "train", "--model", TestSupport.modelDir.path, "--task", task.path,
                                     "--modules", "classifier", "--lr", "1e-2", "--epochs", "2", "--batch-size", "8",
@@ -186,6 +180,44 @@ final class GridTests: XCTestCase {
     XCTAssertEqual((result["collapse"] as? [String: Any])?["predicted_share"] as? Double, 1)
     XCTAssertEqual((result["restarts"] as? [[String: Any]])?.first?["seed"] as? Int, 1)
     XCTAssertEqual(result["trained_seed"] as? Int, 1_000_001)
+  }
+
+  /// Training labels all "pos", dev half "pos" and half "neg": every run predicts one class on dev.
+  static func oneClassTask(in folder: URL) throws -> URL {
+    let task = folder.appendingPathComponent("one-class")
+    try FileManager.default.createDirectory(at: task, withIntermediateDirectories: true)
+    let words = ["fine", "dull", "great", "awful", "bright", "grim", "lively", "flat"]
+    func row(_ i: Int, _ label: String) -> String { #"{"text": "a \#(words[i % 8]) film number \#(i)", "label": "\#(label)"}"# }
+    try (0..<24).map { row($0, "pos") }.joined(separator: "\n").write(to: task.appendingPathComponent("train.jsonl"), atomically: true, encoding: .utf8)
+    try (0..<16).map { row($0, $0 % 2 == 0 ? "pos" : "neg") }.joined(separator: "\n").write(to: task.appendingPathComponent("dev.jsonl"), atomically: true, encoding: .utf8)
+    try #"{"labels": ["neg", "pos"]}"#.write(to: task.appendingPathComponent("task.json"), atomically: true, encoding: .utf8)
+    return task
+  }
+
+  /// The collapse check and its restart inside a data-parallel group: both ranks decide from the
+  /// all-reduced outputs and losses, restart together, and the leader journals one record whose
+  /// evidence matches the one-rank run's; the report lists the cell and scores nothing for it.
+  func testACollapsedRunRestartsAlikeOnEveryRankOfAGroup() throws {
+    try requireModelAndData()
+    let one = try temporaryFolder("petl-collapse"), two = try temporaryFolder("petl-collapse")
+    let task = try Self.oneClassTask(in: one)
+    let args = ["--tasks", task.path, "--modules", "classifier", "--lrs", "1e-2", "--epochs", "2",
+                "--max-length", "16", "--restarts", "1"]
+    let r1 = try grid(1, args, results: one.appendingPathComponent("results"))
+    XCTAssertEqual(r1.status, 0, r1.output)
+    let r2 = try grid(2, args + ["--dp", "2"], results: two)
+    XCTAssertEqual(r2.status, 0, r2.output)
+    let l1 = try journalLines(one.appendingPathComponent("results")), l2 = try journalLines(two)
+    XCTAssertEqual(l1.count, 1); XCTAssertEqual(l2.count, 1)
+    XCTAssertEqual(l2[0]["ranks"] as? Int, 2)
+    for l in [l1[0], l2[0]] {
+      XCTAssertEqual((l["collapse"] as? [String: Any])?["predicted_share"] as? Double, 1, "\(l)")
+      XCTAssertEqual((l["restarts"] as? [[String: Any]])?.map { $0["seed"] as? Int }, [1], "\(l)")
+      XCTAssertEqual(l["trained_seed"] as? Int, 1_000_001)
+    }
+    let report = try String(contentsOf: two.appendingPathComponent("report/report.md"), encoding: .utf8)
+    XCTAssertTrue(report.contains("one-class classifier@all seed1 lr1e-02: collapsed after 1 restart(s)"), report)
+    XCTAssertTrue(report.contains("1 of 1 checked cells collapsed"), report)
   }
 
   /// `--dp 2` against one rank with plain SGD and no clipping, so the update is linear in the
