@@ -10,18 +10,24 @@
 #include <stddef.h>
 
 // A matmul primitive over rank-`ndims` tensors (2: one product, 3: a batch of them) whose dims and
-// strides are all runtime. `accumulate`: dst += product (a sum post-op); `bias`: a [1, N] f32 bias
-// (rank 2 only); `scale`: a runtime output scale (alpha).
+// strides are runtime, except the unit stride that says which of A and B is transposed (without it
+// oneDNN cannot see a plain layout and picks its reference implementation). `accumulate`: dst += product (a sum post-op); `bias`: a [1, N] f32 bias
+// (rank 2 only); `scale`: a runtime output scale (alpha). The scratchpad stays the library's (oneDNN
+// keeps it per thread); a user scratchpad makes oneDNN 2.6 fall back to its reference matmul here.
 static inline dnnl_status_t petl_matmul_create(dnnl_primitive_t *primitive, dnnl_engine_t engine, int ndims,
-                                               dnnl_data_type_t src, dnnl_data_type_t dst, int accumulate,
-                                               int bias, int scale, size_t *scratchpad_bytes) {
-  dnnl_dims_t rt;
-  for (int i = 0; i < ndims; i++) rt[i] = DNNL_RUNTIME_DIM_VAL;
+                                               int trans_a, int trans_b, dnnl_data_type_t src, dnnl_data_type_t dst,
+                                               int accumulate, int bias, int scale) {
+  dnnl_dims_t rt, sa, sb, sc;
+  for (int i = 0; i < ndims; i++) rt[i] = sa[i] = sb[i] = sc[i] = DNNL_RUNTIME_DIM_VAL;
+  // row-major: the last dim is contiguous, or (transposed) the one before it
+  sa[ndims - (trans_a ? 2 : 1)] = 1;
+  sb[ndims - (trans_b ? 2 : 1)] = 1;
+  sc[ndims - 1] = 1;
   dnnl_memory_desc_t a, b, c, bias_md;
   dnnl_status_t s;
-  if ((s = dnnl_memory_desc_init_by_strides(&a, ndims, rt, src, rt)) != dnnl_success) return s;
-  if ((s = dnnl_memory_desc_init_by_strides(&b, ndims, rt, src, rt)) != dnnl_success) return s;
-  if ((s = dnnl_memory_desc_init_by_strides(&c, ndims, rt, dst, rt)) != dnnl_success) return s;
+  if ((s = dnnl_memory_desc_init_by_strides(&a, ndims, rt, src, sa)) != dnnl_success) return s;
+  if ((s = dnnl_memory_desc_init_by_strides(&b, ndims, rt, src, sb)) != dnnl_success) return s;
+  if ((s = dnnl_memory_desc_init_by_strides(&c, ndims, rt, dst, sc)) != dnnl_success) return s;
   if (bias) {
     dnnl_dims_t bd = {1, DNNL_RUNTIME_DIM_VAL}, bs = {DNNL_RUNTIME_DIM_VAL, 1};
     if ((s = dnnl_memory_desc_init_by_strides(&bias_md, 2, bd, dnnl_f32, bs)) != dnnl_success) return s;
@@ -30,7 +36,6 @@ static inline dnnl_status_t petl_matmul_create(dnnl_primitive_t *primitive, dnnl
   if ((s = dnnl_matmul_desc_init(&desc, &a, &b, bias ? &bias_md : NULL, &c)) != dnnl_success) return s;
   dnnl_primitive_attr_t attr;
   if ((s = dnnl_primitive_attr_create(&attr)) != dnnl_success) return s;
-  dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
   if (scale) dnnl_primitive_attr_set_output_scales(attr, 1, 0, &DNNL_RUNTIME_F32_VAL);
   if (accumulate) {
     dnnl_post_ops_t ops;
@@ -43,8 +48,6 @@ static inline dnnl_status_t petl_matmul_create(dnnl_primitive_t *primitive, dnnl
   s = dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL);
   dnnl_primitive_attr_destroy(attr);
   if (s != dnnl_success) return s;
-  const dnnl_memory_desc_t *spad = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-  *scratchpad_bytes = spad ? dnnl_memory_desc_get_size(spad) : 0;
   s = dnnl_primitive_create(primitive, pd);
   dnnl_primitive_desc_destroy(pd);
   return s;

@@ -21,17 +21,23 @@ public enum Attention {
     public let dropoutBase: UInt64
     let scratchBase: UnsafeMutablePointer<Float>
     public let maxLen: Int
+    /// bf16 scratch (`scratchPerWorkerBF16(...).halves` per worker) for the bf16 products; the fp32
+    /// scratch is then `scratchPerWorkerBF16(...).floats` per worker.
+    let scratchBF16: UnsafeMutablePointer<BF16>?
 
     public init(offsets: [Int], exampleIds: [UInt64], hidden: Int, heads: Int, dropout: Float, dropoutBase: UInt64,
-                scratch: UnsafeMutablePointer<Float>, maxLen: Int) {
+                scratch: UnsafeMutablePointer<Float>, maxLen: Int, scratchBF16: UnsafeMutablePointer<BF16>? = nil) {
       self.offsets = offsets; self.exampleIds = exampleIds; self.hidden = hidden; self.heads = heads
       self.dropout = dropout; self.dropoutBase = dropoutBase; self.scratchBase = scratch; self.maxLen = maxLen
+      self.scratchBF16 = scratchBF16
     }
 
     var headDim: Int { hidden / heads }
     var scale: Float { 1 / Float(headDim).squareRoot() }
     /// A worker's own scratch.
-    func scratch(_ worker: Int) -> UnsafeMutablePointer<Float> { scratchBase + worker * scratchPerWorker(maxLen: maxLen) }
+    func scratch(_ worker: Int) -> UnsafeMutablePointer<Float> {
+      scratchBase + worker * (scratchBF16 == nil ? scratchPerWorker(maxLen: maxLen) : scratchPerWorkerBF16(maxLen: maxLen, heads: heads).floats)
+    }
   }
 
   /// Dropout key of the attention probabilities of (example, head) in a given layer/step.
@@ -151,16 +157,20 @@ extension Attention {
   /// qc [B,H] holds the [CLS] query rows, k, v [N,H] all rows; ctxc [B,H] gets the [CLS] context
   /// rows; probsc holds the probability row of (b, h) at (b*heads + h) * maxLen. Dropout uses the
   /// same stream and counters as row 0 of the full computation, so the numbers match it.
+  /// `bf16`: every product reads its operands rounded to bf16 (`Precision.bf16`; fp32 accumulation).
   public static func forwardCLS(ctx ctxc: UnsafeMutablePointer<Float>, probs probsc: UnsafeMutablePointer<Float>,
-                                q qc: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, _ a: Packing) {
+                                q qc: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, _ a: Packing,
+                                bf16: Bool = false) {
     let H = a.hidden, d = a.headDim, scale = a.scale, p = a.dropout
+    @inline(__always) func r(_ x: F16x) -> F16x { bf16 ? BFloat16.rounded(x) : x }
+    @inline(__always) func r(_ x: Float) -> Float { bf16 ? BFloat16.float(BFloat16.round(x)) : x }
     forCLSPairs(a) { worker, pair, b, h, o, len, id in
       let P = probsc + pair * a.maxLen
       let qv = qc + b * H + h * d
       for j in 0..<len {
         let kr = k + (o + j) * H + h * d
         var acc = F16x()
-        forEachBlock(d) { i, l in acc += load16(qv, i, l) * load16(kr, i, l) }
+        forEachBlock(d) { i, l in acc += r(load16(qv, i, l)) * r(load16(kr, i, l)) }
         P[j] = acc.sum() * scale
       }
       Ops.softmaxRow(P, len: len)
@@ -175,7 +185,7 @@ extension Attention {
       while i0 < d {
         let lanes = min(16, d - i0)
         var acc = F16x()
-        for j in 0..<len { acc += used[j] * load16(v + (o + j) * H + h * d, i0, lanes) }
+        for j in 0..<len { acc += r(used[j]) * r(load16(v + (o + j) * H + h * d, i0, lanes)) }
         store16(acc, c, i0, lanes)
         i0 += 16
       }
@@ -184,11 +194,14 @@ extension Attention {
   }
 
   /// Backward of `forwardCLS`: dqc [B,H] for the [CLS] query rows; dk, dv [N,H] for every row
-  /// (written, not accumulated).
+  /// (written, not accumulated). `bf16`: operands rounded as in `forwardCLS`.
   public static func backwardCLS(dq dqc: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
                                  dv: UnsafeMutablePointer<Float>, dctx dctxc: UnsafePointer<Float>, probs probsc: UnsafePointer<Float>,
-                                 q qc: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, _ a: Packing) {
+                                 q qc: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, _ a: Packing,
+                                 bf16: Bool = false) {
     let H = a.hidden, d = a.headDim, scale = a.scale, p = a.dropout
+    @inline(__always) func r(_ x: F16x) -> F16x { bf16 ? BFloat16.rounded(x) : x }
+    @inline(__always) func r(_ x: Float) -> Float { bf16 ? BFloat16.float(BFloat16.round(x)) : x }
     forCLSPairs(a) { worker, pair, b, h, o, len, id in
       let P = UnsafePointer(probsc + pair * a.maxLen)
       let pd = a.scratch(worker), dP = pd + a.maxLen
@@ -201,12 +214,12 @@ extension Attention {
       // dv_j = Pd_j · dctx ;  dPd_j = dctx · v_j
       for j in 0..<len {
         let row = (o + j) * H + h * d
-        let pj = used[j]
+        let pj = r(used[j])
         var acc = F16x()
         forEachBlock(d) { i, l in
-          let g = load16(dc, i, l)
+          let g = r(load16(dc, i, l))
           store16(g * pj, dv + row, i, l)
-          acc += g * load16(v + row, i, l)
+          acc += g * r(load16(v + row, i, l))
         }
         dP[j] = acc.sum()
       }
@@ -216,12 +229,13 @@ extension Attention {
       var i0 = 0
       while i0 < d {
         let lanes = min(16, d - i0)
-        let qq = load16(qv, i0, lanes)
+        let qq = r(load16(qv, i0, lanes))
         var acc = F16x()
         for j in 0..<len {
           let row = (o + j) * H + h * d
-          acc += dP[j] * load16(k + row, i0, lanes)
-          store16(qq * dP[j], dk + row, i0, lanes)
+          let ds = r(dP[j])
+          acc += ds * r(load16(k + row, i0, lanes))
+          store16(qq * ds, dk + row, i0, lanes)
         }
         store16(acc, dqv, i0, lanes)
         i0 += 16

@@ -13,17 +13,19 @@ public enum Matmul {
     var dnnl: dnnl_data_type_t { self == .f32 ? dnnl_f32 : dnnl_bf16 }
   }
 
-  /// What a primitive is made for: the rank (2, or 3 for a batch of products), the input and output
-  /// types, and its attributes. Shapes and strides are not part of it (runtime values).
+  /// What a primitive is made for: the rank (2, or 3 for a batch of products), which operands are
+  /// transposed, the input and output types, and its attributes. Shapes and leading dimensions are
+  /// not part of it (runtime values).
   struct Kind: Hashable, Sendable, CustomStringConvertible {
     var ndims = 2
+    var transA = false, transB = false
     var input: Element
     var output: Element = .f32
     var accumulate = false
     var bias = false
     var scale = false
     var description: String {
-      "\(ndims)-d \(input)x\(input)->\(output)" + (accumulate ? " +=" : "") + (bias ? " +bias" : "") + (scale ? " *alpha" : "")
+      "\(ndims)-d \(transA ? "T" : "N")\(transB ? "T" : "N") \(input)x\(input)->\(output)" + (accumulate ? " +=" : "") + (bias ? " +bias" : "") + (scale ? " *alpha" : "")
     }
   }
 
@@ -85,7 +87,8 @@ public enum Matmul {
     let ta = tensor(input, (Int64(m), Int64(k), 0), transA ? (1, Int64(lda), 0) : (Int64(lda), 1, 0), a)
     let tb = tensor(input, (Int64(k), Int64(n), 0), transB ? (1, Int64(ldb), 0) : (Int64(ldb), 1, 0), b)
     let tc = tensor(output, (Int64(m), Int64(n), 0), (Int64(ldc), 1, 0), UnsafeRawPointer(c))
-    execute(Kind(ndims: 2, input: input, output: output, accumulate: accumulate, bias: bias != nil, scale: alpha != 1),
+    execute(Kind(ndims: 2, transA: transA, transB: transB, input: input, output: output, accumulate: accumulate,
+                 bias: bias != nil, scale: alpha != 1),
             ta, tb, tc, bias: bias, biasCount: n, alpha: alpha)
   }
 
@@ -101,7 +104,8 @@ public enum Matmul {
     let ta = tensor(.bf16, (B, Int64(m), Int64(k)), transA ? (Int64(strideA), 1, Int64(lda)) : (Int64(strideA), Int64(lda), 1), a)
     let tb = tensor(.bf16, (B, Int64(k), Int64(n)), transB ? (Int64(strideB), 1, Int64(ldb)) : (Int64(strideB), Int64(ldb), 1), b)
     let tc = tensor(.f32, (B, Int64(m), Int64(n)), (Int64(strideC), Int64(ldc), 1), UnsafeRawPointer(c))
-    execute(Kind(ndims: 3, input: .bf16, accumulate: beta == 1, scale: alpha != 1), ta, tb, tc, bias: nil, biasCount: 0, alpha: alpha)
+    execute(Kind(ndims: 3, transA: transA, transB: transB, input: .bf16, accumulate: beta == 1, scale: alpha != 1),
+            ta, tb, tc, bias: nil, biasCount: 0, alpha: alpha)
   }
 
   @inline(__always)

@@ -61,7 +61,7 @@ public enum OneDNN {
 
   /// oneDNN can compute a bf16 product here: with the bf16 instructions, or (oneDNN 2.x) by
   /// emulating them on AVX-512; not on AVX2 alone. Checked by creating the primitive.
-  public static let computesBF16: Bool = startError == nil && (try? primitive(Matmul.Kind(ndims: 2, input: .bf16))) != nil
+  public static let computesBF16: Bool = startError == nil && (try? primitive(Matmul.Kind(ndims: 2, transB: true, input: .bf16, bias: true))) != nil
 
   /// Runs every oneDNN call on the calling thread alone (see the type's comment).
   @inline(__always)
@@ -103,15 +103,19 @@ public enum OneDNN {
     guard startError == nil, let engine else { throw MatmulError(startError ?? "oneDNN unavailable") }
     holdToOneThread()
     var handle: dnnl_primitive_t?
-    var scratch = 0
-    let status = petl_matmul_create(&handle, engine, Int32(kind.ndims), kind.input.dnnl, kind.output.dnnl,
-                                    kind.accumulate ? 1 : 0, kind.bias ? 1 : 0, kind.scale ? 1 : 0, &scratch)
+    let status = petl_matmul_create(&handle, engine, Int32(kind.ndims), kind.transA ? 1 : 0, kind.transB ? 1 : 0,
+                                    kind.input.dnnl, kind.output.dnnl,
+                                    kind.accumulate ? 1 : 0, kind.bias ? 1 : 0, kind.scale ? 1 : 0)
     guard status == dnnl_success, let handle else {
       throw MatmulError("oneDNN \(version) cannot create a \(kind) matmul on this CPU (isa \(isa), status \(status.rawValue))")
     }
-    // Runtime shapes leave oneDNN nothing to size a scratchpad by; one would have to be per thread.
-    guard scratch == 0 else { throw MatmulError("oneDNN's \(kind) matmul wants a \(scratch)-byte scratchpad") }
     let p = Primitive(handle: handle)
+    // oneDNN's reference matmul (scalar C++, what it falls back to without a kernel) is hundreds of
+    // times slower than its GEMM: no kernel counts as no support.
+    guard !p.implementation.hasPrefix("ref") else {
+      dnnl_primitive_destroy(handle)
+      throw MatmulError("oneDNN \(version) has only its reference \(kind) matmul on this CPU (isa \(isa))")
+    }
     return primitives.withLock { cache in
       if let existing = cache[kind] { dnnl_primitive_destroy(handle); return existing }
       cache[kind] = p

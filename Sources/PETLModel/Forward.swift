@@ -41,6 +41,7 @@ extension EncoderModel {
   public func forward(_ batch: Batch, ws: Workspace, training: Bool, dropoutKey: UInt64 = 0,
                       depth: ForwardDepth = .logits, startLayer: Int = 0, endLayer: Int? = nil,
                       forBackward: Bool = true) -> ForwardPass {
+    ws.use(precision)
     ws.reserve(for: batch)
     precondition(startLayer >= 0 && startLayer < dims.layers, "forward: startLayer \(startLayer) out of range")
     let H = dims.hidden, B = batch.count
@@ -97,7 +98,7 @@ extension EncoderModel {
         Dropout.apply(x, offsets: ws.clsOffsets, exampleIds: batch.exampleIds, cols: H, p: pc, base: key(.headInput))
       }
       // pooled [B,H] = act(x · Wdᵀ + bd)
-      Ops.linearForward(ws.pooled.p, x, params + dense.weight, params + dense.bias, n: B, i: H, o: H)
+      linearForward(ws.pooled.p, x, dense, n: B, i: H, o: H, ws: ws)
       switch family.headActivation {
       case .tanh: Ops.tanhForward(ws.pooled.p, ws.pooled.p, count: B * H)
       case .relu: Ops.reluForward(ws.pooled.p, ws.pooled.p, count: B * H)
@@ -108,7 +109,7 @@ extension EncoderModel {
     ws.pooledDrop.p.update(from: ws.pooled.p, count: B * H)
     Dropout.apply(ws.pooledDrop.p, offsets: ws.clsOffsets, exampleIds: batch.exampleIds, cols: H, p: pc, base: key(.classifier))
     let out = layout.head.out
-    Ops.linearForward(ws.logits.p, ws.pooledDrop.p, params + out.weight, params + out.bias, n: B, i: H, o: dims.numLabels)
+    linearForward(ws.logits.p, ws.pooledDrop.p, out, n: B, i: H, o: dims.numLabels, ws: ws)
     return ForwardPass(startLayer: dims.layers, lastLayerRows: .all, storedSlope: forBackward)
   }
 
@@ -133,7 +134,7 @@ extension EncoderModel {
     Dropout.apply(out, offsets: batch.offsets, exampleIds: batch.exampleIds, cols: E, p: p, base: key)
     if let pr = emb.project {
       // x0 [N,H] = e · Wpᵀ + bp
-      Ops.linearForward(ws.x[0].p, out, params + pr.weight, params + pr.bias, n: N, i: E, o: dims.hidden)
+      linearForward(ws.x[0].p, out, pr, n: N, i: E, o: dims.hidden, ws: ws)
     }
   }
 
@@ -157,31 +158,46 @@ extension EncoderModel {
     func dropout(_ p: Float, _ site: DropoutSite) -> RowDropout {
       RowDropout(offsets: rowOffsets, exampleIds: batch.exampleIds, p: p, base: key(site, l))
     }
-    // q [R,H] = xq · Wqᵀ + bq;  k, v [N,H] = x · Wᵀ + b
-    Ops.linearForward(ws.q[l].p, xq, w(p.query), b(p.query), n: R, i: H, o: H)
-    Ops.linearForward(ws.k[l].p, x, w(p.key), b(p.key), n: N, i: H, o: H)
-    Ops.linearForward(ws.v[l].p, x, w(p.value), b(p.value), n: N, i: H, o: H)
+    // q [R,H] = xq · Wqᵀ + bq;  k, v [N,H] = x · Wᵀ + b  (bf16: x rounded once for the three)
+    let xb = precision == .bf16 ? roundedInput(x, count: N * H, ws: ws) : nil
+    linearForward(ws.k[l].p, x, p.key, n: N, i: H, o: H, ws: ws, rounded: xb)
+    linearForward(ws.v[l].p, x, p.value, n: N, i: H, o: H, ws: ws, rounded: xb)
+    linearForward(ws.q[l].p, xq, p.query, n: R, i: H, o: H, ws: ws, rounded: rows == .all ? xb : nil)
     // ctx [R,H] = softmax(q kᵀ/√d) v, per sequence and head
     let packing = ws.attention(batch, dropout: pa, base: key(.attentionProbs, l))
-    switch rows {
-    case .all: Attention.forward(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing)
-    case .cls: Attention.forwardCLS(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing)
+    switch (rows, precision) {
+    case (.all, .fp32): Attention.forward(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing)
+    case (.all, .bf16):
+      let (qb, kb, vb) = roundedQKV(l, rows: N, ws: ws)
+      Attention.forwardBF16(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: qb, k: kb, v: vb, packing)
+    case (.cls, _):
+      Attention.forwardCLS(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing,
+                           bf16: precision == .bf16)
     }
     // y1 [R,H] = LN1(dropout(ctx · Waᵀ + ba) + xq)
     let r1 = ws.dtmp.p
-    Ops.linearForward(r1, ws.ctx[l].p, w(p.attnOut), b(p.attnOut), n: R, i: H, o: H)
+    linearForward(r1, ws.ctx[l].p, p.attnOut, n: R, i: H, o: H, ws: ws)
     Ops.residualLayerNormForward(ws.y1[l].p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, r1, residual: xq,
                                  gamma: w(p.lnAttn), beta: b(p.lnAttn), c: H, eps: dims.layerNormEps,
                                  dropout: dropout(dims.family.dropsAttentionOutput ? ph : 0, .attentionOutput))
     // u [R,I] = y1 · Wiᵀ + bi ;  g = gelu(u)  (u becomes GELU's slope when a backward follows)
-    Ops.linearForward(ws.u[l].p, ws.y1[l].p, w(p.intermediate), b(p.intermediate), n: R, i: H, o: I)
+    linearForward(ws.u[l].p, ws.y1[l].p, p.intermediate, n: R, i: H, o: I, ws: ws)
     Ops.geluForward(ws.g[l].p, ws.u[l].p, count: R * I, slope: storeSlope ? ws.u[l].p : nil)
     // out [R,H] = LN2(dropout(g · Woᵀ + bo) + y1)
     let r2 = ws.dtmp.p
-    Ops.linearForward(r2, ws.g[l].p, w(p.output), b(p.output), n: R, i: I, o: H)
+    linearForward(r2, ws.g[l].p, p.output, n: R, i: I, o: H, ws: ws)
     Ops.residualLayerNormForward(out, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2, residual: ws.y1[l].p,
                                  gamma: w(p.lnOut), beta: b(p.lnOut), c: H, eps: dims.layerNormEps,
                                  dropout: dropout(ph, .ffnOutput))
+  }
+
+  /// Layer l's q, k, v [rows,H] rounded to bf16 (attention's operands), in the workspace.
+  func roundedQKV(_ l: Int, rows: Int, ws: Workspace) -> (UnsafePointer<BF16>, UnsafePointer<BF16>, UnsafePointer<BF16>) {
+    let n = rows * dims.hidden
+    BFloat16.convertParallel(ws.q[l].p, ws.qb.p, count: n)
+    BFloat16.convertParallel(ws.k[l].p, ws.kb.p, count: n)
+    BFloat16.convertParallel(ws.v[l].p, ws.vb.p, count: n)
+    return (UnsafePointer(ws.qb.p), UnsafePointer(ws.kb.p), UnsafePointer(ws.vb.p))
   }
 
   /// Loss of the last forward pass (cross-entropy, or MSE when numLabels == 1), summed over the

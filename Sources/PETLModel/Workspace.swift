@@ -13,6 +13,18 @@ final class FloatBuffer {
   deinit { p.deallocate() }
 }
 
+/// An owned bf16 buffer (`Precision.bf16`'s GEMM operands).
+final class BF16Buffer {
+  let p: UnsafeMutablePointer<BF16>
+  let count: Int
+  init(_ count: Int) {
+    self.count = max(count, 1)
+    p = .allocate(capacity: self.count)
+    p.initialize(repeating: 0, count: self.count)
+  }
+  deinit { p.deallocate() }
+}
+
 /// Activations kept for the backward pass, and gradient scratch, sized for a maximum batch shape.
 /// Layer l's input is `x[l]`; `x[layers]` is the encoder output.
 public final class Workspace {
@@ -57,8 +69,24 @@ public final class Workspace {
   var dcls = FloatBuffer(0), dpooled = FloatBuffer(0), dlogits = FloatBuffer(0)
   var attnScratch = FloatBuffer(0)
   var gradScratchW = FloatBuffer(0), gradScratchB = FloatBuffer(0)
+  // bf16 GEMM operands (precision bf16 only): an activation operand [N, max(H,I,E)] and an output
+  // gradient [N, max(H,I)], both rounded from their fp32 values just before the GEMM reads them;
+  // attention's q, k, v and dctx [N,H]; attention's per-worker bf16 scratch.
+  var bfIn = BF16Buffer(0), bfOut = BF16Buffer(0)
+  var qb = BF16Buffer(0), kb = BF16Buffer(0), vb = BF16Buffer(0), dctxb = BF16Buffer(0)
+  var attnScratchBF16 = BF16Buffer(0)
+  /// The precision the buffers are sized for (bf16 adds the ones above and widens attention's scratch).
+  public private(set) var precision: Precision
 
-  public init(dims: ModelDims) { self.dims = dims }
+  public init(dims: ModelDims, precision: Precision = .fp32) { self.dims = dims; self.precision = precision }
+
+  /// Sizes the buffers for `p` at the next `reserve` (a forward sets its model's precision; set it
+  /// before the first `reserve` so that the steps allocate nothing).
+  public func use(_ p: Precision) {
+    guard p != precision else { return }
+    precision = p
+    maxTokens = 0; maxBatch = 0; maxLen = 0; maxProbs = 0  // force the next reserve to rebuild
+  }
 
   /// The hidden states entering layer `l` ([tokens, hidden], packed), `l` in 0...layers: written by
   /// a forward, or by the caller before `forward(..., startLayer: l)` (frozen-prefix cache).
@@ -144,7 +172,14 @@ public final class Workspace {
     dy1 = FloatBuffer(N * H); dI = FloatBuffer(N * I)
     dq = FloatBuffer(N * H); dk = FloatBuffer(N * H); dv = FloatBuffer(N * H); dctx = FloatBuffer(N * H)
     dcls = FloatBuffer(B * H); dpooled = FloatBuffer(B * H); dlogits = FloatBuffer(B * dims.numLabels)
-    attnScratch = FloatBuffer(Parallel.maxWorkers * Attention.scratchPerWorker(maxLen: maxLen))
+    let bf16 = precision == .bf16
+    attnScratch = FloatBuffer(Parallel.maxWorkers * (bf16 ? Attention.scratchPerWorkerBF16(maxLen: maxLen, heads: dims.heads).floats
+                                                          : Attention.scratchPerWorker(maxLen: maxLen)))
+    let wide = max(H, I, E)
+    bfIn = BF16Buffer(bf16 ? N * wide : 0); bfOut = BF16Buffer(bf16 ? N * max(H, I) : 0)
+    qb = BF16Buffer(bf16 ? N * H : 0); kb = BF16Buffer(bf16 ? N * H : 0); vb = BF16Buffer(bf16 ? N * H : 0)
+    dctxb = BF16Buffer(bf16 ? N * H : 0)
+    attnScratchBF16 = BF16Buffer(bf16 ? Parallel.maxWorkers * Attention.scratchPerWorkerBF16(maxLen: maxLen, heads: dims.heads).halves : 0)
   }
 
   /// Bytes of every buffer the workspace holds (shared buffers once): the activation memory of a
@@ -155,6 +190,7 @@ public final class Workspace {
     for list in [x, q, k, v, probs, ctx, xhat1, rstd1, y1, u, g, xhat2, rstd2] { list.forEach(add) }
     for b in [xhat0, rstd0, embedded, clsIn, cls, pooled, pooledDrop, clsDrop, headSlope, logits, dx, dxIn, dr, dtmp, dy1, dI, dq, dk, dv, dctx,
               dcls, dpooled, dlogits, attnScratch, gradScratchW, gradScratchB] { add(b) }
+    for b in [bfIn, bfOut, qb, kb, vb, dctxb, attnScratchBF16] { total += 2 * b.count }
     return total
   }
 
@@ -165,7 +201,8 @@ public final class Workspace {
   /// The attention calls' view of `batch` in this workspace (its scratch and longest sequence).
   func attention(_ batch: Batch, dropout: Float, base: UInt64) -> Attention.Packing {
     Attention.Packing(offsets: batch.offsets, exampleIds: batch.exampleIds, hidden: dims.hidden, heads: dims.heads,
-                      dropout: dropout, dropoutBase: base, scratch: attnScratch.p, maxLen: maxLen)
+                      dropout: dropout, dropoutBase: base, scratch: attnScratch.p, maxLen: maxLen,
+                      scratchBF16: precision == .bf16 ? attnScratchBF16.p : nil)
   }
 
   /// Scratch for tensors that train only in part (the `random` control), allocated on first use.
