@@ -36,12 +36,15 @@ public struct TrainOptions: Codable, Hashable, Sendable {
   /// Length bucketing: batches drawn from pools of this many batches sorted by length (nil: off).
   /// See `BatchOrder`.
   public var lengthBuckets: Int? = nil
+  /// The precision of the GEMMs (`Precision`): part of a cell's identity, so bf16 and fp32 results
+  /// are different cells (and, through `CellInputs`, never pooled by `report`).
+  public var precision: Precision = .fp32
 
   public init() {}
 
   enum CodingKeys: String, CodingKey {
     case epochs, maxSteps, learningRate, batchSize, maxLength, optimizer, weightDecay, warmupRatio, maxGradNorm
-    case dropout, shuffle, maxTrain, maxEval, seed, prefixCache, lengthBuckets, learningRateCandidates
+    case dropout, shuffle, maxTrain, maxEval, seed, prefixCache, lengthBuckets, learningRateCandidates, precision
   }
 
   /// Missing keys keep their defaults, so journals written before an option existed still read (and
@@ -66,6 +69,7 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     prefixCache = try c.decodeIfPresent(Bool.self, forKey: .prefixCache) ?? d.prefixCache
     lengthBuckets = try c.decodeIfPresent(Int.self, forKey: .lengthBuckets)
     learningRateCandidates = try c.decodeIfPresent([Double].self, forKey: .learningRateCandidates)
+    precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? d.precision
   }
 
   /// Options added after the first journals are written only when set, so the spec hash of a cell
@@ -89,5 +93,6 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     if prefixCache { try c.encode(true, forKey: .prefixCache) }
     try c.encodeIfPresent(lengthBuckets, forKey: .lengthBuckets)
     try c.encodeIfPresent(learningRateCandidates, forKey: .learningRateCandidates)
+    if precision != .fp32 { try c.encode(precision, forKey: .precision) }
   }
 }
