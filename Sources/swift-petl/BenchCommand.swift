@@ -46,7 +46,7 @@ struct BenchCommand: ParsableCommand {
     print("model \(modelFlag.model): \(m.dims.layers) layers, hidden \(m.dims.hidden); batch \(batch) x \(seq) tokens; \(warmup) warm-up + \(steps) timed steps, median")
 
     let gemm32 = BenchTiming.gemmRate(.fp32)
-    print(String(format: "fp32 GEMM 4096x1536x384 (BLAS.gemm): %.1f GFLOP/s", gemm32))
+    print(String(format: "fp32 GEMM 4096x1536x384 (BLAS.gemm: OpenBLAS or oneDNN, whichever is faster): %.1f GFLOP/s", gemm32))
     let bf16 = choice.precision == .bf16
     let gemm16 = bf16 ? BenchTiming.gemmRate(.bf16) : 0
     if bf16 { print(String(format: "bf16 GEMM 4096x1536x384 (oneDNN, fp32 accumulation): %.1f GFLOP/s", gemm16)) }
@@ -76,6 +76,8 @@ struct BenchCommand: ParsableCommand {
       print(pad(row.name) + String(format: " %8.1f %8.1f %8.0f%% %9.1f %8.2fx %9.0f %9.0f", b.ms, b.rate, 100 * b.rate / gemm16, f.ms,
                                    f.ms / b.ms, paramMB + Double(f.bytes) / 1e6, paramMB + Double(b.bytes + m.bf16OperandBytes) / 1e6))
     }
+    print("fp32 products by shape (measured once per shape, oneDNN when >= \(FP32Backend.margin)x faster):")
+    for line in BLAS.backendReport { print("  " + line) }
     print(String(format: "peak resident memory of this process: %.0f MB", BenchTiming.peakResidentMB()))
     print("load after: \(BenchTiming.loadAverage())")
 
