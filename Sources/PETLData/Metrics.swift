@@ -161,3 +161,18 @@ func averageRanks(_ values: [Double]) -> [Double] {
   }
   return ranks
 }
+
+/// A base metric (`accuracy`, `f1`, `mcc`; a split-named key such as `accuracy_mm` scores as its base)
+/// on class indices, as `evaluate` scores them: for resampling recorded predictions without logits.
+public func score(metric: String, predicted: [Int], gold: [Int], classes: Int) -> Double {
+  switch metric.split(separator: "_").first.map(String.init) ?? metric {
+  case "f1": return f1PositiveClass(predicted, gold)
+  case "mcc": return matthewsCorrelation(predicted, gold, classes: classes)
+  default: return accuracy(predicted, gold)
+  }
+}
+
+/// `pearson` or `spearman` on predicted and gold scores, as `evaluate` scores a regression task.
+public func score(metric: String, predicted: [Double], gold: [Double]) -> Double {
+  metric.hasPrefix("spearman") ? spearman(predicted, gold) : pearson(predicted, gold)
+}

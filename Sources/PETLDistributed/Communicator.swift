@@ -47,8 +47,9 @@ public final class Communicator: @unchecked Sendable {
   /// communication is over; calling it again, or without MPI started, does nothing.
   public static func finalize() { MPIRuntime.finalize() }
 
-  /// Ends the whole job because this rank cannot go on: prints `Error: rank R of N: <message>` (one
-  /// line; `Error: <message>` when the job has one rank) to stderr, flushes stdout, then `MPI_Abort`s
+  /// Ends the whole job because this rank cannot go on: prints `Error: rank R of N on HOST: <message>`
+  /// (one line; the host, because on a cluster the rank alone does not say which node to look at;
+  /// `Error: <message>` when the job has one rank) to stderr, flushes stdout, then `MPI_Abort`s
   /// the world, which ends every rank within seconds (README, Reliability; FailureTests). Returning through
   /// `MPI_Finalize` instead would hang: it is a job-wide fence the other ranks never reach. Without MPI
   /// running (an error before start-up) the process just exits with `code`; mpirun then ends the job.
@@ -64,7 +65,9 @@ public final class Communicator: @unchecked Sendable {
       rank = Int(r); size = Int(n)
     }
     let text = message.split(whereSeparator: \.isNewline).joined(separator: " ")
-    let line = size > 1 ? "Error: rank \(rank) of \(size): \(text)\n" : "Error: \(text)\n"
+    var host = [CChar](repeating: 0, count: 256)
+    gethostname(&host, host.count - 1)
+    let line = size > 1 ? "Error: rank \(rank) of \(size) on \(String(cString: host)): \(text)\n" : "Error: \(text)\n"
     fflush(stdout)
     FileHandle.standardError.write(Data(line.utf8))
     if running && size > 1 { MPI_Abort(cmpi_comm_world(), code) }
@@ -122,6 +125,35 @@ public final class Communicator: @unchecked Sendable {
       MPI_Ibcast(raw.baseAddress, Int32(count), cmpi_byte(), Int32(root), handle, &request)
       wait(&request)
     }
+  }
+
+  /// Every rank's bytes, in rank order, on every rank (any lengths, small messages: host names,
+  /// verdicts). Polled `MPI_Iallgather` of the lengths, then `MPI_Iallgatherv`.
+  public func allgather(bytes: [UInt8]) -> [[UInt8]] {
+    var mine = Int64(bytes.count)
+    var counts = [Int64](repeating: 0, count: size)
+    var request: MPI_Request? = cmpi_request_null()
+    counts.withUnsafeMutableBufferPointer { out in
+      MPI_Iallgather(&mine, 1, cmpi_int64(), out.baseAddress, 1, cmpi_int64(), handle, &request)
+      wait(&request)
+    }
+    let lengths = counts.map { Int32(clamping: $0) }
+    var offsets = [Int32](repeating: 0, count: size)
+    for r in 1..<max(size, 1) { offsets[r] = offsets[r - 1] + lengths[r - 1] }
+    var all = [UInt8](repeating: 0, count: Int(lengths.reduce(0, +)))
+    bytes.withUnsafeBytes { send in
+      all.withUnsafeMutableBytes { out in
+        MPI_Iallgatherv(send.baseAddress, Int32(bytes.count), cmpi_byte(), out.baseAddress, lengths, offsets,
+                        cmpi_byte(), handle, &request)
+        wait(&request)
+      }
+    }
+    return (0..<size).map { r in Array(all[Int(offsets[r])..<Int(offsets[r] + lengths[r])]) }
+  }
+
+  /// Every rank's host name (`processorName`), in rank order, on every rank. Collective.
+  public func hostNames() -> [String] {
+    allgather(bytes: Array(processorName.utf8)).map { String(decoding: $0, as: UTF8.self) }
   }
 
   /// Largest single `MPI_Allreduce`: 4 Mi floats (16 MiB). Above 32 MiB Open MPI's temporary buffer

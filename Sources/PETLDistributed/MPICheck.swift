@@ -49,6 +49,13 @@ public enum MPICheck {
       fail("ring: rank \(previous) sent '\(String(decoding: heard.bytes, as: UTF8.self))'")
     }
 
+    // All-gather of different lengths (host names, verdicts): rank r sends r + 1 bytes of value r.
+    let gathered = world.allgather(bytes: [UInt8](repeating: UInt8(world.rank % 256), count: world.rank + 1))
+    let expectedGather = (0..<size).map { [UInt8](repeating: UInt8($0 % 256), count: $0 + 1) }
+    if gathered != expectedGather {
+      fail("all-gather: got lengths \(gathered.map(\.count)), expected \(expectedGather.map(\.count))")
+    }
+
     // Data-parallel groups of `dp` consecutive ranks.
     if dp < 1 || size % dp != 0 {
       fail("--dp \(dp) does not divide the world size \(size)")

@@ -72,12 +72,14 @@ public enum Coordinator {
     StopSignal.install()
     let control = try world.duplicate()
     let group = try world.split(color: world.rank / dp, key: world.rank)
+    // Every rank's host, for the journal's records and the lines that name a rank.
+    let hosts = control.hostNames()
 
     var dispatcher: Dispatcher? = nil
     if world.rank == 0, let journal {
       let d = Dispatcher(cells: cells, journal: journal, control: control, groups: world.size / dp,
-                         dp: dp, retryFailed: retryFailed, cost: cost, inputs: inputs, watchdog: watchdog,
-                         log: log, fatal: fatal)
+                         dp: dp, hosts: hosts, retryFailed: retryFailed, cost: cost, inputs: inputs,
+                         watchdog: watchdog, log: log, fatal: fatal)
       d.start()
       dispatcher = d
     }

@@ -64,14 +64,16 @@ public struct CostModel: Sendable {
     } else {
       var n = trainExamples[spec.task.lowercased()] ?? Self.unknownTaskExamples
       if let cap = o.maxTrain { n = min(n, cap) }
-      perEpoch = Double(n); epochs = Double(o.epochs)
+      perEpoch = Double(n)
+      epochs = Double(CellTrainer.totalSteps(o, examples: n) / max(1, (n + o.batchSize - 1) / o.batchSize))
     }
     // With the cache, later epochs start at the frozen prefix (a head-only cell: at the pooled outputs).
     let start = o.prefixCache ? Double(frozenPrefix ?? 0) : 0
     let forward = perEpoch * (L + (epochs - 1) * (L - start))
     let crossed = L - Double(max(lowest, 0))
     let backward = perEpoch * epochs * crossed * (spec.modules.contains(.full) ? 2 : 1)
-    let k = LearningRateSelection.costFactor(candidates: o.learningRateCandidates?.count ?? 1)
+    // A cell that reuses another seed's rate trains once; a searching one its candidates' share.
+    let k = o.rateFromSeed != nil ? 1 : LearningRateSelection.costFactor(candidates: o.learningRateCandidates?.count ?? 1)
     return (forward * k, backward * k)
   }
 

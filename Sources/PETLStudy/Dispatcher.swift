@@ -16,6 +16,10 @@ final class Dispatcher: @unchecked Sendable {
   private let control: Communicator
   private let groups: Int
   private let dp: Int
+  /// The host of each world rank.
+  private let hosts: [String]
+  /// Group leaders whose reports carried a stop request (they saw it themselves).
+  private var signalled = Set<Int>()
   private let inputs: [String: CellInputs]
   private let watchdog: Watchdog
   private let log: @Sendable (String) -> Void
@@ -26,15 +30,20 @@ final class Dispatcher: @unchecked Sendable {
   private var running: [Int: (cell: Cell, started: Date)] = [:]
   /// Per group leader: the prefix-cache key of its last cell (see `nextIndex`).
   private var lastPrefix: [Int: String?] = [:]
+  /// The chosen rate of every parent cell that has a record (nil: failed, collapsed or no choice);
+  /// a cell with a parent goes out only once its parent is here (`PlannedCell.parent`).
+  private var parentRates: [String: Double?] = [:]
+  /// Group leaders waiting for a cell whose parent is still training.
+  private var parked: [Int] = []
   private var summary = GridSummary()
   private var total: Int
   private var finished = 0
   private let done = DispatchSemaphore(value: 0)
 
-  init(cells: [PlannedCell], journal: Journal, control: Communicator, groups: Int, dp: Int,
+  init(cells: [PlannedCell], journal: Journal, control: Communicator, groups: Int, dp: Int, hosts: [String],
        retryFailed: Bool, cost: CostModel, inputs: [String: CellInputs], watchdog: Watchdog,
        log: @escaping @Sendable (String) -> Void, fatal: @escaping @Sendable (String) -> Never) {
-    self.journal = journal; self.control = control; self.groups = groups; self.dp = dp
+    self.journal = journal; self.control = control; self.groups = groups; self.dp = dp; self.hosts = hosts
     self.inputs = inputs; self.watchdog = watchdog; self.log = log; self.fatal = fatal
     self.cost = cost
     let done = journal.done(inputs: inputs)
@@ -50,6 +59,13 @@ final class Dispatcher: @unchecked Sendable {
     }
     queue = cost.costliestFirst(todo, spec: \.spec)
     total = todo.count
+    // Parents done before this run hand over what the journal says they chose; a parent that is
+    // neither in the journal nor to run (not planned) hands over nothing: its children search.
+    let pending = Set(todo.map(\.id))
+    for record in journal.records where !pending.contains(record.specHash) {
+      parentRates[record.specHash] = Self.rate(record.result)
+    }
+    for cell in todo { if let p = cell.parent, !pending.contains(p), parentRates[p] == nil { parentRates[p] = .some(nil) } }
     var line = "grid: \(summary.planned) cells, \(summary.alreadyOK) already ok"
     line += retryFailed ? ", failed ones retried" : ", \(summary.skippedFailed) failed skipped (--retry-failed to rerun)"
     line += "; \(total) to run on \(groups) group(s) of \(dp) rank(s)"
@@ -106,7 +122,7 @@ final class Dispatcher: @unchecked Sendable {
         fatal("grid: unreadable report from rank \(message.source) (\(message.bytes.count) bytes)")
       }
       let handed = running.removeValue(forKey: message.source)
-      if let sig = report.signal { StopSignal.request(sig) }
+      if let sig = report.signal { StopSignal.request(sig); signalled.insert(message.source) }
       StopSignal.checkStopFile()
       if let id = report.id, let result = report.result {
         guard let cell = handed?.cell, cell.id == id else {
@@ -121,20 +137,34 @@ final class Dispatcher: @unchecked Sendable {
         log("grid: \(StopSignal.name(signal!)) received: no new cells; \(running.count) running cell(s) will finish, "
           + "\(queue.count) left for the next run")
       }
-      var assignment = Coordinator.Assignment(cell: nil)
-      if signal == nil && !queue.isEmpty {
-        let cell = queue.remove(at: nextIndex(for: message.source))
-        running[message.source] = (cell, Date())
-        lastPrefix[message.source] = prefixKey(cell.spec)
-        assignment.cell = cell
-      } else {
-        active -= 1
+      parked.append(message.source)
+      // Every waiting leader gets a cell, or "no more work", or waits on for a parent to finish.
+      for source in parked {
+        var assignment = Coordinator.Assignment(cell: nil)
+        if signal == nil && !queue.isEmpty {
+          guard let index = nextIndex(for: source) else { continue }
+          var cell = queue.remove(at: index)
+          if let p = cell.parent { cell.inheritedRate = parentRates[p] ?? nil }
+          running[source] = (cell, Date())
+          lastPrefix[source] = prefixKey(cell.spec)
+          assignment.cell = cell
+        } else {
+          active -= 1
+        }
+        parked.removeAll { $0 == source }
+        let bytes = (try? RecordCodec.encoder.encode(assignment)).map { [UInt8]($0) } ?? []
+        control.send(bytes, to: source, tag: Coordinator.assignTag)
       }
-      let bytes = (try? RecordCodec.encoder.encode(assignment)).map { [UInt8]($0) } ?? []
-      control.send(bytes, to: message.source, tag: Coordinator.assignTag)
     }
     summary.remaining = queue.count
     summary.stoppedBy = StopSignal.receivedSignal
+    if let sig = summary.stoppedBy, !signalled.isEmpty {
+      // Which leaders saw the request themselves: a signal forwarded by the launcher reaches every
+      // rank, on every node; a stop file only rank 0.
+      let leaders = signalled.sorted()
+      log("grid: \(StopSignal.name(sig)) seen by group leader(s) \(leaders.map(String.init).joined(separator: ", ")) of "
+        + "\(groups) on \(Set(leaders.map { hosts[$0] }).sorted().joined(separator: ", "))")
+    }
     log("grid: \(summary.ok) ok, \(summary.failed) failed, \(summary.remaining) left"
       + (summary.resumable ? " (rerun to resume)" : ""))
   }
@@ -147,11 +177,18 @@ final class Dispatcher: @unchecked Sendable {
       let elapsed = now.timeIntervalSince(run.started)
       let bound = watchdog.bound(run.cell.spec, cost: cost)
       guard elapsed > bound.seconds else { continue }
-      let ranks = dp > 1 ? "ranks \(leader)-\(leader + dp - 1) (leader \(leader))" : "rank \(leader)"
+      let ranks = (dp > 1 ? "ranks \(leader)-\(leader + dp - 1) (leader \(leader))" : "rank \(leader)") + " on \(hostList(leader))"
       fatal("grid: watchdog: \(ranks) has not reported cell \(run.cell.spec.label) [\(run.cell.id)] after "
         + "\(Progress.duration(elapsed)) (bound \(Progress.duration(bound.seconds)) = \(bound.why)); ending the job. "
         + "Finished cells are in the journal; rerun to resume")
     }
+  }
+
+  /// The distinct hosts of the group led by `leader`, e.g. `n2` or `n1, n2`.
+  private func hostList(_ leader: Int) -> String {
+    var seen: [String] = []
+    for h in hosts[leader..<min(leader + dp, hosts.count)] where !seen.contains(h) { seen.append(h) }
+    return seen.joined(separator: ", ")
   }
 
   /// The group's frozen-prefix cache is reusable by another cell with the same key.
@@ -160,26 +197,37 @@ final class Dispatcher: @unchecked Sendable {
     return StudyContext.dataKey(task: spec.task, spec.options) + "|\(layer)"
   }
 
-  /// Costliest first, except that a group whose last cell left a frozen-prefix cache gets a cell
-  /// that can reuse it, when one costs at least 80% of the costliest remaining cell.
-  private func nextIndex(for source: Int) -> Int {
-    guard let key = lastPrefix[source] ?? nil, let top = queue.first else { return 0 }
-    let floor = 0.8 * cost.units(top.spec)
-    for (i, cell) in queue.enumerated() {
-      if cost.units(cell.spec) < floor { break }
-      if prefixKey(cell.spec) == key { return i }
+  /// Costliest first among the cells whose parent has a record, except that a group whose last cell
+  /// left a frozen-prefix cache gets a cell that can reuse it, when one costs at least 80% of the
+  /// costliest such cell. nil: every queued cell waits for a parent still training.
+  private func nextIndex(for source: Int) -> Int? {
+    let ready = queue.indices.filter { i in queue[i].parent.map { parentRates[$0] != nil } ?? true }
+    guard let first = ready.first else { return nil }
+    guard let key = lastPrefix[source] ?? nil else { return first }
+    let floor = 0.8 * cost.units(queue[first].spec)
+    for i in ready {
+      if cost.units(queue[i].spec) < floor { break }
+      if prefixKey(queue[i].spec) == key { return i }
     }
-    return 0
+    return first
+  }
+
+  /// What a finished cell hands its children: its chosen rate, unless it failed or collapsed.
+  static func rate(_ result: CellResult) -> Double? {
+    guard result.status == .ok, !result.collapsed else { return nil }
+    return result.selection?.chosen
   }
 
   private func record(_ cell: Cell, _ result: CellResult, worker: Int) {
     let spec = cell.spec
     do {
-      try journal.append(JournalRecord(spec: spec, id: cell.id, result: result, worker: worker, inputs: inputs[spec.task]))
+      try journal.append(JournalRecord(spec: spec, id: cell.id, result: result, worker: worker,
+                                       hosts: Array(hosts[worker..<min(worker + dp, hosts.count)]), inputs: inputs[spec.task]))
     } catch {
-      fatal("grid: \(oneLine(error)) (cell \(spec.label) from rank \(worker) is lost; earlier cells are in the journal)")
+      fatal("grid: \(oneLine(error)) (cell \(spec.label) from rank \(worker) on \(hosts[worker]) is lost; earlier cells are in the journal)")
     }
     finished += 1
+    parentRates[cell.id] = Self.rate(result)
     if result.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
     cost.observe(spec, seconds: result.wallSeconds)
     queue = cost.costliestFirst(queue, spec: \.spec)  // the fitted rates may reorder what is left

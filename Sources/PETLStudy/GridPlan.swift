@@ -32,12 +32,12 @@ public enum GridLayers: Hashable, Sendable {
 
 /// The default learning rate of a trainable set: the fewer (and smaller) the parameters, the larger the
 /// step they need. Full/embeddings 5e-5; weight matrices 5e-4; vectors (LayerNorm, bias, head, random)
-/// 5e-3. A set mixing families takes the smallest, which is safe for its largest member.
+/// 5e-3. A set mixing rate groups takes the smallest, which is safe for its largest member.
 public func defaultLearningRate(modules: [TrainableModule]) -> Double {
-  switch modules.map(\.family).min() ?? .vector {
+  switch TrainableModule.RateGroup.of(modules) {
   case .whole: return 5e-5
   case .matrix: return 5e-4
-  case .vector: return 5e-3
+  case .vector, .scattered: return 5e-3
   }
 }
 
@@ -46,10 +46,24 @@ public func defaultLearningRate(modules: [TrainableModule]) -> Double {
 public struct PlannedCell: Codable, Hashable, Sendable {
   public let spec: CellSpec
   public let id: String
+  /// The cell whose chosen learning rate this one trains at (`TrainOptions.rateFromSeed`): the same
+  /// task, set and layers at that seed. Rank 0 hands this cell out only once the parent has a record.
+  public let parent: String?
+  /// Filled in by rank 0 when it hands the cell out: the parent's chosen rate (nil when the parent
+  /// failed or collapsed: then the cell searches itself).
+  public var inheritedRate: Double?
 
   public init(_ spec: CellSpec) {
     self.spec = spec
     self.id = spec.hash
+    if let from = spec.options.rateFromSeed {
+      var p = spec
+      p.options.seed = from
+      p.options.rateFromSeed = nil
+      parent = p.hash
+    } else {
+      parent = nil
+    }
   }
 }
 
@@ -76,8 +90,12 @@ public struct GridPlan: Sendable {
   ///   - randomCount: scalars trained by the `random` control (required when `random` is listed).
   ///   - selectLearningRate: one cell per seed that chooses among `learningRates` on dev by
   ///     successive halving (`LearningRateSelection`), instead of one cell per learning rate.
+  ///   - reuseRates: with `selectLearningRate`, only the first seed's cell searches; the other seeds'
+  ///     cells train at the rate it chose (`TrainOptions.rateFromSeed`).
+  ///   - bounds: the search's hard bounds per trainable set (nil: no extension past the candidates).
   public init(tasks: [String], modules sets: [[TrainableModule]], layers: GridLayers, seeds: [UInt64],
-              learningRates: [Double]?, selectLearningRate: Bool = false, base: TrainOptions, model: String,
+              learningRates: [Double]?, selectLearningRate: Bool = false, reuseRates: Bool = false,
+              bounds: [Double]? = nil, base: TrainOptions, model: String,
               numLayers: Int, randomCount: Int? = nil) throws {
     guard !tasks.isEmpty else { throw PETLError("--tasks: the grid needs at least one task") }
     guard !sets.isEmpty, !sets.contains(where: \.isEmpty) else { throw PETLError("--modules: the grid needs at least one module") }
@@ -126,6 +144,8 @@ public struct GridPlan: Sendable {
             if selectLearningRate && rates.count > 1 {
               options.learningRate = 0
               options.learningRateCandidates = rates.sorted()
+              if let b = bounds, options.learningRateBounds == nil { options.learningRateBounds = b }
+              if reuseRates && seed != seeds[0] { options.rateFromSeed = seeds[0] }
               perCell = [options]
             } else {
               perCell = rates.map { lr in var o = options; o.learningRate = lr; return o }

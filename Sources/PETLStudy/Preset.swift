@@ -16,11 +16,17 @@ public struct Preset: Sendable {
   public var seeds: [UInt64]
   /// Seeds for the small tasks (`smallTasks`), when the preset gives them more.
   public var smallTaskSeeds: [UInt64]?
-  /// Learning rates per module family, chosen on dev (nil: one default rate per family).
-  public var learningRates: (@Sendable (_ modules: [TrainableModule]) -> [Double])?
+  /// Learning-rate candidates per trainable set, chosen on dev (nil: one default rate per rate group);
+  /// `layerWise` says whether the cell trains one layer (its optimum lies higher than all layers').
+  public var learningRates: (@Sendable (_ modules: [TrainableModule], _ layerWise: Bool) -> [Double])?
+  /// The search's hard bounds per trainable set: a rate chosen at an end of the candidates is
+  /// challenged by the next one beyond it, up to these (nil: the candidates only).
+  public var learningRateBounds: (@Sendable (_ modules: [TrainableModule]) -> [Double])?
   /// How the rates are chosen: false, one cell per rate (the report picks the best on dev); true,
-  /// one cell that picks among them by successive halving (`LearningRateSelection`).
+  /// one cell that picks among them by successive halving (`LearningRateSearch`).
   public var selectLearningRate: Bool
+  /// With `selectLearningRate`: the first seed's cell searches, the other seeds train at its choice.
+  public var reuseRates: Bool
   /// Random-subset controls beside the module-wise cells: the counts of scalars to train (each its
   /// own cell), drawn from the whole encoder.
   public var randomCounts: [Int]
@@ -34,38 +40,59 @@ public struct Preset: Sendable {
   /// The module-wise baselines: full fine-tuning, BitFit, the head alone.
   static let baselines: [[TrainableModule]] = [[.full], [.bias], [.classifier]]
 
-  /// `quick`: the whole design of the paper on the embedded default (rt-vader) at one seed, sized for
+  /// `quick`: the whole design of the paper on the embedded default (rt-vader), three seeds, sized for
   /// a laptop-class machine: every module type module-wise and in every layer, full fine-tuning,
   /// BitFit and the head alone; random controls matched to one layer's LayerNorms (from the whole
-  /// encoder, and from each layer beside that layer's cells) and to all of them. Every cell chooses
-  /// its learning rate on dev among three per family by successive halving (1.28x a plain cell's training). The
-  /// frozen-prefix cache is on (the frozen layers below a layer-wise cell run without dropout), which
-  /// makes the layer-wise half several times cheaper.
+  /// encoder, and from each layer beside that layer's cells) and to all of them. Seed 1's cell of
+  /// each (set, layers) chooses its learning rate on dev by successive halving, extended past an end
+  /// of the candidates up to the rate group's bounds; seeds 2 and 3 train at that rate. At least
+  /// `minSteps` updates (a small task gets more epochs); a collapsed run restarts from a fresh seed up
+  /// to twice. The frozen-prefix cache is on (the frozen layers below a layer-wise cell run without
+  /// dropout), which makes the layer-wise half several times cheaper. docs/study.md has the
+  /// measurements behind each choice.
   public static func quick(layerNormCountOneLayer: Int, layers: Int) -> Preset {
     var o = TrainOptions()
     o.epochs = 2
+    o.minSteps = quickMinSteps
     o.maxTrain = 2000
     o.maxEval = 500
     o.maxLength = 64
     o.batchSize = 32
     o.prefixCache = true
+    o.restarts = 2
     return Preset(name: "quick", tasks: ["rt-vader"],
                   moduleWise: baselines + (paperModules + [.random]).map { [$0] },
-                  layerWise: (paperModules + [.random]).map { [$0] }, seeds: [1], smallTaskSeeds: nil, learningRates: { quickLearningRates($0) },
-                  selectLearningRate: true,
+                  layerWise: (paperModules + [.random]).map { [$0] }, seeds: [1, 2, 3], smallTaskSeeds: nil,
+                  learningRates: { quickLearningRates($0, layerWise: $1) },
+                  learningRateBounds: { quickLearningRateBounds($0) },
+                  selectLearningRate: true, reuseRates: true,
                   randomCounts: [layerNormCountOneLayer, layerNormCountOneLayer * layers],
                   layerRandomCount: layerNormCountOneLayer, options: o)
   }
 
-  /// The quick preset's candidates per family: a decade around each family's usual rate, and for the
-  /// random control a decade higher still: scattered scalars need larger steps than whole tensors
-  /// (the README's "What the default run does" shows each rate trained to the end).
-  public static func quickLearningRates(_ modules: [TrainableModule]) -> [Double] {
-    let family = modules.map(\.family).min() ?? .vector
-    if family == .whole { return [2e-5, 5e-5, 1e-4] }
-    if family == .matrix { return [1e-3, 3e-3, 1e-2] }
-    if modules.contains(.random) { return [5e-2, 1e-1, 2e-1] }
-    return [1e-3, 5e-3, 2e-2]
+  /// The quick preset's least number of updates per cell.
+  public static let quickMinSteps = 120
+
+  /// The quick preset's candidates: a ladder around where each rate group's cells chose on rt-vader
+  /// (one layer's parameters sit higher than all layers'), the random control a decade higher still.
+  public static func quickLearningRates(_ modules: [TrainableModule], layerWise: Bool) -> [Double] {
+    switch TrainableModule.RateGroup.of(modules) {
+    case .whole: return [2e-5, 5e-5, 1e-4]
+    case .matrix: return layerWise ? [3e-3, 1e-2, 3e-2] : [3e-4, 1e-3, 3e-3]
+    case .vector: return layerWise ? [5e-3, 2e-2, 8e-2] : [1e-3, 5e-3, 2e-2]
+    case .scattered: return [5e-2, 1e-1, 2e-1]
+    }
+  }
+
+  /// The quick preset's hard bounds per rate group: past these a step is no longer a fine-tuning step
+  /// (the whole model) or the search costs more than the cell.
+  public static func quickLearningRateBounds(_ modules: [TrainableModule]) -> [Double] {
+    switch TrainableModule.RateGroup.of(modules) {
+    case .whole: return [5e-6, 1e-3]
+    case .matrix: return [3e-5, 0.1]
+    case .vector: return [1e-4, 0.5]
+    case .scattered: return [5e-3, 2]
+    }
   }
 
   /// `paper`: the GLUE tasks found in the data folder, learning rates chosen on dev from a small grid
@@ -77,16 +104,17 @@ public struct Preset: Sendable {
     o.maxLength = 128
     o.batchSize = 32
     return Preset(name: "paper", tasks: tasks, moduleWise: baselines + (paperModules + [.random]).map { [$0] },
-                  layerWise: paperModules.map { [$0] }, seeds: [1, 2, 3], smallTaskSeeds: [1, 2, 3, 4, 5], learningRates: { paperLearningRates($0) },
-                  selectLearningRate: false, randomCounts: [], layerRandomCount: nil, options: o)
+                  layerWise: paperModules.map { [$0] }, seeds: [1, 2, 3], smallTaskSeeds: [1, 2, 3, 4, 5],
+                  learningRates: { modules, _ in paperLearningRates(modules) }, learningRateBounds: nil,
+                  selectLearningRate: false, reuseRates: false, randomCounts: [], layerRandomCount: nil, options: o)
   }
 
-  /// The paper preset's learning-rate grid per family.
+  /// The paper preset's learning-rate grid per rate group.
   public static func paperLearningRates(_ modules: [TrainableModule]) -> [Double] {
-    switch modules.map(\.family).min() ?? .vector {
+    switch TrainableModule.RateGroup.of(modules) {
     case .whole: return [1e-5, 2e-5, 5e-5]
     case .matrix: return [5e-5, 2e-4, 1e-3]
-    case .vector: return [1e-4, 1e-3, 1e-2]
+    case .vector, .scattered: return [1e-4, 1e-3, 1e-2]
     }
   }
 

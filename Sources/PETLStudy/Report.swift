@@ -46,6 +46,13 @@ public struct StudyReport: Sendable {
 
   static func heatmapName(_ task: String) -> String { "\(task)_layers.svg" }
 
+  /// Every claim's verdict in two studies side by side (`report A B --compare`).
+  public static func compare(_ a: URL, _ b: URL) throws -> [String] {
+    let ra = try StudyReport(journals: [a]), rb = try StudyReport(journals: [b])
+    func name(_ u: URL) -> String { u.deletingLastPathComponent().lastPathComponent + "/" + u.lastPathComponent }
+    return ReportClaims.comparison(ra.results, rb.results, names: (name(a), name(b)))
+  }
+
   /// Module type x layer heatmap for a task, nil when the task has no layer-wise cells. Under each
   /// score: its 95% bootstrap interval (one seed) or its std over seeds.
   public func heatmap(task: String) -> String? {
@@ -54,7 +61,7 @@ public struct StudyReport: Sendable {
     let best = axes.sets.map { set in axes.layers.map { results.best(CellGroup(task: task, set: set, layers: $0)) } }
     let notes = best.map { row in row.map { s -> String? in
       guard let s else { return nil }
-      if let i = s.interval { return "\(ReportFormat.score(i[0]))–\(ReportFormat.score(i[1]))" }
+      if let i = s.interval { return "\(ReportFormat.score(i[0]))–\(ReportFormat.score(i[1]))" + (s.n > 1 ? " n=\(s.n)" : "") }
       if let std = s.std { return "±\(ReportFormat.score(std)) (n=\(s.n))" }
       return nil
     } }

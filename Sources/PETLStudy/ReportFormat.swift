@@ -16,9 +16,12 @@ enum ReportFormat {
     return String(format: "%+.1f", rounded == 0 ? 0 : rounded)
   }
 
-  /// `70.1 ±1.2 (n=3)` over seeds; one seed: `70.1 [66.0, 74.2]` (95% bootstrap interval over dev
-  /// examples), or `70.1 (n=1)` when no interval was recorded. Never a standard deviation of one.
+  /// `70.1 [66.0, 74.2] (n=3)` over seeds with the 95% interval over seeds and dev examples, or
+  /// `70.1 ±1.2 (n=3)` when the records hold no predictions; one seed: `70.1 [66.0, 74.2]` (95%
+  /// bootstrap interval over dev examples), or `70.1 (n=1)` when no interval was recorded. Never a
+  /// standard deviation of one.
   static func summary(_ s: SeedSummary) -> String {
+    if s.combined, s.n > 1, let i = s.interval { return "\(score(s.mean)) [\(score(i[0])), \(score(i[1]))] (n=\(s.n))" }
     if let std = s.std { return "\(score(s.mean)) ±\(score(std)) (n=\(s.n))" }
     if let i = s.interval { return "\(score(s.mean)) [\(score(i[0])), \(score(i[1]))]" }
     return "\(score(s.mean)) (n=1)"

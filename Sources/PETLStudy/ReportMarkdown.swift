@@ -22,13 +22,13 @@ extension StudyReport {
     } else {
       md.append("Status: **complete**, all \(coverage.expectedCells) cells implied by the journals are present.")
     }
-    md.append("Scores: dev-set primary metric x100, named beside each task (cola mcc, stsb pearson, mrpc/qqp f1, other GLUE tasks and rt-vader accuracy; a task of your own the metric its task.json names): over several seeds mean ±sample std (n seeds); for one seed the score and its 95% bootstrap interval over dev examples [low, high] (\(Bootstrap.resamples) resamples, seeded); at each set's best learning rate (highest mean, or the rate each cell chose on dev, see Learning rates); Δ is the gap to full fine-tuning on the same task.")
+    md.append("Scores: dev-set primary metric x100, named beside each task (cola mcc, stsb pearson, mrpc/qqp f1, other GLUE tasks and rt-vader accuracy; a task of your own the metric its task.json names): the mean over seeds with its 95% interval over seeds and dev examples together [low, high] (n seeds; \(SeedExampleBootstrap.resamples) resamples drawing the seeds, then the dev examples, with replacement; journals without recorded predictions show ±sample std instead); for one seed the score and its bootstrap interval over dev examples; at each set's best learning rate (highest mean, or the rate the cells chose on dev, see Learning rates); Δ is the gap to full fine-tuning on the same task. Collapsed runs are never counted (see Collapsed runs).")
     for model in Set(results.records.map(\.spec.model)).sorted() { if let note = Self.modelNotes[model] { md.append(note) } }
 
     md += ["", "## The paper's claims", ""]
-    let claims = ReportFindings.claims(results)
+    let claims = ReportClaims.claims(results)
     md += claims.isEmpty ? ["No claim can be judged: the journals lack full fine-tuning, the head-only cell, or layer-wise cells."]
-      : ["A set is a *winning ticket* when it comes within \(ReportFormat.score(ReportFindings.ticketGap)) points of full fine-tuning and its lower bound (bootstrap interval for one seed, mean − 1.96·SE over seeds) is above the head-only score.", ""]
+      : ["A set is a *winning ticket* when the 95% interval (over seeds and dev examples, paired: the same seeds and examples on both sides) of its gap to full fine-tuning lies above −\(ReportFormat.score(ReportClaims.ticketGap)) points and that of its gap to the head-only cell above 0; *not* a ticket when either interval lies wholly on the wrong side; *undecided* otherwise. A verdict over several cells is **undecided** when its undecided cells could move it between supported, partly supported and not supported. Each verdict names its seeds per cell.", ""]
         + claims.map { "- " + $0 }
 
     md += ["", "## Findings", ""]
@@ -38,6 +38,7 @@ extension StudyReport {
     md += ["", "## Module-wise (all layers)", ""] + moduleWiseTable()
     md += ["", "## Layer-wise", ""] + layerWiseSections()
     md += ["", "## Learning rates", ""] + learningRateSection()
+    md += ["", "## Collapsed runs", ""] + collapsedSection()
     md += ["", "## Missing", ""] + missingSection()
     md += ["", "## Failed", ""] + failedSection()
     if !setAside.isEmpty { md += ["", "## Set aside: other inputs", ""] + setAsideSection() }
@@ -72,8 +73,17 @@ extension StudyReport {
   /// Per cell that chose its learning rate: the rate chosen and every candidate's score at the rung.
   private func learningRateSection() -> [String] {
     var lines: [String] = []
+    var positions: [LearningRateSelection.Position: Int] = [:], atBound: [String] = [], reused = 0
     for r in results.records where r.status == .ok {
       guard let sel = r.result.selection else { continue }
+      if let from = sel.reusedFromSeed { reused += 1; _ = from; continue }
+      if let p = sel.position {
+        positions[p, default: 0] += 1
+        if p != .interior {
+          atBound.append("\(r.spec.task) \(CellGroup(r.spec).set)@\(ReportFormat.layers(r.spec.layers)): \(ReportFormat.learningRate(sel.chosen)) \(p.rawValue)"
+            + (sel.bounds.map { " [\(ReportFormat.learningRate($0[0])), \(ReportFormat.learningRate($0[1]))]" } ?? ""))
+        }
+      }
       guard let metric = r.primaryMetric else { continue }
       let tried = sel.candidates.map { c in
         "\(ReportFormat.learningRate(c.learningRate)): " + (c.dev[metric].map { score in
@@ -86,7 +96,33 @@ extension StudyReport {
     guard !lines.isEmpty else {
       return ["Every cell trained at the rate its spec names; tables show the best rate of each set (highest mean)."]
     }
-    return ["Chosen on dev by successive halving: every candidate trained the first twelfth of the cell's steps on its own schedule; the two with the lowest mean loss on the first half of dev went on to a fifth of the steps, and the one with the better score there to the end (each candidate's loss and score on the first half of dev where it stopped; the tables report the whole dev set).", ""] + lines
+    let searched = positions.values.reduce(0, +)
+    var head = ["Chosen on dev by successive halving: every candidate trained the first twelfth of the cell's steps on its own schedule; the two with the lowest mean loss on the first half of dev went on to a fifth of the steps, and the one with the better score there to the end (each candidate's loss and score on the first half of dev where it stopped; the tables report the whole dev set). A rate chosen at an end of the candidates was challenged by the next rate beyond it (at the ladder's ratio there), trained to the same rung, up to the cell's hard bounds.", ""]
+    if searched > 0 {
+      head.append("\(positions[.interior] ?? 0) of \(searched) searches ended on an interior rate (\(String(format: "%.0f", 100 * Double(positions[.interior] ?? 0) / Double(searched)))%); \(positions[.atBound] ?? 0) at a hard bound, \(positions[.atEdge] ?? 0) at an end of a search without bounds."
+        + (reused > 0 ? " \(reused) cells of further seeds trained at the rate their first seed's cell chose (not searched again)." : ""))
+      if !atBound.isEmpty { head += [""] + atBound.map { "- not interior: " + $0 } }
+      head.append("")
+    }
+    return head + lines
+  }
+
+  /// Cells whose every run collapsed (never scored), and cells that needed restarts to train.
+  private func collapsedSection() -> [String] {
+    var lines: [String] = []
+    for c in results.collapsed {
+      lines.append("- \(c.spec.label): collapsed after \(c.restarts) restart(s): \(c.reason) (not counted)")
+    }
+    var restarted = 0
+    for r in results.records where r.status == .ok && !r.result.collapsed {
+      guard let restarts = r.result.restarts, !restarts.isEmpty else { continue }
+      restarted += 1
+      lines.append("- \(r.spec.label): trained on restart \(restarts.count) (seed \(r.result.trainedSeed.map(String.init) ?? "?")); set aside: "
+        + restarts.map { "seed \($0.seed): \($0.collapse.reason ?? "")" }.joined(separator: "; "))
+    }
+    let checked = results.records.filter { $0.status == .ok && $0.result.collapse != nil }.count
+    let header = "A run *collapsed* when at least \(Int(Collapse.oneClassShare * 100))% of its dev predictions fall in one class (and at least halfway from the gold majority's share to all), or its best epoch's training loss stayed within \(Int(Collapse.chanceFraction * 100))% of the loss of predicting the label prior (regression: predictions nearly constant). Such a run is trained again from seed + \(CellTrainer.restartSeedStride) x restart, up to the cell's restarts; a cell that collapses every time is listed here and never scored. \(results.collapsed.count) of \(checked) checked cells collapsed; \(restarted) needed a restart."
+    return [header, ""] + (lines.isEmpty ? ["None."] : lines)
   }
 
   private func moduleWiseTable() -> [String] {

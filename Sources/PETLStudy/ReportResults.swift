@@ -18,28 +18,37 @@ public struct SeedSummary: Equatable, Sendable {
   public let std: Double?
   /// The per-seed scores, by seed.
   public let scores: [Double]
-  /// For n == 1: the cell's 95% bootstrap interval over dev examples (x100), if recorded.
+  /// The 95% interval (x100): over seeds and dev examples together (`SeedExampleBootstrap`) when the
+  /// records hold their predictions, else for one seed its bootstrap interval over dev examples.
   public let interval: [Double]?
+  /// True when `interval` combines seeds and examples.
+  public let combined: Bool
   /// The learning rate each seed's cell chose, for cells with candidates.
   public let chosen: [Double]
 
-  init(learningRate: Double, scores: [Double], interval: [Double]? = nil, chosen: [Double] = []) {
+  init(learningRate: Double, scores: [Double], interval: [Double]? = nil, combined: Bool = false, chosen: [Double] = []) {
     self.learningRate = learningRate
     self.scores = scores
     n = scores.count
     let m = scores.reduce(0, +) / Double(scores.count)
     mean = m
     std = n > 1 ? (scores.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(n - 1)).squareRoot() : nil
-    self.interval = n == 1 ? interval : nil
+    self.interval = combined || n == 1 ? interval : nil
+    self.combined = combined && interval != nil
     self.chosen = chosen
   }
 
-  /// A lower bound for "beyond the interval" comparisons: the bootstrap interval's low end for one
-  /// seed, mean − 1.96·std/√n over seeds; nil when neither is known.
+  /// A lower bound for "beyond the interval" comparisons: the interval's low end, else
+  /// mean − 1.96·std/√n over seeds; nil when neither is known.
   public var lower: Double? {
     if let interval { return interval[0] }
     if let std { return mean - 1.96 * std / Double(n).squareRoot() }
     return nil
+  }
+
+  /// The same summary with a combined interval.
+  func with(combined interval: [Double]) -> SeedSummary {
+    SeedSummary(learningRate: learningRate, scores: scores, interval: interval, combined: true, chosen: chosen)
   }
 }
 
@@ -50,6 +59,16 @@ public struct CellDetail: Sendable {
   public let selection: LearningRateSelection?
   public let pretrainedMeanAbs: Double?
   public let moved: Double?
+  public let predictions: DevPredictions?
+  /// Collapsed runs the cell set aside before this one.
+  public let restarts: Int
+}
+
+/// A run the study does not count: it collapsed after every restart (`Collapse`).
+public struct CollapsedCell: Sendable {
+  public let spec: CellSpec
+  public let reason: String
+  public let restarts: Int
 }
 
 /// What one (task, trainable set, layers) group of cells trained: e.g. rte / layernorm / all.
@@ -87,6 +106,10 @@ public struct StudyResults: Sendable {
   public let details: [CellGroup: [Double: [UInt64: CellDetail]]]
   /// Per task, the metric its cells are ranked by, as its records name it (`JournalRecord.primaryMetric`).
   public let metrics: [String: String]
+  /// Cells whose run collapsed after every restart: listed, never scored.
+  public let collapsed: [CollapsedCell]
+  /// Intervals over seeds and dev examples at each group's best learning rate.
+  let bootstrap: SeedExampleBootstrap
 
   public init(records: [JournalRecord]) throws {
     self.records = records
@@ -95,6 +118,7 @@ public struct StudyResults: Sendable {
     var details: [CellGroup: [Double: [UInt64: CellDetail]]] = [:]
     var settings: [String: CellSpec] = [:]
     var metrics: [String: String] = [:]
+    var collapsed: [CollapsedCell] = []
     for record in records {
       let group = CellGroup(record.spec)
       if let metric = record.primaryMetric {
@@ -116,20 +140,34 @@ public struct StudyResults: Sendable {
       if let t = record.trainableParameters, let m = record.totalParameters, parameters[group] == nil {
         parameters[group] = (t, m)
       }
-      if record.status == .ok, let score = record.score {
+      if record.status == .ok, record.result.collapsed {
+        collapsed.append(CollapsedCell(spec: record.spec, reason: record.result.collapse?.reason ?? "",
+                                       restarts: record.result.restarts?.count ?? 0))
+      } else if record.status == .ok, let score = record.score {
         let lr = record.spec.options.learningRate, seed = record.spec.options.seed
         scores[group, default: [:]][lr, default: [:]][seed] = score * 100
         let r = record.result
         details[group, default: [:]][lr, default: [:]][seed] = CellDetail(
           interval: r.devInterval.map { $0.map { $0 * 100 } }, chosen: r.selection?.chosen, selection: r.selection,
-          pretrainedMeanAbs: r.pretrainedMeanAbs, moved: r.moved)
+          pretrainedMeanAbs: r.pretrainedMeanAbs, moved: r.moved, predictions: r.devPredictions,
+          restarts: r.restarts?.count ?? 0)
       }
     }
     self.scores = scores
     self.parameters = parameters
     self.details = details
     self.metrics = metrics
+    self.collapsed = collapsed
     tasks = Set(records.map(\.spec.task)).sorted(by: StudyOrder.task)
+    // The combined intervals, at each group's best rate (the one every table and claim shows).
+    var plain: [CellGroup: SeedSummary] = [:], predictions: [CellGroup: [DevPredictions?]] = [:]
+    for group in scores.keys {
+      guard let best = Self.best(Self.summaries(group, scores: scores, details: details)) else { continue }
+      plain[group] = best
+      let d = details[group]?[best.learningRate] ?? [:]
+      predictions[group] = (scores[group]?[best.learningRate] ?? [:]).keys.sorted().map { d[$0]?.predictions }
+    }
+    bootstrap = SeedExampleBootstrap(groups: predictions, summaries: plain, metrics: metrics)
   }
 
   /// A task as tables head it: its name and its metric, e.g. `cola (mcc)`.
@@ -137,6 +175,11 @@ public struct StudyResults: Sendable {
 
   /// Every learning rate's summary for a group, smallest learning rate first.
   public func summaries(_ group: CellGroup) -> [SeedSummary] {
+    Self.summaries(group, scores: scores, details: details)
+  }
+
+  static func summaries(_ group: CellGroup, scores: [CellGroup: [Double: [UInt64: Double]]],
+                        details: [CellGroup: [Double: [UInt64: CellDetail]]]) -> [SeedSummary] {
     (scores[group] ?? [:]).sorted { $0.key < $1.key }.map { lr, bySeed in
       let seeds = bySeed.keys.sorted()
       let d = details[group]?[lr] ?? [:]
@@ -145,9 +188,18 @@ public struct StudyResults: Sendable {
     }
   }
 
-  /// The summary at the group's best learning rate, nil when the group has no ok cell.
+  static func best(_ summaries: [SeedSummary]) -> SeedSummary? {
+    summaries.reduce(nil) { best, s in (best.map { s.mean > $0.mean } ?? true) ? s : best }
+  }
+
+  /// The summary at the group's best learning rate, nil when the group has no ok cell; its interval
+  /// combines seeds and dev examples where the records allow (`SeedExampleBootstrap`).
   public func best(_ group: CellGroup) -> SeedSummary? {
-    summaries(group).reduce(nil) { best, s in (best.map { s.mean > $0.mean } ?? true) ? s : best }
+    guard let s = Self.best(summaries(group)) else { return nil }
+    if details[group]?[s.learningRate]?.values.allSatisfy({ $0.predictions != nil }) == true, let i = bootstrap.interval(group) {
+      return s.with(combined: i)
+    }
+    return s
   }
 
   /// Trainable sets run on all layers for a task, in table order.

@@ -28,8 +28,9 @@ public enum SVGHeatmap {
     let left = 16 + 8 * (rows.map(\.count).max() ?? 0), top = 56
     let gridWidth = cellWidth * columns.count, gridHeight = cellHeight * rows.count
     let legendTop = top + gridHeight + 24, legendStep = max(gridWidth / legendSteps, 16)
-    // Labels are sized by an estimate of 0.6 em per character; the title sets a floor on the width.
-    let width = max(left + max(gridWidth, legendStep * legendSteps) + 16, 16 + title.count * 9)
+    // Labels are sized by an estimate of 0.6 em per character; the bold title (wider: up to 0.68 em
+    // per character in Helvetica Bold) sets a floor on the width, with its margins on both sides.
+    let width = max(left + max(gridWidth, legendStep * legendSteps) + 16, 24 + title.count * (fontSize + 3) * 68 / 100)
     let height = legendTop + 44
 
     var svg = [

@@ -30,6 +30,8 @@ public struct StudyRequest: Sendable {
   /// Rates for every cell (nil: the preset's candidates per family).
   public var learningRates: [Double]?
   public var selection: LearningRateChoice?
+  /// With halving: whether the first seed's choice is reused by the other seeds (nil: the preset's).
+  public var reuseRates: Bool?
   /// Scalars the `random` control trains.
   public var randomCount: Int?
   /// Match the `random` control to a set's size (`--match SET@LAYERS`).
@@ -60,6 +62,12 @@ public struct StudyPlanner {
     let L = config.numHiddenLayers
     var p = try preset(request)
     if let t = request.tasks { p.tasks = t }
+    // Seeds, the least number of updates and collapse restarts belong to the preset's own design;
+    // a grid of the user's own sets (`--modules`) takes them from its flags only (one seed by default).
+    if request.modules != nil {
+      p.seeds = [1]; p.smallTaskSeeds = nil
+      p.options.minSteps = nil; p.options.restarts = 0
+    }
     for t in p.tasks { _ = try tasks.named(t) }
     var counts = p.randomCounts, layerCounts = p.layerRandomCount.map { [$0] } ?? []
     if let k = request.randomCount { counts = [k]; layerCounts = [k] }
@@ -80,10 +88,13 @@ public struct StudyPlanner {
       let taskSeeds = request.seeds ?? p.seeds(task)
       for (sets, layers, familyCounts) in families {
         for set in sets {
-          let rates = request.learningRates ?? p.learningRates?(set)
+          let rates = request.learningRates ?? p.learningRates?(set, layers != .all)
+          // The preset's bounds fit the preset's candidates only; --lr-bounds (in `base`) fits any.
+          let bounds = request.learningRates == nil ? p.learningRateBounds?(set) : nil
           for k in set.contains(.random) ? familyCounts.map(Optional.some) : [nil] {
             let plan = try GridPlan(tasks: [task], modules: [set], layers: layers, seeds: taskSeeds, learningRates: rates,
-                                    selectLearningRate: select, base: base, model: modelName, numLayers: L, randomCount: k)
+                                    selectLearningRate: select, reuseRates: request.reuseRates ?? p.reuseRates,
+                                    bounds: bounds, base: base, model: modelName, numLayers: L, randomCount: k)
             for c in plan.planned where seen.insert(c.id).inserted { cells.append(c) }
             for n in plan.notes where !notes.contains(n) { notes.append(n) }
           }

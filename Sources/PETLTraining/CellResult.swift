@@ -50,6 +50,30 @@ public struct CellResult: Codable, Hashable, Sendable {
   public var moved: Double?
   /// 95% bootstrap interval [low, high] of the primary dev metric over dev examples (`Bootstrap`).
   public var devInterval: [Double]?
+  /// The collapse check of the run this result reports (`Collapse`); nil in records written before it.
+  public var collapse: Collapse?
+  /// Earlier runs of this cell that collapsed and were trained again from another seed, in order.
+  public var restarts: [Restart]?
+  /// The seed the reported run trained with, when a restart changed it (nil: the spec's seed).
+  public var trainedSeed: UInt64?
+  /// The primary dev split's predictions and gold labels, for intervals over seeds and examples.
+  public var devPredictions: DevPredictions?
+
+  /// True when the reported run collapsed (after every restart): the study never counts its score.
+  public var collapsed: Bool { collapse?.collapsed ?? false }
+
+  /// A collapsed run the cell set aside: its seed, where it ended, and the evidence.
+  public struct Restart: Codable, Hashable, Sendable {
+    public var seed: UInt64
+    public var dev: [String: Double]
+    public var steps: Int
+    public var chosen: Double?
+    public var collapse: Collapse
+
+    public init(seed: UInt64, dev: [String: Double], steps: Int, chosen: Double?, collapse: Collapse) {
+      self.seed = seed; self.dev = dev; self.steps = steps; self.chosen = chosen; self.collapse = collapse
+    }
+  }
 
   public init(status: Status, reason: String? = nil, dev: [String: Double] = [:], epochs: [EpochRecord] = [],
               trainableParameters: Int = 0, totalParameters: Int = 0, steps: Int = 0,
@@ -70,9 +94,9 @@ public struct CellResult: Codable, Hashable, Sendable {
     case trainableParameters = "trainable_parameters", totalParameters = "total_parameters"
     case allreduceBytesPerStep = "allreduce_bytes_per_step", wallSeconds = "wall_seconds"
     case selection = "lr_selection", pretrainedMeanAbs = "pretrained_mean_abs", moved, devInterval = "dev_ci95"
-    case primaryMetric = "primary_metric"
+    case primaryMetric = "primary_metric", collapse, restarts, trainedSeed = "trained_seed"
+    case devPredictions = "dev_predictions"
   }
-
 }
 
 /// Successive halving over learning-rate candidates: what each candidate scored at the rung and which
@@ -97,17 +121,31 @@ public struct LearningRateSelection: Codable, Hashable, Sendable {
   public var chosen: Double
   /// The last rung: the step at which the choice was made (each candidate records where it stopped).
   public var rungSteps: Int
+  /// The search's hard bounds (`TrainOptions.learningRateBounds`), when it had them.
+  public var bounds: [Double]?
+  /// Set when the cell did not search but took the rate the cell of this seed chose.
+  public var reusedFromSeed: UInt64?
 
-  public init(candidates: [Candidate], chosen: Double, rungSteps: Int) {
+  public init(candidates: [Candidate], chosen: Double, rungSteps: Int, bounds: [Double]? = nil,
+              reusedFromSeed: UInt64? = nil) {
     self.candidates = candidates; self.chosen = chosen; self.rungSteps = rungSteps
+    self.bounds = bounds; self.reusedFromSeed = reusedFromSeed
   }
 
-  /// The rungs for `k` candidates over `totalSteps`: at each, how many candidates go on past it.
-  /// Three or more: all train a twelfth of the steps (about Hyperband's smallest budget at a halving
-  /// rate of 3), two go on to a fifth, one to the end; two or fewer: one rung at a fifth.
-  public static func rungs(totalSteps: Int, candidates k: Int) -> [(steps: Int, keep: Int)] {
-    let late = max(1, totalSteps / 5), early = min(totalSteps / 12, late - 1)
-    return k > 2 && early >= 1 ? [(early, 2), (late, 1)] : [(late, 1)]
+  /// Where the chosen rate sits among those tried: between two tried rates (`interior`), at an end
+  /// the search could not pass (`atBound`: the next rate would cross the bound), or at an end of a
+  /// search without bounds (`atEdge`). nil for a reused rate (its own cell's search says).
+  public enum Position: String, Sendable { case interior, atBound = "at the bound", atEdge = "at the edge" }
+
+  public var position: Position? {
+    guard reusedFromSeed == nil else { return nil }
+    let tried = candidates.map(\.learningRate).sorted()
+    guard let lo = tried.first, let hi = tried.last else { return nil }
+    if chosen > lo && chosen < hi { return .interior }
+    guard let bounds, bounds.count == 2, tried.count >= 2 else { return .atEdge }
+    let step = chosen == lo ? tried[1] / tried[0] : tried[tried.count - 1] / tried[tried.count - 2]
+    let next = chosen == lo ? chosen / step : chosen * step
+    return SearchRungs.within(next, bounds) ? .atEdge : .atBound
   }
 
   /// A cell with `k` candidates trains this many plain cells' steps (1.28 for three): every
@@ -117,13 +155,15 @@ public struct LearningRateSelection: Codable, Hashable, Sendable {
     guard k > 1 else { return 1 }
     let total = 600_000  // a multiple of 60: every rung fraction is a whole number of steps
     var steps = 0, alive = k, previous = 0
-    for rung in rungs(totalSteps: total, candidates: k) {
+    for rung in SearchRungs.rungs(totalSteps: total, candidates: k) {
       steps += alive * (rung.steps - previous); alive = rung.keep; previous = rung.steps
     }
     return Double(steps + total - previous) / Double(total)
   }
 
-  enum CodingKeys: String, CodingKey { case candidates, chosen, rungSteps = "rung_steps" }
+  enum CodingKeys: String, CodingKey {
+    case candidates, chosen, rungSteps = "rung_steps", bounds, reusedFromSeed = "reused_from_seed"
+  }
 }
 
 /// A cell that failed by itself (diverged: non-finite loss, gradients or outputs): the grid journals

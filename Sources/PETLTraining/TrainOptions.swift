@@ -36,6 +36,20 @@ public struct TrainOptions: Codable, Hashable, Sendable {
   /// Length bucketing: batches drawn from pools of this many batches sorted by length (nil: off).
   /// See `BatchOrder`.
   public var lengthBuckets: Int? = nil
+  /// At least this many optimizer steps, in whole epochs: a small task gets more epochs (nil: the
+  /// epochs as given). Few-sample fine-tuning collapses without enough updates (Mosbach et al.,
+  /// Zhang et al., ICLR 2021).
+  public var minSteps: Int? = nil
+  /// The learning-rate search's hard bounds [lowest, highest]: a candidate chosen at an end of the
+  /// ladder is challenged by the next rate beyond it, up to these (`LearningRateSearch`). nil: the
+  /// candidates as given.
+  public var learningRateBounds: [Double]? = nil
+  /// Train at the rate the cell of this seed (same task, set and layers) chose, instead of searching
+  /// again: the grid hands that rate over (`PlannedCell.parent`). A cell run without it searches.
+  public var rateFromSeed: UInt64? = nil
+  /// How many times a collapsed run (`Collapse`) is trained again from a fresh seed before the cell is
+  /// recorded as collapsed (0: detected and recorded, never rerun).
+  public var restarts: Int = 0
   /// The precision of the GEMMs (`Precision`): part of a cell's identity, so bf16 and fp32 results
   /// are different cells (and, through `CellInputs`, never pooled by `report`).
   public var precision: Precision = .fp32
@@ -44,7 +58,8 @@ public struct TrainOptions: Codable, Hashable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case epochs, maxSteps, learningRate, batchSize, maxLength, optimizer, weightDecay, warmupRatio, maxGradNorm
-    case dropout, shuffle, maxTrain, maxEval, seed, prefixCache, lengthBuckets, learningRateCandidates, precision
+    case dropout, shuffle, maxTrain, maxEval, seed, prefixCache, lengthBuckets, learningRateCandidates
+    case minSteps, learningRateBounds, rateFromSeed, restarts, precision
   }
 
   /// Missing keys keep their defaults, so journals written before an option existed still read (and
@@ -69,6 +84,10 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     prefixCache = try c.decodeIfPresent(Bool.self, forKey: .prefixCache) ?? d.prefixCache
     lengthBuckets = try c.decodeIfPresent(Int.self, forKey: .lengthBuckets)
     learningRateCandidates = try c.decodeIfPresent([Double].self, forKey: .learningRateCandidates)
+    minSteps = try c.decodeIfPresent(Int.self, forKey: .minSteps)
+    learningRateBounds = try c.decodeIfPresent([Double].self, forKey: .learningRateBounds)
+    rateFromSeed = try c.decodeIfPresent(UInt64.self, forKey: .rateFromSeed)
+    restarts = try c.decodeIfPresent(Int.self, forKey: .restarts) ?? d.restarts
     precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? d.precision
   }
 
@@ -93,6 +112,10 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     if prefixCache { try c.encode(true, forKey: .prefixCache) }
     try c.encodeIfPresent(lengthBuckets, forKey: .lengthBuckets)
     try c.encodeIfPresent(learningRateCandidates, forKey: .learningRateCandidates)
+    try c.encodeIfPresent(minSteps, forKey: .minSteps)
+    try c.encodeIfPresent(learningRateBounds, forKey: .learningRateBounds)
+    try c.encodeIfPresent(rateFromSeed, forKey: .rateFromSeed)
+    if restarts != 0 { try c.encode(restarts, forKey: .restarts) }
     if precision != .fp32 { try c.encode(precision, forKey: .precision) }
   }
 }

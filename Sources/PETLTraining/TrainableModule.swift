@@ -22,23 +22,34 @@ public enum TrainableModule: String, CaseIterable, Codable, Hashable, Sendable, 
   /// K scalars drawn from the chosen layers' parameters: the control for a set of K scalars.
   case random
 
-  /// Learning-rate family: the fewer and smaller the parameters, the larger the step they need.
-  public enum Family: Sendable, Comparable {
+  /// Learning-rate group (not to be confused with the encoder family): the fewer and smaller the
+  /// parameters, the larger the step they need. A set mixing groups takes the first (smallest-step) one.
+  public enum RateGroup: String, Sendable, Comparable, CaseIterable {
     /// Everything, or the whole embedding block.
     case whole
     /// Weight matrices of one kind.
     case matrix
-    /// Small vectors (LayerNorm gains and shifts, biases), the head, and the random-subset control.
+    /// Small vectors (LayerNorm gains and shifts, biases) and the head.
     case vector
+    /// The random-subset control: scalars scattered over tensors need larger steps than whole tensors.
+    case scattered
+
+    public static func < (a: RateGroup, b: RateGroup) -> Bool {
+      allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+
+    /// The group of a trainable set.
+    public static func of(_ modules: [TrainableModule]) -> RateGroup { modules.map(\.rateGroup).min() ?? .vector }
   }
 
   public var description: String { rawValue }
 
-  public var family: Family {
+  public var rateGroup: RateGroup {
     switch self {
     case .full, .embeddings: return .whole
     case .query, .key, .value, .attnOut, .intermediate, .output, .pooler: return .matrix
-    case .lnAttn, .lnOut, .layernorm, .bias, .classifier, .random: return .vector
+    case .lnAttn, .lnOut, .layernorm, .bias, .classifier: return .vector
+    case .random: return .scattered
     }
   }
 

@@ -37,6 +37,7 @@ struct GridCommand: ParsableCommand {
   @Option(help: "Ranks per data-parallel group; must divide the number of ranks.") var dp: Int = 1
   @Option(help: "Results folder (default results/<preset>, or results/grid with --modules).") var results: String?
   @Option(help: "Journal file (default <results>/journal.jsonl).") var journal: String?
+  @Flag(help: "With halving over several seeds: every seed searches its own rate (default: seeds after the first train at the first seed's choice).") var searchEverySeed = false
   @Flag(help: "Rerun cells the journal records as failed.") var retryFailed = false
   @Flag(help: "Print the plan and exit.") var planOnly = false
   @Flag(help: "No progress lines from inside cells (each cell still prints one line when it ends).") var quiet = false
@@ -77,6 +78,9 @@ struct GridCommand: ParsableCommand {
       planner.describe(plan, ranks: world.size, dp: dp).forEach { print($0) }
     }
     if planOnly { return }
+    // Rank 0 journals into this folder and group leaders on any node save adapters there: a folder
+    // that is not the same on every node is one line now, not scattered results at the end.
+    try SharedFolderCheck.run(folder: journalURL.deletingLastPathComponent(), world: world)
 
     var journalFile: Journal? = nil
     var inputs: [String: CellInputs] = [:]
@@ -112,6 +116,7 @@ struct GridCommand: ParsableCommand {
         let spec = cell.spec
         let log: (String) -> Void = !quiet && group.rank == 0 ? { print("  [\(spec.label)] \($0)"); fflush(stdout) } : { _ in }
         var trainer = CellTrainer(spec: spec, context: context, group: group, log: log)
+        trainer.inheritedRate = cell.inheritedRate
         trainer.progressInterval = progressEvery
         let outcome = try trainer.run()
         if let adapterDir, group.rank == 0 {
@@ -173,6 +178,7 @@ struct GridCommand: ParsableCommand {
       return x
     } }
     r.selection = lrSelection
+    if searchEverySeed { r.reuseRates = false }
     r.randomCount = randomCount
     if let m = match {
       // SET[@LAYERS]; without layers, layer 0 (one layer's worth).

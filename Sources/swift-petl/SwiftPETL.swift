@@ -14,11 +14,13 @@ struct SwiftPETL: ParsableCommand {
     commandName: "swift-petl",
     abstract: "Which transformer modules are winning tickets? Parameter-efficient fine-tuning study on CPU clusters.",
     subcommands: [GridCommand.self, TrainCommand.self, PredictCommand.self, ExportCommand.self, ReportCommand.self, MagnitudesCommand.self,
-                  InspectCommand.self, TokenizeCommand.self, EmbedCommand.self, BenchCommand.self, MPICheckCommand.self],
+                  InspectCommand.self, TokenizeCommand.self, EmbedCommand.self, BenchCommand.self, MPICheckCommand.self,
+                  CommBenchCommand.self, SimulateCommand.self],
     defaultSubcommand: GridCommand.self)
 
   /// Subcommands that run no GEMMs: no re-exec and no notice (their output stays exactly theirs).
-  static let commandsWithoutBLAS: Set<String> = ["mpi-check", "report", "tokenize", "export", "help", "--help", "-h"]
+  static let commandsWithoutBLAS: Set<String> = ["mpi-check", "comm-bench", "simulate", "report", "tokenize", "export", "help",
+                                                  "--help", "-h"]
 
   /// Stop requests are recorded from the first instruction (a Slurm warning may land while the ranks
   /// start); OpenBLAS is then put on its fast kernel (possibly re-executing). Every error ends the

@@ -69,6 +69,10 @@ struct TrainCommand: ParsableCommand {
     print("trainable: \(t.count) of \(r.totalParameters) parameters (\(String(format: "%.4f", 100 * t.fractionOfModel))%)"
           + (t.plan.includesPooler ? ", pooler included" : ", pooler frozen"))
     if r.status == .failed { print("status: failed: \(r.reason ?? "")") }
+    for (i, restart) in (r.restarts ?? []).enumerated() {
+      print("restart \(i + 1): seed \(restart.seed) collapsed (\(restart.collapse.reason ?? ""))")
+    }
+    if let c = r.collapse, c.collapsed { print("status: collapsed: \(c.reason!) (the study does not count this cell)") }
     print("dev: " + r.dev.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
           + String(format: "  (%d steps, %.1fs)", r.steps, r.wallSeconds))
     if let saveAdapter {

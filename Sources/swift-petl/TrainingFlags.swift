@@ -64,29 +64,41 @@ struct TrainingFlags: ParsableArguments {
                              discussion: "Batches then hold similar lengths; every example is still seen once per epoch, and training is the same in expectation (not bit for bit). Off by default, as in the paper.",
                              valueName: "K")) var lengthBuckets: Int?
   @Option(help: "Use only the first N training examples.") var maxTrain: Int?
+  @Option(help: "Train at least N steps, in whole epochs (a small task gets more epochs).") var minSteps: Int?
+  @Option(help: "A collapsed run (dev predictions almost all one class, or training loss never below chance) is trained again from a fresh seed up to K times.") var restarts: Int?
+  @Option(help: "LOW,HIGH: hard bounds of the learning-rate search; a rate chosen at an end of the candidates is challenged by the next one beyond it, up to these.") var lrBounds: String?
   @Option(help: "Evaluate on at most N dev examples.") var maxEval: Int?
   @OptionGroup var precisionFlag: PrecisionFlag
   @Flag(inversion: .prefixedNo, help: ArgumentHelp("Frozen-prefix cache: compute the layers below the lowest trainable one once per example.",
                            discussion: "The frozen prefix then runs WITHOUT dropout (always, first epoch included); trainable layers keep theirs. Training and dev examples are cached (dev evaluation has no dropout, so its cache is exact), each bounded at 1 GiB per task, layer and split per rank; examples beyond it are recomputed. Default: on in the quick preset, off otherwise.")) var prefixCache: Bool?
 
-  /// `base` with every given flag applied, validated.
+  /// `base` with every given flag applied, validated (`TrainOptions.validate`).
   func apply(to base: TrainOptions) throws -> TrainOptions {
     var o = base
-    if let v = epochs { guard v > 0 else { throw ValidationError("--epochs must be positive") }; o.epochs = v }
-    if let v = maxSteps { guard v > 0 else { throw ValidationError("--max-steps must be positive") }; o.maxSteps = v }
-    if let v = batchSize { guard v > 0 else { throw ValidationError("--batch-size must be positive") }; o.batchSize = v }
-    // The upper bound is the model's (max_position_embeddings): StudyContext.data checks it.
-    if let v = maxLength { guard v >= 3 else { throw ValidationError("--max-length \(v): must be at least 3 (a sentence pair's [CLS] and two [SEP])") }; o.maxLength = v }
+    if let v = epochs { o.epochs = v }
+    if let v = maxSteps { o.maxSteps = v }
+    if let v = minSteps { o.minSteps = v }
+    if let v = batchSize { o.batchSize = v }
+    if let v = maxLength { o.maxLength = v }
     if let v = optimizer { o.optimizer = v }
-    if let v = weightDecay { guard v >= 0 else { throw ValidationError("--weight-decay must be >= 0") }; o.weightDecay = v }
-    if let v = warmupRatio { guard v >= 0 && v <= 1 else { throw ValidationError("--warmup-ratio must be in [0, 1]") }; o.warmupRatio = v }
-    if let v = maxGradNorm { guard v >= 0 else { throw ValidationError("--max-grad-norm must be >= 0") }; o.maxGradNorm = v }
-    if let v = dropout { guard v >= 0 && v < 1 else { throw ValidationError("--dropout must be in [0, 1)") }; o.dropout = v }
+    if let v = weightDecay { o.weightDecay = v }
+    if let v = warmupRatio { o.warmupRatio = v }
+    if let v = maxGradNorm { o.maxGradNorm = v }
+    if let v = dropout { o.dropout = v }
     if noShuffle { o.shuffle = false }
     if let v = prefixCache { o.prefixCache = v }
-    if let v = lengthBuckets { guard v >= 2 else { throw ValidationError("--length-buckets must be at least 2 (batches per pool)") }; o.lengthBuckets = v }
-    if let v = maxTrain { guard v > 0 else { throw ValidationError("--max-train must be positive") }; o.maxTrain = v }
-    if let v = maxEval { guard v > 0 else { throw ValidationError("--max-eval must be positive") }; o.maxEval = v }
+    if let v = lengthBuckets { o.lengthBuckets = v }
+    if let v = maxTrain { o.maxTrain = v }
+    if let v = maxEval { o.maxEval = v }
+    if let v = restarts { o.restarts = v }
+    if let v = lrBounds {
+      let parts = commaList(v).map(Double.init)
+      guard parts.count == 2, let lo = parts[0], let hi = parts[1] else {
+        throw ValidationError("--lr-bounds '\(v)': expected LOW,HIGH, e.g. 1e-4,0.1")
+      }
+      o.learningRateBounds = [lo, hi]
+    }
+    do { try o.validate() } catch let e as PETLError { throw ValidationError(e.message) }
     return o
   }
 }

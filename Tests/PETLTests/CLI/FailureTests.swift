@@ -36,14 +36,21 @@ final class FailureTests: XCTestCase {
     return (run.status, run.output, Date().timeIntervalSince(start))
   }
 
-  /// Asserts the job failed fast with exactly one `Error: rank R of N: ...` line containing `cause`.
+  /// This machine's host name, as `Communicator.failJob` names it.
+  static var host: String {
+    var name = [CChar](repeating: 0, count: 256)
+    gethostname(&name, name.count - 1)
+    return String(cString: name)
+  }
+
+  /// Asserts the job failed fast with exactly one `Error: rank R of N on HOST: ...` line containing `cause`.
   func assertEndedFast(_ run: (status: Int32, output: String, seconds: Double), rank: Int, of ranks: Int, cause: String,
                        file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertNotEqual(run.status, 0, run.output, file: file, line: line)
     XCTAssertLessThan(run.seconds, Self.endsWithin, run.output, file: file, line: line)
     let errors = run.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
     XCTAssertEqual(errors.count, 1, run.output, file: file, line: line)
-    XCTAssertTrue(errors.first?.hasPrefix("Error: rank \(rank) of \(ranks): ") == true, run.output, file: file, line: line)
+    XCTAssertTrue(errors.first?.hasPrefix("Error: rank \(rank) of \(ranks) on \(Self.host): ") == true, run.output, file: file, line: line)
     XCTAssertTrue(errors.first?.contains(cause) == true, "expected '\(cause)' in: \(run.output)", file: file, line: line)
   }
 
@@ -142,7 +149,7 @@ final class FailureTests: XCTestCase {
     let out = try temporaryFolder("petl-fail")
     let args = ["--modules", "ln_out", "--layers", "4,5"]
     let run = try grid(2, args + ["--cell-timeout", "4"], results: out, env: ["SWIFT_PETL_FAULT": "hang@1"])
-    assertEndedFast(run, rank: 0, of: 2, cause: "watchdog: rank 1 has not reported cell rt-vader ln_out@")
+    assertEndedFast(run, rank: 0, of: 2, cause: "watchdog: rank 1 on \(Self.host) has not reported cell rt-vader ln_out@")
     XCTAssertTrue(run.output.contains("--cell-timeout 4s"), run.output)
     let first = try journalLines(out)
     XCTAssertEqual(first.count, 1, "rank 0's cell finished and is journaled: \(run.output)")

@@ -104,7 +104,10 @@ final class GridTests: XCTestCase {
     let s1 = try XCTUnwrap(l1[0]["lr_selection"] as? [String: Any]), s2 = try XCTUnwrap(l2[0]["lr_selection"] as? [String: Any])
     XCTAssertEqual(s1["chosen"] as? Double, s2["chosen"] as? Double)
     let c1 = try XCTUnwrap(s1["candidates"] as? [[String: Any]]), c2 = try XCTUnwrap(s2["candidates"] as? [[String: Any]])
-    XCTAssertEqual(c1.compactMap { $0["steps"] as? Int }.sorted(), [1, 2, 2])
+    // The last rung is step 2, or later while its leader still predicts one class (up to step 6).
+    let rung = try XCTUnwrap(s1["rung_steps"] as? Int)
+    XCTAssertTrue([2, 4].contains(rung), "\(rung)")
+    XCTAssertEqual(c1.compactMap { $0["steps"] as? Int }.sorted(), [1, rung, rung])
     XCTAssertEqual(c1.compactMap { $0["steps"] as? Int }, c2.compactMap { $0["steps"] as? Int })
     for (a, b) in zip(c1, c2) {
       let la = try XCTUnwrap((a["dev"] as? [String: Any])?["loss"] as? Double)
@@ -112,6 +115,83 @@ final class GridTests: XCTestCase {
       // Only the summation order of the gradient all-reduce differs: a loss of ~0.69 moves by rounding.
       XCTAssertEqual(la, lb, accuracy: 1e-4, "\(a["learning_rate"] ?? "?")")
     }
+  }
+
+  /// Halving over three seeds: seed 1's cell searches; seeds 2 and 3 wait for it (two ranks: one
+  /// group is parked until seed 1's record exists) and train at the rate it chose, exactly as a plain
+  /// cell at that rate and seed.
+  func testLaterSeedsTrainAtTheFirstSeedsChoice() throws {
+    try requireModelAndData()
+    let results = try temporaryFolder("petl-grid"), task = try Self.separableTask(in: results)
+    let args = ["--tasks", task.path, "--modules", "layernorm", "--layers", "all", "--epochs", "4", "--seeds", "1,2,3",
+                "--lrs", "1e-3,1e-2,5e-2", "--lr-selection", "halving", "--max-train", "48"]
+    let r = try grid(2, args, results: results)
+    XCTAssertEqual(r.status, 0, r.output)
+    let lines = try journalLines(results)
+    XCTAssertEqual(lines.count, 3)
+    func seed(_ l: [String: Any]) -> Int { ((l["spec"] as? [String: Any])?["options"] as? [String: Any])?["seed"] as? Int ?? -1 }
+    let bySeed = Dictionary(uniqueKeysWithValues: lines.map { (seed($0), $0) })
+    XCTAssertEqual(((bySeed[1]?["collapse"] as? [String: Any])?["reason"]) as? String, nil, "seed 1 trained")
+    let first = try XCTUnwrap(bySeed[1]?["lr_selection"] as? [String: Any])
+    let chosen = try XCTUnwrap(first["chosen"] as? Double)
+    XCTAssertNil(first["reused_from_seed"])
+    XCTAssertEqual((first["candidates"] as? [Any])?.count, 3)
+    for s in [2, 3] {
+      let sel = try XCTUnwrap(bySeed[s]?["lr_selection"] as? [String: Any], "seed \(s)")
+      XCTAssertEqual(sel["reused_from_seed"] as? Int, 1)
+      XCTAssertEqual(sel["chosen"] as? Double, chosen)
+      XCTAssertEqual((sel["candidates"] as? [Any])?.count, 0, "seed \(s) did not search")
+    }
+    // Seed 2's cell is the plain cell at the chosen rate.
+    let alone = try TestSupport.launch([TestSupport.binary, "train", "--model", TestSupport.modelDir.path,
+                                        "--task", task.path, "--modules", "layernorm",
+                                        "--seed", "2", "--lr", String(chosen)] + Self.tiny.dropLast(2) + ["--epochs", "4", "--max-train", "48"],
+                                       extra: Self.env, timeout: 300)
+    XCTAssertEqual(alone.status, 0, alone.output)
+    let dev = try XCTUnwrap(bySeed[2]?["dev"] as? [String: Any])["accuracy"] as? Double
+    XCTAssertTrue(alone.output.contains("dev: accuracy=\(String(format: "%.4f", dev ?? -1))"), alone.output)
+  }
+
+  /// A user task a head learns in a few steps: positive words against negative ones.
+  static func separableTask(in folder: URL) throws -> URL {
+    let task = folder.appendingPathComponent("separable")
+    try FileManager.default.createDirectory(at: task, withIntermediateDirectories: true)
+    let good = ["wonderful", "great", "superb", "delightful", "excellent", "lovely"]
+    let bad = ["terrible", "awful", "dreadful", "horrible", "boring", "miserable"]
+    func rows(_ n: Int, offset: Int) -> String {
+      (0..<n).map { i -> String in
+        let pos = i % 2 == 0, w = (pos ? good : bad)[(i / 2 + offset) % 6]
+        return #"{"text": "a \#(w) and \#(w) film", "label": "\#(pos ? "pos" : "neg")"}"#
+      }.joined(separator: "\n")
+    }
+    try rows(48, offset: 0).write(to: task.appendingPathComponent("train.jsonl"), atomically: true, encoding: .utf8)
+    try rows(16, offset: 3).write(to: task.appendingPathComponent("dev.jsonl"), atomically: true, encoding: .utf8)
+    return task
+  }
+
+  /// A task whose training labels are all one class: every run predicts that class on dev, is
+  /// recorded as collapsed with its evidence, restarts from a fresh seed, and stays collapsed.
+  func testACollapsedRunRestartsAndIsRecordedAsCollapsed() throws {
+    try requireModelAndData()
+    let folder = try temporaryFolder("petl-collapse"), task = folder.appendingPathComponent("one-class")
+    try FileManager.default.createDirectory(at: task, withIntermediateDirectories: true)
+    let words = ["fine", "dull", "great", "awful", "bright", "grim", "lively", "flat"]
+    func row(_ i: Int, _ label: String) -> String { #"{"text": "a \#(words[i % 8]) film number \#(i)", "label": "\#(label)"}"# }
+    try (0..<24).map { row($0, "pos") }.joined(separator: "\n").write(to: task.appendingPathComponent("train.jsonl"), atomically: true, encoding: .utf8)
+    try (0..<16).map { row($0, $0 % 2 == 0 ? "pos" : "neg") }.joined(separator: "\n").write(to: task.appendingPathComponent("dev.jsonl"), atomically: true, encoding: .utf8)
+    try #"{"labels": ["neg", "pos"]}"#.write(to: task.appendingPathComponent("task.json"), atomically: true, encoding: .utf8)
+    let out = folder.appendingPathComponent("r.json")
+    let r = try TestSupport.launch([TestSupport.binary, "train", "--model", TestSupport.modelDir.path, "--task", task.path,
+                                    "--modules", "classifier", "--lr", "1e-2", "--epochs", "2", "--batch-size", "8",
+                                    "--max-length", "16", "--restarts", "1", "--output", out.path], extra: Self.env, timeout: 300)
+    XCTAssertEqual(r.status, 0, r.output)
+    XCTAssertTrue(r.output.contains("restart 1: seed 1 collapsed (100.0% of dev predictions in one class (gold majority 50.0%))"), r.output)
+    XCTAssertTrue(r.output.contains("status: collapsed: 100.0% of dev predictions in one class"), r.output)
+    let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])
+    let result = try XCTUnwrap(json["result"] as? [String: Any])
+    XCTAssertEqual((result["collapse"] as? [String: Any])?["predicted_share"] as? Double, 1)
+    XCTAssertEqual((result["restarts"] as? [[String: Any]])?.first?["seed"] as? Int, 1)
+    XCTAssertEqual(result["trained_seed"] as? Int, 1_000_001)
   }
 
   /// `--dp 2` against one rank with plain SGD and no clipping, so the update is linear in the

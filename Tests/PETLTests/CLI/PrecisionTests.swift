@@ -52,7 +52,7 @@ final class PrecisionTests: XCTestCase {
     XCTAssertEqual(try JSONDecoder().decode(CellSpec.self, from: Data(bf16.canonicalJSON.utf8)), bf16)
     let a = CellInputs(data: "d", model: "m"), b = CellInputs(data: "d", model: "m", precision: .bf16)
     XCTAssertEqual(b.differences(from: a), ["precision bf16 -> fp32"])
-    let old = try JSONDecoder().decode(CellInputs.self, from: Data(#"{"data":"d","model":"m","engine":3}"#.utf8))
+    let old = try JSONDecoder().decode(CellInputs.self, from: Data(#"{"data":"d","model":"m","engine":\#(Engine.numericsVersion)}"#.utf8))
     XCTAssertEqual(old, a, "inputs recorded before precision are fp32")
     XCTAssertFalse(String(decoding: try JSONEncoder().encode(a), as: UTF8.self).contains("precision"))
   }

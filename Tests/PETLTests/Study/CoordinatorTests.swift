@@ -70,6 +70,8 @@ final class CoordinatorTests: XCTestCase {
     let journal = try Journal(url: folder.appendingPathComponent("journal.jsonl"))
     XCTAssertEqual(journal.done(inputs: [:]).ok, Set(all.map(\.id)))
     XCTAssertEqual(journal.records.map(\.worker), Array(repeating: 0, count: all.count))
+    XCTAssertEqual(journal.records.map(\.hosts), Array(repeating: [world.processorName], count: all.count),
+                   "each record names the host of its group's ranks")
     let progress = recorder.lines.filter { $0.hasPrefix("[") }
     XCTAssertEqual(progress.count, all.count)
     XCTAssertTrue(progress[0].hasPrefix("[1/16] "), progress[0])

@@ -56,6 +56,24 @@ final class JournalTests: XCTestCase {
     XCTAssertEqual(j.done(inputs: [:]).failed, [Self.spec(2).hash])
   }
 
+  /// `hosts` (the host of each rank of the group) is written when known and optional when read: a
+  /// journal written before it was recorded stays readable.
+  func testHostsAreRecordedAndOldRecordsWithoutThemStillRead() throws {
+    let url = folder.appendingPathComponent("hosts/journal.jsonl")
+    do {
+      let j = try Journal(url: url)
+      try j.append(JournalRecord(spec: Self.spec(1), result: Self.okResult(0.61), worker: 2, hosts: ["n2", "n3"]))
+      try j.append(JournalRecord(spec: Self.spec(2), result: Self.okResult(0.62), worker: 0))
+    }
+    let text = try String(contentsOf: url, encoding: .utf8)
+    let lines = text.split(separator: "\n")
+    XCTAssertTrue(lines[0].contains(#""hosts":["n2","n3"]"#), String(lines[0]))
+    XCTAssertFalse(lines[1].contains("hosts"), "no key when unknown: \(lines[1])")
+    let j = try Journal(url: url)
+    XCTAssertEqual(j.records.map(\.hosts), [["n2", "n3"], nil])
+    XCTAssertEqual(j.done(inputs: [:]).ok, [Self.spec(1).hash, Self.spec(2).hash])
+  }
+
   func testALaterOkRecordClearsAnEarlierFailure() throws {
     let j = try Journal(url: folder.appendingPathComponent("j.jsonl"))
     try j.append(JournalRecord(spec: Self.spec(1), result: .failed(reason: "x", wallSeconds: 0, ranks: 1), worker: 0))
