@@ -157,20 +157,16 @@ extension Attention {
   /// qc [B,H] holds the [CLS] query rows, k, v [N,H] all rows; ctxc [B,H] gets the [CLS] context
   /// rows; probsc holds the probability row of (b, h) at (b*heads + h) * maxLen. Dropout uses the
   /// same stream and counters as row 0 of the full computation, so the numbers match it.
-  /// `bf16`: every product reads its operands rounded to bf16 (`Precision.bf16`; fp32 accumulation).
   public static func forwardCLS(ctx ctxc: UnsafeMutablePointer<Float>, probs probsc: UnsafeMutablePointer<Float>,
-                                q qc: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, _ a: Packing,
-                                bf16: Bool = false) {
+                                q qc: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, _ a: Packing) {
     let H = a.hidden, d = a.headDim, scale = a.scale, p = a.dropout
-    @inline(__always) func r(_ x: F16x) -> F16x { bf16 ? BFloat16.rounded(x) : x }
-    @inline(__always) func r(_ x: Float) -> Float { bf16 ? BFloat16.float(BFloat16.round(x)) : x }
     forCLSPairs(a) { worker, pair, b, h, o, len, id in
       let P = probsc + pair * a.maxLen
       let qv = qc + b * H + h * d
       for j in 0..<len {
         let kr = k + (o + j) * H + h * d
         var acc = F16x()
-        forEachBlock(d) { i, l in acc += r(load16(qv, i, l)) * r(load16(kr, i, l)) }
+        forEachBlock(d) { i, l in acc += load16(qv, i, l) * load16(kr, i, l) }
         P[j] = acc.sum() * scale
       }
       Ops.softmaxRow(P, len: len)
@@ -185,7 +181,7 @@ extension Attention {
       while i0 < d {
         let lanes = min(16, d - i0)
         var acc = F16x()
-        for j in 0..<len { acc += r(used[j]) * r(load16(v + (o + j) * H + h * d, i0, lanes)) }
+        for j in 0..<len { acc += used[j] * load16(v + (o + j) * H + h * d, i0, lanes) }
         store16(acc, c, i0, lanes)
         i0 += 16
       }
@@ -194,14 +190,11 @@ extension Attention {
   }
 
   /// Backward of `forwardCLS`: dqc [B,H] for the [CLS] query rows; dk, dv [N,H] for every row
-  /// (written, not accumulated). `bf16`: operands rounded as in `forwardCLS`.
+  /// (written, not accumulated).
   public static func backwardCLS(dq dqc: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
                                  dv: UnsafeMutablePointer<Float>, dctx dctxc: UnsafePointer<Float>, probs probsc: UnsafePointer<Float>,
-                                 q qc: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, _ a: Packing,
-                                 bf16: Bool = false) {
+                                 q qc: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, _ a: Packing) {
     let H = a.hidden, d = a.headDim, scale = a.scale, p = a.dropout
-    @inline(__always) func r(_ x: F16x) -> F16x { bf16 ? BFloat16.rounded(x) : x }
-    @inline(__always) func r(_ x: Float) -> Float { bf16 ? BFloat16.float(BFloat16.round(x)) : x }
     forCLSPairs(a) { worker, pair, b, h, o, len, id in
       let P = UnsafePointer(probsc + pair * a.maxLen)
       let pd = a.scratch(worker), dP = pd + a.maxLen
@@ -214,12 +207,12 @@ extension Attention {
       // dv_j = Pd_j · dctx ;  dPd_j = dctx · v_j
       for j in 0..<len {
         let row = (o + j) * H + h * d
-        let pj = r(used[j])
+        let pj = used[j]
         var acc = F16x()
         forEachBlock(d) { i, l in
-          let g = r(load16(dc, i, l))
+          let g = load16(dc, i, l)
           store16(g * pj, dv + row, i, l)
-          acc += g * r(load16(v + row, i, l))
+          acc += g * load16(v + row, i, l)
         }
         dP[j] = acc.sum()
       }
@@ -229,13 +222,12 @@ extension Attention {
       var i0 = 0
       while i0 < d {
         let lanes = min(16, d - i0)
-        let qq = r(load16(qv, i0, lanes))
+        let qq = load16(qv, i0, lanes)
         var acc = F16x()
         for j in 0..<len {
           let row = (o + j) * H + h * d
-          let ds = r(dP[j])
-          acc += ds * r(load16(k + row, i0, lanes))
-          store16(qq * ds, dk + row, i0, lanes)
+          acc += dP[j] * load16(k + row, i0, lanes)
+          store16(qq * dP[j], dk + row, i0, lanes)
         }
         store16(acc, dqv, i0, lanes)
         i0 += 16

@@ -41,8 +41,9 @@ extension Attention {
   }
 
   /// `forward` with bf16 products: probs[h][b] = softmax(q_b,h · k_b,hᵀ / √d) (fp32), ctx [N,H] =
-  /// round(dropout(probs)) · v (fp32 accumulation and result).
-  public static func forwardBF16(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+  /// round(dropout(probs)) · v, summed in fp32 and rounded (its only reader is the attention output's
+  /// bf16 product).
+  public static func forwardBF16(ctx: UnsafeMutablePointer<BF16>, probs: UnsafeMutablePointer<Float>,
                                  q: UnsafePointer<BF16>, k: UnsafePointer<BF16>, v: UnsafePointer<BF16>, _ a: Packing) {
     let H = a.hidden, d = a.headDim, scale = a.scale, p = a.dropout
     forHeadRuns(a) { worker, h0, h1, po, o, len, id in
@@ -66,7 +67,7 @@ extension Attention {
       }
       // ctx_h [len,d] = Pd_h [len,len] · v_h [len,d]
       Matmul.batchedBF16(batch: hc, transA: false, transB: false, m: len, n: d, k: len, a: pb, lda: len, strideA: n2,
-                         b: v + col, ldb: H, strideB: d, c: ctx + col, ldc: H, strideC: d)
+                         b: v + col, ldb: H, strideB: d, rounded: ctx + col, ldc: H, strideC: d)
     }
   }
 
@@ -101,6 +102,94 @@ extension Attention {
                          b: k + col, ldb: H, strideB: d, c: dq + col, ldc: H, strideC: d)
       Matmul.batchedBF16(batch: hc, transA: true, transB: false, m: len, n: d, k: len, a: pb, lda: len, strideA: n2,
                          b: q + col, ldb: H, strideB: d, c: dk + col, ldc: H, strideC: d)
+    }
+  }
+}
+
+// MARK: the [CLS] query rows only, bf16 operands (the engine's own dot products, fp32 sums)
+
+extension Attention {
+  /// `forwardCLS` on bf16 q [B,H] ([CLS] rows), k, v [N,H]: the probabilities (dropped) are rounded
+  /// before they meet v, as the full layer's batched product rounds them; ctx [B,H] is written
+  /// rounded. The same numbers as `forwardBF16`'s [CLS] rows, up to fp32 summation order.
+  public static func forwardCLSBF16(ctx ctxc: UnsafeMutablePointer<BF16>, probs probsc: UnsafeMutablePointer<Float>,
+                                    q qc: UnsafePointer<BF16>, k: UnsafePointer<BF16>, v: UnsafePointer<BF16>, _ a: Packing) {
+    let H = a.hidden, d = a.headDim, scale = a.scale, p = a.dropout
+    forCLSPairs(a) { worker, pair, b, h, o, len, id in
+      let P = probsc + pair * a.maxLen
+      let qv = qc + b * H + h * d
+      for j in 0..<len {
+        let kr = k + (o + j) * H + h * d
+        var acc = F16x()
+        forEachBlock(d) { i, l in acc += BFloat16.load16(qv, i, l) * BFloat16.load16(kr, i, l) }
+        P[j] = acc.sum() * scale
+      }
+      Ops.softmaxRow(P, len: len)
+      let s = a.scratch(worker)
+      if p > 0 {
+        Dropout.apply(dst: s, src: P, count: len, key: dropoutKey(a.dropoutBase, example: id, head: h), index0: 0, p: p)
+      } else {
+        s.update(from: P, count: len)
+      }
+      let c = ctxc + b * H + h * d
+      var i0 = 0
+      while i0 < d {
+        let lanes = min(16, d - i0)
+        var acc = F16x()
+        for j in 0..<len { acc += BFloat16.float(BFloat16.round(s[j])) * BFloat16.load16(v + (o + j) * H + h * d, i0, lanes) }
+        BFloat16.store16(acc, c, i0, lanes)
+        i0 += 16
+      }
+      BLAS.countFlops(4 * len * d)
+    }
+  }
+
+  /// Backward of `forwardCLSBF16`: every product reads bf16 operands (dctx, the dropped
+  /// probabilities and dS rounded here; q, k, v stored rounded), sums in fp32; dqc [B,H], dk, dv
+  /// [N,H] written in fp32 (the bias gradients sum them).
+  public static func backwardCLSBF16(dq dqc: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
+                                     dv: UnsafeMutablePointer<Float>, dctx dctxc: UnsafePointer<Float>, probs probsc: UnsafePointer<Float>,
+                                     q qc: UnsafePointer<BF16>, k: UnsafePointer<BF16>, v: UnsafePointer<BF16>, _ a: Packing) {
+    let H = a.hidden, d = a.headDim, scale = a.scale, p = a.dropout
+    forCLSPairs(a) { worker, pair, b, h, o, len, id in
+      let P = UnsafePointer(probsc + pair * a.maxLen)
+      let pd = a.scratch(worker), dP = pd + a.maxLen
+      var used = P
+      if p > 0 {
+        Dropout.apply(dst: pd, src: P, count: len, key: dropoutKey(a.dropoutBase, example: id, head: h), index0: 0, p: p)
+        used = UnsafePointer(pd)
+      }
+      let dc = dctxc + b * H + h * d, qv = qc + b * H + h * d
+      // dv_j = Pd_j · dctx ;  dPd_j = dctx · v_j
+      for j in 0..<len {
+        let row = (o + j) * H + h * d
+        let pj = BFloat16.float(BFloat16.round(used[j]))
+        var acc = F16x()
+        forEachBlock(d) { i, l in
+          let g = BFloat16.rounded(load16(dc, i, l))
+          store16(g * pj, dv + row, i, l)
+          acc += g * BFloat16.load16(v + row, i, l)
+        }
+        dP[j] = acc.sum()
+      }
+      Attention.softmaxBackwardRow(dP, pd: used, p: P, len: len, scale: scale)
+      // dq = Σ_j dS_j k_j ;  dk_j = dS_j q
+      let dqv = dqc + b * H + h * d
+      var i0 = 0
+      while i0 < d {
+        let lanes = min(16, d - i0)
+        let qq = BFloat16.load16(qv, i0, lanes)
+        var acc = F16x()
+        for j in 0..<len {
+          let row = (o + j) * H + h * d
+          let ds = BFloat16.float(BFloat16.round(dP[j]))
+          acc += ds * BFloat16.load16(k + row, i0, lanes)
+          store16(qq * ds, dk + row, i0, lanes)
+        }
+        store16(acc, dqv, i0, lanes)
+        i0 += 16
+      }
+      BLAS.countFlops(8 * len * d)
     }
   }
 }

@@ -11,6 +11,7 @@ public enum Matmul {
   public enum Element: String, Sendable, Hashable {
     case f32, bf16
     var dnnl: dnnl_data_type_t { self == .f32 ? dnnl_f32 : dnnl_bf16 }
+    var bytes: Int { self == .f32 ? 4 : 2 }
   }
 
   /// What a primitive is made for: the rank (2, or 3 for a batch of products), which operands are
@@ -35,7 +36,16 @@ public enum Matmul {
                           a: UnsafePointer<BF16>, lda: Int? = nil, b: UnsafePointer<BF16>, ldb: Int? = nil,
                           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil, bias: UnsafePointer<Float>? = nil) {
     split(.bf16, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: UnsafeRawPointer(a), lda: lda,
-          b: UnsafeRawPointer(b), ldb: ldb, beta: beta, c: c, ldc: ldc, bias: bias)
+          b: UnsafeRawPointer(b), ldb: ldb, beta: beta, c: UnsafeMutableRawPointer(c), output: .f32, ldc: ldc, bias: bias)
+  }
+
+  /// `bf16` with a bf16 C: the fp32 sum (plus bias) rounded once, to nearest even (for a product
+  /// whose only reader is another bf16 product). No accumulation into C.
+  public static func bf16(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                          a: UnsafePointer<BF16>, lda: Int? = nil, b: UnsafePointer<BF16>, ldb: Int? = nil,
+                          rounded c: UnsafeMutablePointer<BF16>, ldc: Int? = nil, bias: UnsafePointer<Float>? = nil) {
+    split(.bf16, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: UnsafeRawPointer(a), lda: lda,
+          b: UnsafeRawPointer(b), ldb: ldb, beta: 0, c: UnsafeMutableRawPointer(c), output: .bf16, ldc: ldc, bias: bias)
   }
 
   /// The fp32 product on oneDNN (what `BLAS.gemm` runs where oneDNN's fp32 kernel is the faster).
@@ -43,22 +53,22 @@ public enum Matmul {
                          a: UnsafePointer<Float>, lda: Int? = nil, b: UnsafePointer<Float>, ldb: Int? = nil,
                          beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil, bias: UnsafePointer<Float>? = nil) {
     split(.f32, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: UnsafeRawPointer(a), lda: lda,
-          b: UnsafeRawPointer(b), ldb: ldb, beta: beta, c: c, ldc: ldc, bias: bias)
+          b: UnsafeRawPointer(b), ldb: ldb, beta: beta, c: UnsafeMutableRawPointer(c), output: .f32, ldc: ldc, bias: bias)
   }
 
   @inline(__always)
   static func split(_ input: Element, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                     a: UnsafeRawPointer, lda: Int?, b: UnsafeRawPointer, ldb: Int?, beta: Float,
-                    c: UnsafeMutablePointer<Float>, ldc: Int?, bias: UnsafePointer<Float>?) {
+                    c: UnsafeMutableRawPointer, output: Element, ldc: Int?, bias: UnsafePointer<Float>?) {
     precondition(beta == 0 || beta == 1, "Matmul: beta must be 0 or 1")
     let la = lda ?? (transA ? m : k), lb = ldb ?? (transB ? k : n), lc = ldc ?? n
-    let size = input == .f32 ? 4 : 2
+    let size = input.bytes, csize = output.bytes
     BLAS.countFlops(2 * m * n * k)
     let w = Parallel.workers
-    func block(_ m: Int, _ n: Int, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ c: UnsafeMutablePointer<Float>,
+    func block(_ m: Int, _ n: Int, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ c: UnsafeMutableRawPointer,
                _ bias: UnsafePointer<Float>?) {
-      product(input: input, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: la,
-              b: b, ldb: lb, accumulate: beta == 1, c: UnsafeMutableRawPointer(c), ldc: lc, bias: bias)
+      product(input: input, output: output, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: la,
+              b: b, ldb: lb, accumulate: beta == 1, c: c, ldc: lc, bias: bias)
     }
     guard w > 1, m * n * k >= BLAS.splitThreshold else { block(m, n, a, b, c, bias); return }
     if !transA || m >= n {
@@ -66,14 +76,14 @@ public enum Matmul {
       Parallel.forRanges(blocks) { _, r in
         let r0 = r.lowerBound * 16, r1 = min(m, r.upperBound * 16)
         guard r1 > r0 else { return }
-        block(r1 - r0, n, a + (transA ? r0 : r0 * la) * size, b, c + r0 * lc, bias)
+        block(r1 - r0, n, a + (transA ? r0 : r0 * la) * size, b, c + r0 * lc * csize, bias)
       }
     } else {
       let blocks = (n + 15) / 16
       Parallel.forRanges(blocks) { _, r in
         let c0 = r.lowerBound * 16, c1 = min(n, r.upperBound * 16)
         guard c1 > c0 else { return }
-        block(m, c1 - c0, a, b + (transB ? c0 * lb : c0) * size, c + c0, bias.map { $0 + c0 })
+        block(m, c1 - c0, a, b + (transB ? c0 * lb : c0) * size, c + c0 * csize, bias.map { $0 + c0 })
       }
     }
   }
@@ -97,14 +107,29 @@ public enum Matmul {
   public static func batchedBF16(batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                                  a: UnsafePointer<BF16>, lda: Int, strideA: Int, b: UnsafePointer<BF16>, ldb: Int, strideB: Int,
                                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int) {
+    batched(batch: batch, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, strideA: strideA,
+            b: b, ldb: ldb, strideB: strideB, beta: beta, c: UnsafeMutableRawPointer(c), output: .f32, ldc: ldc, strideC: strideC)
+  }
+
+  /// `batchedBF16` with bf16 C (each sum rounded once; no accumulation).
+  public static func batchedBF16(batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                                 a: UnsafePointer<BF16>, lda: Int, strideA: Int, b: UnsafePointer<BF16>, ldb: Int, strideB: Int,
+                                 rounded c: UnsafeMutablePointer<BF16>, ldc: Int, strideC: Int) {
+    batched(batch: batch, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, strideA: strideA,
+            b: b, ldb: ldb, strideB: strideB, beta: 0, c: UnsafeMutableRawPointer(c), output: .bf16, ldc: ldc, strideC: strideC)
+  }
+
+  private static func batched(batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                              a: UnsafePointer<BF16>, lda: Int, strideA: Int, b: UnsafePointer<BF16>, ldb: Int, strideB: Int,
+                              beta: Float, c: UnsafeMutableRawPointer, output: Element, ldc: Int, strideC: Int) {
     precondition(beta == 0 || beta == 1, "Matmul: beta must be 0 or 1")
     guard batch > 0, m > 0, n > 0 else { return }
     BLAS.countFlops(2 * batch * m * n * k)
     let B = Int64(batch)
     let ta = tensor(.bf16, (B, Int64(m), Int64(k)), transA ? (Int64(strideA), 1, Int64(lda)) : (Int64(strideA), Int64(lda), 1), a)
     let tb = tensor(.bf16, (B, Int64(k), Int64(n)), transB ? (Int64(strideB), 1, Int64(ldb)) : (Int64(strideB), Int64(ldb), 1), b)
-    let tc = tensor(.f32, (B, Int64(m), Int64(n)), (Int64(strideC), Int64(ldc), 1), UnsafeRawPointer(c))
-    execute(Kind(ndims: 3, transA: transA, transB: transB, input: .bf16, accumulate: beta == 1, scale: alpha != 1),
+    let tc = tensor(output, (B, Int64(m), Int64(n)), (Int64(strideC), Int64(ldc), 1), UnsafeRawPointer(c))
+    execute(Kind(ndims: 3, transA: transA, transB: transB, input: .bf16, output: output, accumulate: beta == 1, scale: alpha != 1),
             ta, tb, tc, bias: nil, biasCount: 0, alpha: alpha)
   }
 

@@ -133,12 +133,13 @@ extension EncoderModel {
               dropped: reach > .lnOut ? ws.dtmp.p : nil, site: .ffnOutput)
     if reach == .lnOut { return false }
     // output dense: dg [R,I] = do · Wo ; dWo += doᵀ · g
-    linear(p.output, dout: ws.dtmp.p, inp: ws.g[l].p, into: reach > .output ? ws.dI.p : nil, n: R, i: I, o: H)
+    linear(p.output, dout: ws.dtmp.p, inp: ws.g[l].p, into: reach > .output ? ws.dI.p : nil, n: R, i: I, o: H,
+           rounded: stored(ws.gb, l))
     if reach == .output { return false }
     // gelu, then intermediate dense: dy1 [R,H] = dr2 + du · Wi ; dWi += duᵀ · y1
     Ops.geluBackward(ws.dI.p, dg: ws.dI.p, slope: ws.u[l].p, count: R * I)
     linear(p.intermediate, dout: ws.dI.p, inp: ws.y1[l].p, into: reach > .intermediate ? ws.dy1.p : nil, accumulate: true,
-           n: R, i: H, o: I)
+           n: R, i: H, o: I, rounded: stored(ws.y1b, l))
     if reach == .intermediate { return false }
     // LN1: dr1 [R,H] is the residual branch's gradient and, through the dropout, the attention
     // output dense's (dtmp). All rows: dr1 goes straight into dxIn; [CLS] rows: into dr, added at
@@ -148,7 +149,8 @@ extension EncoderModel {
               site: .attentionOutput)
     if reach == .lnAttn { return false }
     // attention output dense: dctx [R,H] = da · Wa
-    linear(p.attnOut, dout: ws.dtmp.p, inp: ws.ctx[l].p, into: reach > .attnOut ? ws.dctx.p : nil, n: R, i: H, o: H)
+    linear(p.attnOut, dout: ws.dtmp.p, inp: ws.ctx[l].p, into: reach > .attnOut ? ws.dctx.p : nil, n: R, i: H, o: H,
+           rounded: stored(ws.ctxb, l))
     if reach == .attnOut { return false }
     // attention: dq [R,H], dk, dv [N,H]
     let packing = ws.attention(batch, dropout: pa, base: key(.attentionProbs, l))
@@ -158,12 +160,14 @@ extension EncoderModel {
                          q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing)
     case (.all, .bf16):
       BFloat16.convertParallel(ws.dctx.p, ws.dctxb.p, count: N * H)
-      let (qb, kb, vb) = roundedQKV(l, rows: N, ws: ws)
       Attention.backwardBF16(dq: ws.dq.p, dk: ws.dk.p, dv: ws.dv.p, dctx: ws.dctxb.p, probs: ws.probs[l].p,
-                             q: qb, k: kb, v: vb, packing)
-    case (.cls, _):
+                             q: ws.qb[l].p, k: ws.kb[l].p, v: ws.vb[l].p, packing)
+    case (.cls, .fp32):
       Attention.backwardCLS(dq: ws.dq.p, dk: ws.dk.p, dv: ws.dv.p, dctx: ws.dctx.p, probs: ws.probs[l].p,
-                            q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing, bf16: precision == .bf16)
+                            q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing)
+    case (.cls, .bf16):
+      Attention.backwardCLSBF16(dq: ws.dq.p, dk: ws.dk.p, dv: ws.dv.p, dctx: ws.dctx.p, probs: ws.probs[l].p,
+                                q: ws.qb[l].p, k: ws.kb[l].p, v: ws.vb[l].p, packing)
     }
     // q, k, v dense; dW += dᵀ · input (bf16: the layer input rounded once for the three)
     let dxIn = below ? ws.dxIn.p : nil
@@ -192,6 +196,13 @@ extension EncoderModel {
     guard below else { return false }
     swap(&ws.dx, &ws.dxIn)
     return true
+  }
+}
+
+extension EncoderModel {
+  /// Layer l's rounded copy of an activation in bf16 (`Workspace.qb`...), nil in fp32.
+  func stored(_ list: [BF16Buffer], _ l: Int) -> UnsafePointer<BF16>? {
+    precision == .bf16 ? UnsafePointer(list[l].p) : nil
   }
 }
 

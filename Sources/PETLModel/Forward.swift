@@ -56,8 +56,12 @@ extension EncoderModel {
     let lastRows: QueryRows = depth == .logits && end == dims.layers ? .cls : .all
     if ws.clsOffsets.count != B + 1 { ws.clsOffsets = Array(0...B) }
     for l in startLayer..<end {
-      layerForward(l, batch, ws: ws, rows: l == dims.layers - 1 ? lastRows : .all, ph: ph, pa: pa,
-                   storeSlope: forBackward, key: { key($0, $1) })
+      let rows: QueryRows = l == dims.layers - 1 ? lastRows : .all
+      if precision == .bf16 {
+        layerForwardBF16(l, batch, ws: ws, rows: rows, ph: ph, pa: pa, storeSlope: forBackward, key: { key($0, $1) })
+      } else {
+        layerForward(l, batch, ws: ws, rows: rows, ph: ph, pa: pa, storeSlope: forBackward, key: { key($0, $1) })
+      }
     }
     let pass = ForwardPass(startLayer: startLayer, lastLayerRows: lastRows, storedSlope: forBackward)
     guard depth != .encoder, end == dims.layers else { return pass }
@@ -158,46 +162,31 @@ extension EncoderModel {
     func dropout(_ p: Float, _ site: DropoutSite) -> RowDropout {
       RowDropout(offsets: rowOffsets, exampleIds: batch.exampleIds, p: p, base: key(site, l))
     }
-    // q [R,H] = xq · Wqᵀ + bq;  k, v [N,H] = x · Wᵀ + b  (bf16: x rounded once for the three)
-    let xb = precision == .bf16 ? roundedInput(x, count: N * H, ws: ws) : nil
-    linearForward(ws.k[l].p, x, p.key, n: N, i: H, o: H, ws: ws, rounded: xb)
-    linearForward(ws.v[l].p, x, p.value, n: N, i: H, o: H, ws: ws, rounded: xb)
-    linearForward(ws.q[l].p, xq, p.query, n: R, i: H, o: H, ws: ws, rounded: rows == .all ? xb : nil)
+    // q [R,H] = xq · Wqᵀ + bq;  k, v [N,H] = x · Wᵀ + b
+    Ops.linearForward(ws.q[l].p, xq, w(p.query), b(p.query), n: R, i: H, o: H)
+    Ops.linearForward(ws.k[l].p, x, w(p.key), b(p.key), n: N, i: H, o: H)
+    Ops.linearForward(ws.v[l].p, x, w(p.value), b(p.value), n: N, i: H, o: H)
     // ctx [R,H] = softmax(q kᵀ/√d) v, per sequence and head
     let packing = ws.attention(batch, dropout: pa, base: key(.attentionProbs, l))
-    switch (rows, precision) {
-    case (.all, .fp32): Attention.forward(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing)
-    case (.all, .bf16):
-      let (qb, kb, vb) = roundedQKV(l, rows: N, ws: ws)
-      Attention.forwardBF16(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: qb, k: kb, v: vb, packing)
-    case (.cls, _):
-      Attention.forwardCLS(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing,
-                           bf16: precision == .bf16)
+    switch rows {
+    case .all: Attention.forward(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing)
+    case .cls: Attention.forwardCLS(ctx: ws.ctx[l].p, probs: ws.probs[l].p, q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing)
     }
     // y1 [R,H] = LN1(dropout(ctx · Waᵀ + ba) + xq)
     let r1 = ws.dtmp.p
-    linearForward(r1, ws.ctx[l].p, p.attnOut, n: R, i: H, o: H, ws: ws)
+    Ops.linearForward(r1, ws.ctx[l].p, w(p.attnOut), b(p.attnOut), n: R, i: H, o: H)
     Ops.residualLayerNormForward(ws.y1[l].p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, r1, residual: xq,
                                  gamma: w(p.lnAttn), beta: b(p.lnAttn), c: H, eps: dims.layerNormEps,
                                  dropout: dropout(dims.family.dropsAttentionOutput ? ph : 0, .attentionOutput))
     // u [R,I] = y1 · Wiᵀ + bi ;  g = gelu(u)  (u becomes GELU's slope when a backward follows)
-    linearForward(ws.u[l].p, ws.y1[l].p, p.intermediate, n: R, i: H, o: I, ws: ws)
+    Ops.linearForward(ws.u[l].p, ws.y1[l].p, w(p.intermediate), b(p.intermediate), n: R, i: H, o: I)
     Ops.geluForward(ws.g[l].p, ws.u[l].p, count: R * I, slope: storeSlope ? ws.u[l].p : nil)
     // out [R,H] = LN2(dropout(g · Woᵀ + bo) + y1)
     let r2 = ws.dtmp.p
-    linearForward(r2, ws.g[l].p, p.output, n: R, i: I, o: H, ws: ws)
+    Ops.linearForward(r2, ws.g[l].p, w(p.output), b(p.output), n: R, i: I, o: H)
     Ops.residualLayerNormForward(out, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2, residual: ws.y1[l].p,
                                  gamma: w(p.lnOut), beta: b(p.lnOut), c: H, eps: dims.layerNormEps,
                                  dropout: dropout(ph, .ffnOutput))
-  }
-
-  /// Layer l's q, k, v [rows,H] rounded to bf16 (attention's operands), in the workspace.
-  func roundedQKV(_ l: Int, rows: Int, ws: Workspace) -> (UnsafePointer<BF16>, UnsafePointer<BF16>, UnsafePointer<BF16>) {
-    let n = rows * dims.hidden
-    BFloat16.convertParallel(ws.q[l].p, ws.qb.p, count: n)
-    BFloat16.convertParallel(ws.k[l].p, ws.kb.p, count: n)
-    BFloat16.convertParallel(ws.v[l].p, ws.vb.p, count: n)
-    return (UnsafePointer(ws.qb.p), UnsafePointer(ws.kb.p), UnsafePointer(ws.vb.p))
   }
 
   /// Loss of the last forward pass (cross-entropy, or MSE when numLabels == 1), summed over the

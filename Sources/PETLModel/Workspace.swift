@@ -69,11 +69,14 @@ public final class Workspace {
   var dcls = FloatBuffer(0), dpooled = FloatBuffer(0), dlogits = FloatBuffer(0)
   var attnScratch = FloatBuffer(0)
   var gradScratchW = FloatBuffer(0), gradScratchB = FloatBuffer(0)
-  // bf16 GEMM operands (precision bf16 only): an activation operand [N, max(H,I,E)] and an output
-  // gradient [N, max(H,I)], both rounded from their fp32 values just before the GEMM reads them;
-  // attention's q, k, v and dctx [N,H]; attention's per-worker bf16 scratch.
-  var bfIn = BF16Buffer(0), bfOut = BF16Buffer(0)
-  var qb = BF16Buffer(0), kb = BF16Buffer(0), vb = BF16Buffer(0), dctxb = BF16Buffer(0)
+  // bf16 (precision bf16 only). Per layer, what only bf16 products read, stored rounded (their fp32
+  // buffers above then hold nothing: q, k, v, ctx, g; y1 is one buffer shared by the layers): q, k,
+  // v [N,H], ctx [R,H], y1 [R,H] (also kept fp32 for LN2's residual), g [R,I].
+  var qb: [BF16Buffer] = [], kb: [BF16Buffer] = [], vb: [BF16Buffer] = []
+  var ctxb: [BF16Buffer] = [], y1b: [BF16Buffer] = [], gb: [BF16Buffer] = []
+  // Operands rounded just before a product reads them: an activation [N, max(H,I,E)], an output
+  // gradient [N, max(H,I)], dctx [N,H]; attention's per-worker bf16 scratch.
+  var bfIn = BF16Buffer(0), bfOut = BF16Buffer(0), dctxb = BF16Buffer(0)
   var attnScratchBF16 = BF16Buffer(0)
   /// The precision the buffers are sized for (bf16 adds the ones above and widens attention's scratch).
   public private(set) var precision: Precision
@@ -153,16 +156,27 @@ public final class Workspace {
       let shared = FloatBuffer(c)
       return (0..<n).map { $0 < f ? shared : FloatBuffer(c) }
     }
+    let bf16 = precision == .bf16
     x = (0..<(L + 1)).map { _ in FloatBuffer(N * H) }
     xhat0 = FloatBuffer(N * E); rstd0 = FloatBuffer(N)
     embedded = FloatBuffer(dims.projectsEmbeddings ? N * E : 0)
     positions.reserveCapacity(N)
-    q = many(L, N * H); k = many(L, N * H); v = many(L, N * H)
+    q = many(L, bf16 ? 0 : N * H); k = many(L, bf16 ? 0 : N * H); v = many(L, bf16 ? 0 : N * H)
     probs = many(L, maxProbs)
-    ctx = many(L, N * H)
-    xhat1 = many(L, N * H); rstd1 = many(L, N); y1 = many(L, N * H)
-    u = many(L, N * I); g = many(L, N * I)
+    ctx = many(L, bf16 ? 0 : N * H)
+    xhat1 = many(L, N * H); rstd1 = many(L, N)
+    let sharedY1 = FloatBuffer(N * H)
+    y1 = bf16 ? (0..<L).map { _ in sharedY1 } : many(L, N * H)
+    u = many(L, N * I); g = many(L, bf16 ? 0 : N * I)
     xhat2 = many(L, N * H); rstd2 = many(L, N)
+    func halves(_ c: Int) -> [BF16Buffer] {
+      guard bf16 else { return [] }
+      guard f > 0 else { return (0..<L).map { _ in BF16Buffer(c) } }
+      let shared = BF16Buffer(c)
+      return (0..<L).map { $0 < f ? shared : BF16Buffer(c) }
+    }
+    qb = halves(N * H); kb = halves(N * H); vb = halves(N * H)
+    ctxb = halves(N * H); y1b = halves(N * H); gb = halves(N * I)
     clsIn = FloatBuffer(B * H)
     cls = FloatBuffer(B * H); pooled = FloatBuffer(B * H); pooledDrop = FloatBuffer(B * H)
     clsDrop = FloatBuffer(dims.family.dropsHeadInput ? B * H : 0)
@@ -172,12 +186,10 @@ public final class Workspace {
     dy1 = FloatBuffer(N * H); dI = FloatBuffer(N * I)
     dq = FloatBuffer(N * H); dk = FloatBuffer(N * H); dv = FloatBuffer(N * H); dctx = FloatBuffer(N * H)
     dcls = FloatBuffer(B * H); dpooled = FloatBuffer(B * H); dlogits = FloatBuffer(B * dims.numLabels)
-    let bf16 = precision == .bf16
     attnScratch = FloatBuffer(Parallel.maxWorkers * (bf16 ? Attention.scratchPerWorkerBF16(maxLen: maxLen, heads: dims.heads).floats
                                                           : Attention.scratchPerWorker(maxLen: maxLen)))
     let wide = max(H, I, E)
     bfIn = BF16Buffer(bf16 ? N * wide : 0); bfOut = BF16Buffer(bf16 ? N * max(H, I) : 0)
-    qb = BF16Buffer(bf16 ? N * H : 0); kb = BF16Buffer(bf16 ? N * H : 0); vb = BF16Buffer(bf16 ? N * H : 0)
     dctxb = BF16Buffer(bf16 ? N * H : 0)
     attnScratchBF16 = BF16Buffer(bf16 ? Parallel.maxWorkers * Attention.scratchPerWorkerBF16(maxLen: maxLen, heads: dims.heads).halves : 0)
   }
@@ -190,7 +202,9 @@ public final class Workspace {
     for list in [x, q, k, v, probs, ctx, xhat1, rstd1, y1, u, g, xhat2, rstd2] { list.forEach(add) }
     for b in [xhat0, rstd0, embedded, clsIn, cls, pooled, pooledDrop, clsDrop, headSlope, logits, dx, dxIn, dr, dtmp, dy1, dI, dq, dk, dv, dctx,
               dcls, dpooled, dlogits, attnScratch, gradScratchW, gradScratchB] { add(b) }
-    for b in [bfIn, bfOut, qb, kb, vb, dctxb, attnScratchBF16] { total += 2 * b.count }
+    var seenHalves = Set<ObjectIdentifier>()
+    for b in qb + kb + vb + ctxb + y1b + gb + [bfIn, bfOut, dctxb, attnScratchBF16]
+    where seenHalves.insert(ObjectIdentifier(b)).inserted { total += 2 * b.count }
     return total
   }
 

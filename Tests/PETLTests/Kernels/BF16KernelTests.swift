@@ -111,6 +111,16 @@ final class BF16KernelTests: XCTestCase {
       let label = "\(m)x\(n)x\(k) tA \(t.transA) tB \(t.transB) alpha \(t.alpha) beta \(t.beta) bias \(t.bias) workers \(t.workers)"
       check(c, want, mag, m: m, n: n, ldc: ldc, k: k, "bf16 " + label)
       check(cf, want, mag, m: m, n: n, ldc: ldc, k: k, "f32 " + label)
+      if t.beta == 0 {
+        // a bf16 C is the fp32 C rounded to nearest even, bit for bit
+        var cb = [BF16](repeating: 0, count: m * ldc)
+        bv.withUnsafeBufferPointer { bp in
+          Matmul.bf16(transA: t.transA, transB: t.transB, m: m, n: n, k: k, alpha: t.alpha, a: a, lda: lda, b: b, ldb: ldb,
+                      rounded: &cb, ldc: ldc, bias: t.bias ? bp.baseAddress : nil)
+        }
+        let wrong = (0..<m).flatMap { i in (0..<n).map { i * ldc + $0 } }.filter { cb[$0] != BFloat16.round(c[$0]) }
+        XCTAssertTrue(wrong.isEmpty, "bf16 C \(label): \(wrong.count) entries not round(fp32 C)")
+      }
     }
   }
 
@@ -132,6 +142,12 @@ final class BF16KernelTests: XCTestCase {
       var c = c0
       Matmul.batchedBF16(batch: heads, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, strideA: strideA,
                          b: kv, ldb: H, strideB: d, beta: beta, c: &c, ldc: n, strideC: m * n)
+      if beta == 0 {
+        var cb = [BF16](repeating: 0, count: heads * m * n)
+        Matmul.batchedBF16(batch: heads, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                           strideA: strideA, b: kv, ldb: H, strideB: d, rounded: &cb, ldc: n, strideC: m * n)
+        XCTAssertEqual(cb, c.map(BFloat16.round), "batched bf16 C is the fp32 C rounded")
+      }
       for h in 0..<heads {
         let aH = Array(a[(h * strideA)...]).map(BFloat16.float), bH = Array(kv[(h * d)...]).map(BFloat16.float)
         let block = (h * m * n)..<((h + 1) * m * n)

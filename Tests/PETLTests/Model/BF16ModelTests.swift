@@ -12,8 +12,10 @@ final class BF16ModelTests: XCTestCase {
 
   static let midDims = KernelTests.midDims
 
-  func run(_ m: EncoderModel, _ batch: Batch, _ set: TrainableSet, depth: EncoderModel.ForwardDepth) -> (logits: [Float], grads: [Float]) {
+  func run(_ m: EncoderModel, _ batch: Batch, _ set: TrainableSet, depth: EncoderModel.ForwardDepth,
+           storeFrom: Int = 0) -> (logits: [Float], grads: [Float]) {
     let ws = Workspace(dims: m.dims, precision: m.precision)
+    ws.storeActivations(from: storeFrom)
     let pass = m.forward(batch, ws: ws, training: true, dropoutKey: 11, depth: depth)
     m.loss(batch, ws: ws)
     var g = [Float](repeating: 0, count: set.count)
@@ -63,6 +65,36 @@ final class BF16ModelTests: XCTestCase {
         XCTAssertLessThan(Self.relative(cls2.grads, cls1.grads), 1e-5, label)
       }
     }
+  }
+
+  /// The layers below the lowest trainable one share their (bf16 and fp32) buffers; a forward may
+  /// start from a cached layer input: the same numbers as without either.
+  func testSharedBuffersAndCachedStart() throws {
+    try BF16KernelTests.requireBF16()
+    let dims = ModelDims(vocabSize: 60, hidden: 64, layers: 4, heads: 4, intermediate: 96,
+                         maxPositions: 80, typeVocab: 2, numLabels: 2, layerNormEps: 1e-5)
+    let m = TestSupport.tinyModel(dims: dims)
+    try m.setPrecision(.bf16)
+    let batch = TestSupport.tinyBatch(dims: dims, lengths: [12, 30, 7])
+    for (mods, layer) in [(["query"], 2), (["layernorm"], 3), (["output"], 1)] as [([TrainableModule], Int)] {
+      let set = try TrainableSet(modules: mods, layers: .indices([layer]), layout: m.layout)
+      for depth in [EncoderModel.ForwardDepth.logits, .logitsAllRows] {
+        let all = run(m, batch, set, depth: depth), shared = run(m, batch, set, depth: depth, storeFrom: layer)
+        XCTAssertEqual(all.logits, shared.logits, "\(mods) \(layer)")
+        XCTAssertEqual(all.grads, shared.grads, "\(mods) \(layer)")
+      }
+    }
+    m.hiddenDropout = 0; m.attentionDropout = 0; m.classifierDropout = 0
+    let ref = run(m, batch, try TrainableSet(modules: ["query"], layers: .indices([2]), layout: m.layout), depth: .logits)
+    let ws = Workspace(dims: dims, precision: .bf16)
+    m.forward(batch, ws: ws, training: false, depth: .encoder)
+    let cached = Array(ws.layerInput(2, tokens: batch.tokens))
+    let ws2 = Workspace(dims: dims, precision: .bf16)
+    ws2.storeActivations(from: 2)
+    ws2.reserve(for: batch)
+    _ = cached.withUnsafeBufferPointer { ws2.layerInput(2, tokens: batch.tokens).update(fromContentsOf: $0) }
+    m.forward(batch, ws: ws2, training: true, dropoutKey: 11, startLayer: 2)
+    XCTAssertEqual(Array(ws2.outputs(batch: batch.count)), ref.logits)
   }
 
   /// bf16 against fp32 on the same model and batch: close, and not equal. These random models (weights

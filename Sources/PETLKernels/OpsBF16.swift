@@ -14,4 +14,20 @@ extension Ops {
       }
     }
   }
+
+  /// `geluForward` writing g rounded to bf16 (its only reader is the next bf16 product); the slope
+  /// stays fp32.
+  public static func geluForward(rounded g: UnsafeMutablePointer<BF16>, _ u: UnsafeMutablePointer<Float>, count: Int,
+                                 slope: UnsafeMutablePointer<Float>? = nil) {
+    Parallel.forFloats(count) { lo, hi in
+      let g = g + lo, u = u + lo
+      forEachBlock(hi - lo) { i, l in
+        let x = load16(u, i, l)
+        let (erf, e) = FastMath.erfAndGaussian(x * 0.707_106_781_186_547_5)
+        let cdf = 0.5 * (1 + erf)
+        BFloat16.store16(x * cdf, g, i, l)
+        if let slope { store16(cdf + x * (e * 0.398_942_280_401_432_7), slope + lo, i, l) }
+      }
+    }
+  }
 }
