@@ -8,8 +8,8 @@ import PETLSupport
 
 /// `--precision`: what each request resolves to on a CPU with and without bf16 dot products; the
 /// precision in a cell's identity and its journal inputs (fp32 cells keep their old hashes); and
-/// through the binary on the tiny BERT checkpoint: a bf16 grid, then an fp32 one on the same
-/// journal, whose report sets the bf16 records aside naming the precision.
+/// through the binary on the tiny BERT checkpoint: a two-rank `auto` grid (bf16 here), then an fp32
+/// one on the same journal, whose report sets the bf16 records aside naming the precision.
 final class PrecisionTests: XCTestCase {
   final class Ranks: Collective {
     let rank = 0, size: Int, capable: Int
@@ -70,9 +70,10 @@ final class PrecisionTests: XCTestCase {
     let out = try temporaryFolder("petl-precision")
     let grid = [TestSupport.binary, "grid", "--model", folder.path, "--data-dir", TestSupport.glueDir.path, "--tasks", "rte",
                 "--modules", "layernorm", "--quiet", "--results", out.path] + FamilyGridTests.tiny
-    let b = try TestSupport.launch(grid + ["--precision", "auto"], extra: FamilyGridTests.env, timeout: 300)
+    // two ranks agree on auto (an all-reduce) before planning
+    let b = try TestSupport.launch(["mpirun", "-n", "2"] + grid + ["--precision", "auto"], extra: FamilyGridTests.env, timeout: 300)
     XCTAssertEqual(b.status, 0, b.output)
-    XCTAssertTrue(b.output.contains("precision: bf16 (--precision auto:"), b.output)
+    XCTAssertTrue(b.output.contains("precision: bf16 (--precision auto:") && b.output.contains("on all 2 ranks"), b.output)
     let f = try TestSupport.launch(grid + ["--precision", "fp32"], extra: FamilyGridTests.env, timeout: 300)
     XCTAssertEqual(f.status, 0, f.output)
     let lines = try String(contentsOf: out.appendingPathComponent("journal.jsonl"), encoding: .utf8).split(separator: "\n")

@@ -112,8 +112,9 @@ final class BF16ModelTests: XCTestCase {
       let dims = TestSupport.tinyDims(family)
       let m = TestSupport.tinyModel(dims: dims)
       let batch = TestSupport.tinyBatch(dims: dims, lengths: [5, 7, 3, 9])
-      for mods: [TrainableModule] in [["full"], ["query"], ["layernorm"], ["classifier"], ["bias"]] {
-        let set = try TrainableSet(modules: mods, layers: .all, layout: m.layout)
+      for mods: [TrainableModule] in [["full"], ["query"], ["layernorm"], ["classifier"], ["bias"], ["random"]] {
+        // random: scattered weight entries, each its own dot product over rounded operands
+        let set = try TrainableSet(modules: mods, layers: .all, layout: m.layout, randomCount: mods == ["random"] ? 200 : nil, seed: 1)
         try m.setPrecision(.fp32)
         let f = run(m, batch, set, depth: .logits)
         try m.setPrecision(.bf16)
