@@ -27,6 +27,7 @@ struct BenchCommand: ParsableCommand {
   @Option var batch: Int = 32
   @Option var seq: Int = 128
   @OptionGroup var precisionFlag: PrecisionFlag
+  @Flag(inversion: .prefixedNo, help: "With --precision bf16, also time every row in fp32 (the speed-up and both memories).") var fp32Baseline = true
 
   func run() throws {
     if let threads { Parallel.setThreads(threads) }
@@ -63,7 +64,7 @@ struct BenchCommand: ParsableCommand {
     }
     for row in BenchRow.all where wanted.contains(row.name) {
       try m.setPrecision(.fp32)
-      let f = try timing.time(row, model: m)
+      let f = bf16 && !fp32Baseline ? (ms: Double.nan, flops: 0, rate: 0, bytes: 0) : try timing.time(row, model: m)
       guard bf16 else {
         results.append((row, f.ms))
         print(pad(row.name) + String(format: " %8.1f %9.1f %6.0f%%  (%5.1f) %12.0f", f.ms, f.rate, 100 * f.rate / gemm32,
