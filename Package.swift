@@ -3,7 +3,7 @@ import PackageDescription
 
 // Release: AVX-512/AVX2 codegen for the build machine (a cluster build is made on a node like the
 // ones it runs on). Bounds, overflow and precondition checks stay on (-O, not -Ounchecked): the time
-// is in OpenBLAS and in pointer-based kernels, unchecked either way (README, Performance, has the
+// is in OpenBLAS and in pointer-based kernels, unchecked either way (docs/performance.md has the
 // A/B measurement), while an unchecked build turns a wrong index in the tokenizer, data or study
 // code into a silent bad read.
 let hot: [SwiftSetting] = [
@@ -21,8 +21,10 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
   ],
   // The layers, each depending only on the ones below it (the compiler enforces the direction):
-  //   swift-petl (CLI) -> PETLStudy -> PETLDistributed -> PETLTraining -> PETLText, PETLData ->
-  //   PETLModel -> PETLKernels. The engine (kernels, model) never sees MPI, a module name or a flag.
+  //   swift-petl (CLI) -> PETLStudy -> PETLDistributed -> PETLTraining -> PETLText -> PETLModel ->
+  //   PETLKernels, and PETLTraining -> PETLData -> PETLKernels; PETLSupport sits at the bottom beside
+  //   the kernels. Each target lists exactly the targets its files import. The engine (kernels, model)
+  //   never sees MPI, a module name or a flag.
   targets: [
     // Open MPI, through pkg-config `ompi-c`; shims for the macros Swift cannot import.
     .systemLibrary(name: "CMPI", path: "CMPI", pkgConfig: "ompi-c"),
@@ -41,16 +43,17 @@ let package = Package(
     .target(name: "PETLModel", dependencies: ["PETLSupport", "PETLKernels"], swiftSettings: hot),
     // WordPiece (BERT, ELECTRA, DistilBERT) and byte-level BPE (RoBERTa) tokenization, id for id as
     // transformers (checked against the model's config).
-    .target(name: "PETLText", dependencies: ["PETLSupport", "PETLKernels", "PETLModel"], swiftSettings: hot),
+    .target(name: "PETLText", dependencies: ["PETLSupport", "PETLModel"], swiftSettings: hot),
     // Tasks, their readers and metrics.
     .target(name: "PETLData", dependencies: ["PETLSupport", "PETLKernels"], swiftSettings: hot),
-    // One cell: trainable sets, the step, the optimizer, successive halving; ranks as a `Collective`.
+    // One cell: trainable sets, the step, the optimizer, successive halving; ranks as a `Collective`;
+    // the step benchmark (`swift-petl bench`).
     .target(name: "PETLTraining", dependencies: ["PETLSupport", "PETLKernels", "PETLModel", "PETLText", "PETLData"], swiftSettings: hot),
     // MPI: the communicator (a `Collective`), launch checks, stop signals.
-    .target(name: "PETLDistributed", dependencies: ["CMPI", "PETLSupport", "PETLKernels", "PETLTraining"], swiftSettings: hot),
+    .target(name: "PETLDistributed", dependencies: ["CMPI", "PETLSupport", "PETLTraining"], swiftSettings: hot),
     // The grid: plan, presets, coordinator, journal, report.
     .target(name: "PETLStudy",
-            dependencies: ["PETLSupport", "PETLKernels", "PETLModel", "PETLText", "PETLData", "PETLTraining", "PETLDistributed"],
+            dependencies: ["PETLSupport", "PETLKernels", "PETLModel", "PETLData", "PETLTraining", "PETLDistributed"],
             swiftSettings: hot),
     .executableTarget(
       name: "swift-petl",

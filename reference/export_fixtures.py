@@ -24,7 +24,7 @@ BERT on STS-B for a regression head) the script
      what save_pretrained of that model writes), checks config.json (every original member kept
      as written, the label fields), tokenizes the dev set with AutoTokenizer.from_pretrained(export)
      at predict's max_length and checks transformers' logits against predict's (1e-4), the
-     pipeline() call of the README, and the PEFT folder: PeftModel.from_pretrained(base, export/peft)
+     pipeline() call of docs/export.md, and the PEFT folder: PeftModel.from_pretrained(base, export/peft)
      restores every adapter tensor (get_peft_model_state_dict gives the file back exactly), predicts
      the same, and PEFT's own save_pretrained of that model writes the same keys and config;
   5. writes Tests/Fixtures/export/<case>/expected.json (format in reference/README.md, "Export
@@ -264,7 +264,7 @@ def check_case(case, family, task, args, tmp):
     print(f"[{case}] {cls.__name__}: {len(names)} tensors, nothing missing or unexpected; "
           f"{len(rows)} dev rows, transformers vs predict max |diff| {worst:.2e} (logits spread {spread:.3f})")
 
-    # the README's pipeline lines ---------------------------------------------------------------
+    # docs/export.md's pipeline lines -----------------------------------------------------------
     clf = pipeline("text-classification", model=export, tokenizer=export)
     got = clf([{"text": r[0], "text_pair": r[1]} for r in rows[:PIPELINE_ROWS]],
               truncation=True, max_length=MAX_LENGTH)

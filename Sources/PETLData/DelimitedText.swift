@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A UTF-8 text file held as bytes and cut into records and fields on the bytes, with a `String`

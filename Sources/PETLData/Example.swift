@@ -1,4 +1,3 @@
-import PETLKernels
 
 /// One labelled input of a sentence or sentence-pair task, as HuggingFace's `InputExample` holds it.
 public struct Example: Sendable, Equatable {

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 
 /// Reads one split of a task into examples. `dataDir` holds the built-in task folders: the
 /// `glue_data` directory for GLUE tasks (`<dataDir>/RTE/train.tsv`), the `data` directory for rt-vader

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 // GLUE's metrics, computed as the reference implementations do (scikit-learn's `accuracy_score`,

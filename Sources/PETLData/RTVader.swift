@@ -43,7 +43,7 @@ enum RTVader {
       guard !id.isEmpty else { throw PETLError("\(file.path):\(line): empty id") }
       let token = file.text(fields[1])
       guard let score = Double(token), score.isFinite else {
-        throw PETLError("\(file.path):\(line): score '\(token)' is not a finite number")
+        throw PETLError("\(file.path):\(line): score '\(shown(token))' is not a finite number")
       }
       guard score != 0, isDev(id: id) == wantDev else { return }
       // FNV alone keeps neighbouring ids close in its high bits; the SplitMix finaliser spreads them.

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// Which columns of a table hold the texts, the label and the row's id, by name. Reading by name
@@ -30,7 +29,7 @@ struct LabelToken: Sendable, Equatable {
   }
 
   /// How an error message quotes it: a number as written, a string in quotes.
-  var quoted: String { isNumber ? text : "'\(text)'" }
+  var quoted: String { isNumber ? shown(text) : "'\(shown(text))'" }
 }
 
 /// One data row as read, before its label means anything: a user task's label set may come from
@@ -100,12 +99,12 @@ enum TableReader {
     try file.forEachLine { line, fields in
       let object = try object(file, line: line, fields[0])
       func field(_ key: String) throws -> JSONValue {
-        guard let value = object[key] else { throw PETLError("\(file.path):\(line): no field '\(key)'") }
+        guard let value = object[key] else { throw PETLError("\(file.path):\(line): no field '\(shown(key))'") }
         return value
       }
       func text(_ key: String) throws -> String {
         guard case .string(let s) = try field(key) else {
-          throw PETLError("\(file.path):\(line): field '\(key)' is \(try field(key).typeName), not a string")
+          throw PETLError("\(file.path):\(line): field '\(shown(key))' is \(try field(key).typeName), not a string")
         }
         return s
       }
@@ -113,7 +112,7 @@ enum TableReader {
         switch try field(key) {
         case .string(let s): return LabelToken(text: s)
         case .number(let literal): return LabelToken(text: literal, isNumber: true)
-        case let other: throw PETLError("\(file.path):\(line): field '\(key)' is \(other.typeName), not a string or a number")
+        case let other: throw PETLError("\(file.path):\(line): field '\(shown(key))' is \(other.typeName), not a string or a number")
         }
       }
       let textA = try text(layout.textA), textB = try layout.textB.map(text), label = try token(layout.label)
@@ -158,7 +157,7 @@ private struct ColumnIndices {
   init(header names: [String], layout: ColumnLayout, path: String, line: Int) throws {
     func find(_ name: String) throws -> Int {
       guard let i = names.firstIndex(of: name) else {
-        throw PETLError("\(path):\(line): header has no column '\(name)' (found: \(names.joined(separator: ", ")))")
+        throw PETLError("\(path):\(line): header has no column '\(shown(name))' (found: \(shown(names.joined(separator: ", "), limit: 120)))")
       }
       return i
     }
@@ -190,7 +189,7 @@ struct LabelReader {
     }
     guard let k = classIndex[token.className] else {
       throw PETLError("\(path):\(line): unknown label \(token.quoted) "
-                        + "(expected one of: \(task.labelNames.joined(separator: ", ")))")
+                        + "(expected one of: \(shown(task.labelNames.joined(separator: ", "), limit: 120)))")
     }
     return Float(k)
   }

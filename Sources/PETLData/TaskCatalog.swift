@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// The tasks one run knows: the built-in ones and the user's, resolved from the folders its flags
@@ -35,7 +34,7 @@ public struct TaskCatalog: Sendable {
     let task = try TaskDescriptor.userTask(folder: URL(fileURLWithPath: argument))
     if let known = userTasks.first(where: { $0.name.lowercased() == task.name.lowercased() }) {
       guard known == task else {
-        throw PETLError("\(flag): \(known.folder) and \(task.folder) both hold a task named '\(task.name)' "
+        throw PETLError("\(flag): \(known.folder) and \(task.folder) both hold a task named '\(shown(task.name))' "
                           + "(letter case aside); set another task.json \"name\" in one")
       }
       return known

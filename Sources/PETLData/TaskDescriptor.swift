@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// Everything the rest of the program needs to know about a task: where its files are, how many

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A user task's optional `task.json`: what the folder's files cannot say themselves. Every key is
@@ -39,7 +38,7 @@ struct TaskFile: Sendable, Equatable {
     }
     guard case .object(let members) = json else { throw fail("expected a JSON object, found \(json.typeName)") }
     for (key, _) in members where !Self.keys.contains(key) {
-      throw fail("unknown key '\(key)' (known: \(Self.keys.joined(separator: ", ")))")
+      throw fail("unknown key '\(shown(key))' (known: \(Self.keys.joined(separator: ", ")))")
     }
     func string(_ value: JSONValue, _ what: String) throws -> String {
       guard case .string(let s) = value else { throw fail("\(what) is \(value.typeName), not a string") }
@@ -49,19 +48,19 @@ struct TaskFile: Sendable, Equatable {
     if let v = json["metric"] {
       metric = try string(v, "metric")
       guard Self.metrics.contains(metric) else {
-        throw fail("unknown metric '\(metric)' (known: \(Self.metrics.joined(separator: ", ")))")
+        throw fail("unknown metric '\(shown(metric))' (known: \(Self.metrics.joined(separator: ", ")))")
       }
     }
     if let v = json["columns"] {
       guard case .object(let roles) = v else { throw fail("columns is \(v.typeName), not an object") }
       for (role, value) in roles {
         guard Self.columnRoles.contains(role) else {
-          throw fail("columns: unknown key '\(role)' (known: \(Self.columnRoles.joined(separator: ", ")))")
+          throw fail("columns: unknown key '\(shown(role))' (known: \(Self.columnRoles.joined(separator: ", ")))")
         }
         let column = try string(value, "columns.\(role)")
         guard !column.isEmpty else { throw fail("columns.\(role) is empty") }
         if let other = Self.columnRoles.first(where: { columns[$0] == column }) {
-          throw fail("columns: '\(column)' is given for both \(other) and \(role)")
+          throw fail("columns: '\(shown(column))' is given for both \(other) and \(role)")
         }
         columns[role] = column
       }
@@ -79,7 +78,7 @@ struct TaskFile: Sendable, Equatable {
         }
         let label = token.className
         if let problem = Self.problem(label: label) { throw fail("labels[\(k)]: \(problem)") }
-        guard !list.contains(label) else { throw fail("labels: '\(label)' is listed twice") }
+        guard !list.contains(label) else { throw fail("labels: '\(shown(label))' is listed twice") }
         list.append(label)
       }
       guard list.count >= 2 else { throw fail("labels: a classification task needs at least two, found \(list.count)") }
@@ -91,7 +90,7 @@ struct TaskFile: Sendable, Equatable {
   /// --output` writes label names into a TSV (a column header `logit_<label>` and a cell each).
   static func problem(label: String) -> String? {
     if label.isEmpty { return "empty label" }
-    if label.contains(where: { $0 == "\t" || $0.isNewline }) { return "label '\(label)' holds a tab or a line break" }
+    if label.contains(where: { $0 == "\t" || $0.isNewline }) { return "label '\(shown(label))' holds a tab or a line break" }
     return nil
   }
 }

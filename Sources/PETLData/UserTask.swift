@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// The formats a user task's split files may have, by file extension.
@@ -70,7 +69,7 @@ extension TaskDescriptor {
       spec.columns[role] ?? defaults.first(where: header.contains)
     }
     guard let textA = pick("text", ["text", "sentence"]) else {
-      throw PETLError("\(train.url.path):1: no \(kind) 'text' or 'sentence' (found: \(header.joined(separator: ", ")))")
+      throw PETLError("\(train.url.path):1: no \(kind) 'text' or 'sentence' (found: \(shown(header.joined(separator: ", "), limit: 120)))")
     }
     let layout = ColumnLayout(textA: textA, textB: pick("text_pair", ["text_pair"]), label: pick("label", ["label"]) ?? "label",
                               id: pick("id", ["id", "idx"]))
@@ -116,12 +115,12 @@ extension TaskDescriptor {
   /// not pass for a built-in task (a journal would mix the two under one name).
   private static func checkName(_ name: String, from origin: String) throws {
     let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-    guard !name.isEmpty, name.allSatisfy(allowed.contains), name.first != ".", name.first != "-" else {
-      throw PETLError("\(origin) '\(name)' cannot name a task (ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); "
+    guard !name.isEmpty, name.utf8.count <= 64, name.allSatisfy(allowed.contains), name.first != ".", name.first != "-" else {
+      throw PETLError("\(origin) '\(shown(name))' cannot name a task (up to 64 ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); "
                         + "set task.json's \"name\"")
     }
     if let builtIn = all.first(where: { $0.name.lowercased() == name.lowercased() }) {
-      throw PETLError("\(origin) '\(name)' is the built-in task \(builtIn.name)'s; set task.json's \"name\" to another")
+      throw PETLError("\(origin) '\(shown(name))' is the built-in task \(builtIn.name)'s; set task.json's \"name\" to another")
     }
   }
 
@@ -151,7 +150,7 @@ extension TaskDescriptor {
       labels.append(label)
     }
     guard labels.count >= 2 else {
-      throw PETLError("\(file.path): \(labels.isEmpty ? "no data rows" : "every row has the label '\(labels[0])'"); "
+      throw PETLError("\(file.path): \(labels.isEmpty ? "no data rows" : "every row has the label '\(shown(labels[0]))'"); "
                         + "a classification task needs two labels or more (task.json \"labels\" lists them)")
     }
     if labels.allSatisfy({ Int($0) != nil }) {

@@ -1,6 +1,5 @@
 import CMPI
 import Foundation
-import PETLKernels
 import PETLTraining
 import PETLSupport
 
@@ -50,7 +49,7 @@ public final class Communicator: @unchecked Sendable {
   /// Ends the whole job because this rank cannot go on: prints `Error: rank R of N on HOST: <message>`
   /// (one line; the host, because on a cluster the rank alone does not say which node to look at;
   /// `Error: <message>` when the job has one rank) to stderr, flushes stdout, then `MPI_Abort`s
-  /// the world, which ends every rank within seconds (README, Reliability; FailureTests). Returning through
+  /// the world, which ends every rank within seconds (docs/cluster.md; FailureTests). Returning through
   /// `MPI_Finalize` instead would hang: it is a job-wide fence the other ranks never reach. Without MPI
   /// running (an error before start-up) the process just exits with `code`; mpirun then ends the job.
   public static func failJob(_ message: String, code: Int32 = 1) -> Never {

@@ -1,5 +1,3 @@
-import PETLKernels
-import PETLTraining
 import PETLSupport
 
 /// Start-up checks that the MPI world is the one the launcher meant to start.

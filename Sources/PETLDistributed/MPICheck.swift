@@ -1,6 +1,4 @@
 import Foundation
-import PETLKernels
-import PETLTraining
 
 /// The launch diagnostic behind `swift-petl mpi-check`: every rank takes part in a few exchanges whose
 /// results are known in advance, so a wrong world (ranks that do not see each other, a `--dp` that does

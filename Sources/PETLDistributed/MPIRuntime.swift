@@ -1,7 +1,5 @@
 import CMPI
 import Foundation
-import PETLKernels
-import PETLTraining
 import PETLSupport
 
 /// MPI's process-wide state: initialised at most once (MPI cannot be re-initialised after finalize) and

@@ -1,6 +1,4 @@
 import Foundation
-import PETLKernels
-import PETLTraining
 
 /// Waits for a non-blocking MPI operation by testing it with growing sleeps in between.
 ///

@@ -1,7 +1,5 @@
 import Foundation
 import Synchronization
-import PETLKernels
-import PETLTraining
 
 /// The first stop request of this process (0: none). A lock-free atomic is one of the few things a
 /// signal handler may touch.

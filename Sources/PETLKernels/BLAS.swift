@@ -32,7 +32,7 @@ public enum BLAS {
   /// worker packs the small weight, the big activation splits), the longer side of C for a weight
   /// gradient (`dYᵀ · X`): on this model's shapes that split is faster than OpenBLAS's own threads
   /// and than the other split (`swift-petl bench` prints the GEMM rate). The split changes rounding
-  /// at most (KernelTests compare 1 and 2 workers).
+  /// at most (Model/ShortcutTests compare 1 and 2 workers).
   @inline(__always)
   static func openBLAS(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int,

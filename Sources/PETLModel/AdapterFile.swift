@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// An adapter file: the trainable parameters of a cell, alone, as safetensors with HuggingFace names
@@ -35,10 +34,10 @@ public enum AdapterFile {
     for name in st.names {
       let key = name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name
       guard let slot = model.layout.slot(named: key), let info = st.info(name) else {
-        throw PETLError("\(url.path): tensor '\(name)' is not a parameter of this model")
+        throw PETLError("\(url.path): tensor '\(shown(name))' is not a parameter of this model")
       }
       guard info.shape == slot.shape else {
-        throw PETLError("\(url.path): tensor '\(name)' has shape \(info.shape), the model's is \(slot.shape)")
+        throw PETLError("\(url.path): tensor '\(shown(name))' has shape \(info.shape), the model's is \(slot.shape)")
       }
       try st.copyFloats(name, into: UnsafeMutableBufferPointer(start: model.pointer(slot), count: slot.count))
       loaded.append(key)

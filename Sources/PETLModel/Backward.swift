@@ -21,7 +21,7 @@ extension EncoderModel {
 
     // output projection: dWo += dlogitsᵀ · pooledDrop; dpooled = dlogits · Wo
     let head = layout.head
-    let denseTrains = plan.trains(head.dense.slot) || plan.trains(head.dense.slot + 1)
+    let denseTrains = plan.trains(head.dense)
     let needPooled = denseTrains || plan.lowestLayer < L
     grad.linear(head.out) { dw, db in
       linearBackward(dinp: needPooled ? ws.dpooled.p : nil, dw: dw, db: db, dout: ws.dlogits.p,
@@ -217,7 +217,7 @@ struct GradientTargets {
 
   /// A weight and its bias.
   func linear(_ t: TensorPair, _ body: (WeightGradient?, UnsafeMutablePointer<Float>?) -> Void) {
-    let wSlot = t.slot, bSlot = t.slot + 1
+    let wSlot = t.slot, bSlot = t.biasSlot
     let dw: WeightGradient?
     switch plan.targets[wSlot] {
     case nil: dw = nil
@@ -231,12 +231,12 @@ struct GradientTargets {
 
   /// A LayerNorm's gain and bias.
   func layerNorm(_ t: TensorPair, _ body: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void) {
-    let gammaSlot = t.slot
-    let (scrG, scrB) = needsScratch(gammaSlot) || needsScratch(gammaSlot + 1)
+    let gammaSlot = t.slot, betaSlot = t.biasSlot
+    let (scrG, scrB) = needsScratch(gammaSlot) || needsScratch(betaSlot)
       ? ws.partialScratch(plan.layout.slots[gammaSlot].count) : (grads, grads)
-    body(target(gammaSlot, scratch: scrG), target(gammaSlot + 1, scratch: scrB))
+    body(target(gammaSlot, scratch: scrG), target(betaSlot, scratch: scrB))
     gather(gammaSlot, from: scrG)
-    gather(gammaSlot + 1, from: scrB)
+    gather(betaSlot, from: scrB)
   }
 
   func single(_ slot: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {

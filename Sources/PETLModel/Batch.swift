@@ -1,4 +1,3 @@
-import PETLKernels
 
 /// A batch of tokenized examples, PACKED: the tokens of all sequences are concatenated, so no
 /// compute is spent on padding. `offsets[b]..<offsets[b+1]` are sequence b's rows.

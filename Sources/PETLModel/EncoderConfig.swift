@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// The architecture fields of a HuggingFace encoder `config.json` (BERT, RoBERTa, ELECTRA or
@@ -53,30 +52,41 @@ public struct EncoderConfig: Sendable, Equatable {
   /// Positions the position table has for tokens (`EncoderFamily.firstPosition`).
   public var maxTokens: Int { maxPositionEmbeddings - family.firstPosition(padTokenId: padTokenId) }
 
+  /// Keys `config.json` left out, read as the transformers class's defaults (inspect says so).
+  public var defaulted: [String] = []
+
+  /// Reads `config.json` as transformers 5 reads it (`ConfigFields`), then refuses what the engine
+  /// does not compute and any size this machine cannot hold, before anything is allocated.
   public static func load(_ url: URL) throws -> EncoderConfig {
     let path = url.path
     let data: Data
     do { data = try Data(contentsOf: url) } catch {
       throw PETLError("\(path): cannot read file (\(error.localizedDescription))")
     }
-    let fields: ConfigFields
-    do {
-      fields = try JSONDecoder().decode(ConfigFields.self, from: data)
-    } catch {
-      throw PETLError("\(path): not a JSON object (\(oneLine(error)))")
-    }
+    var fields = try ConfigFields([UInt8](data), path: path)
     // A config without model_type is taken as BERT (early BERT configs did not write it).
-    let typeName = try fields.optionalString("model_type", path) ?? "bert"
+    let typeName = try fields.optionalString("model_type") ?? "bert"
     guard let family = EncoderFamily(rawValue: typeName) else {
-      throw PETLError("\(path): model_type '\(typeName)' is not supported (supported: \(EncoderFamily.allCases.map(\.rawValue).joined(separator: ", ")))")
+      throw PETLError("\(path): model_type '\(shown(typeName))' is not supported (supported: \(EncoderFamily.allCases.map(\.rawValue).joined(separator: ", ")))")
     }
-    let config = family == .distilbert ? try distilBERT(fields, path) : try bertLike(family, fields, path)
+    var config = family == .distilbert ? try distilBERT(&fields) : try bertLike(family, &fields)
+    config.defaulted = fields.defaulted
+    let names = family == .distilbert
+      ? (hidden: "dim", heads: "n_heads", layers: "n_layers", intermediate: "hidden_dim")
+      : (hidden: "hidden_size", heads: "num_attention_heads", layers: "num_hidden_layers", intermediate: "intermediate_size")
+    let sizes: [(String, Int)] = [(names.hidden, config.hiddenSize), (names.layers, config.numHiddenLayers),
+                                  (names.heads, config.numAttentionHeads), (names.intermediate, config.intermediateSize),
+                                  ("max_position_embeddings", config.maxPositionEmbeddings), ("vocab_size", config.vocabSize)]
+      + (family.hasTokenTypeTable ? [("type_vocab_size", config.typeVocabSize)] : [])
+      + (family == .electra ? [("embedding_size", config.embeddingSize)] : [])
+    for (key, value) in sizes where value <= 0 {
+      throw PETLError("\(path): field '\(key)' must be positive, got \(value)")
+    }
     guard config.hiddenSize % config.numAttentionHeads == 0 else {
-      let (h, n) = family == .distilbert ? ("dim", "n_heads") : ("hidden_size", "num_attention_heads")
-      throw PETLError("\(path): \(h) \(config.hiddenSize) is not divisible by \(n) \(config.numAttentionHeads)")
+      throw PETLError("\(path): \(names.hidden) \(config.hiddenSize) is not divisible by \(names.heads) \(config.numAttentionHeads)")
     }
-    guard config.layerNormEps > 0 else {
-      throw PETLError("\(path): layer_norm_eps must be positive, got \(config.layerNormEps)")
+    guard config.layerNormEps > 0, config.layerNormEps.isFinite else {
+      throw PETLError("\(path): layer_norm_eps must be positive and finite, got \(config.layerNormEps)")
     }
     guard config.padTokenId >= 0, config.padTokenId < config.vocabSize else {
       throw PETLError("\(path): pad_token_id \(config.padTokenId) is outside the vocabulary of \(config.vocabSize)")
@@ -84,150 +94,77 @@ public struct EncoderConfig: Sendable, Equatable {
     guard config.maxTokens >= 2 else {
       throw PETLError("\(path): max_position_embeddings \(config.maxPositionEmbeddings) leaves no positions for tokens")
     }
+    // Every product of sizes the model will allocate, checked before anything is: the counts must
+    // fit an Int and the parameters this machine's memory (the head's labels are checked at load).
+    try ModelDims(config: config, numLabels: 1).checkFits(in: path)
     return config
   }
 
-  private static func activation(_ fields: ConfigFields, _ key: String, _ path: String) throws -> HiddenAct {
-    let name = try fields.string(key, path)
+  /// BERT, RoBERTa and ELECTRA share BERT's config fields (ELECTRA adds `embedding_size`); absent
+  /// fields take the transformers class's defaults.
+  private static func bertLike(_ family: EncoderFamily, _ f: inout ConfigFields) throws -> EncoderConfig {
+    let electra = family == .electra
+    let pad = try f.optionalInt("pad_token_id", default: family == .roberta ? 1 : 0)
+    // RoBERTa's positions count from pad_token_id + 1: without one transformers cannot build them.
+    if pad == nil && family == .roberta { throw PETLError("\(f.path): pad_token_id is null; RoBERTa's position ids need it") }
+    return EncoderConfig(
+      family: family,
+      hiddenSize: try f.int("hidden_size", default: electra ? 256 : 768),
+      numHiddenLayers: try f.int("num_hidden_layers", default: 12),
+      numAttentionHeads: try f.int("num_attention_heads", default: electra ? 4 : 12),
+      intermediateSize: try f.int("intermediate_size", default: electra ? 1024 : 3072),
+      maxPositionEmbeddings: try f.int("max_position_embeddings", default: 512),
+      typeVocabSize: try f.int("type_vocab_size", default: 2),
+      vocabSize: try f.int("vocab_size", default: family == .roberta ? 50265 : 30522),
+      embeddingSize: electra ? try f.int("embedding_size", default: 128) : nil,
+      padTokenId: pad ?? 0,
+      layerNormEps: try f.float("layer_norm_eps", default: 1e-12),
+      hiddenAct: try activation(&f, "hidden_act"),
+      hiddenDropoutProb: try probability(&f, "hidden_dropout_prob"),
+      attentionProbsDropoutProb: try probability(&f, "attention_probs_dropout_prob"),
+      classifierDropout: try optionalProbability(&f, "classifier_dropout", default: nil))
+  }
+
+  /// DistilBERT's own field names; its LayerNorm epsilon is fixed at 1e-12 in transformers.
+  private static func distilBERT(_ f: inout ConfigFields) throws -> EncoderConfig {
+    if try f.bool("sinusoidal_pos_embds", default: false) {
+      throw PETLError("\(f.path): sinusoidal_pos_embds true is not supported (fixed sinusoidal positions)")
+    }
+    return EncoderConfig(
+      family: .distilbert,
+      hiddenSize: try f.int("dim", default: 768),
+      numHiddenLayers: try f.int("n_layers", default: 6),
+      numAttentionHeads: try f.int("n_heads", default: 12),
+      intermediateSize: try f.int("hidden_dim", default: 3072),
+      maxPositionEmbeddings: try f.int("max_position_embeddings", default: 512),
+      typeVocabSize: 0,
+      vocabSize: try f.int("vocab_size", default: 30522),
+      padTokenId: try f.optionalInt("pad_token_id", default: 0) ?? 0,
+      layerNormEps: 1e-12,
+      hiddenAct: try activation(&f, "activation"),
+      hiddenDropoutProb: try probability(&f, "dropout"),
+      attentionProbsDropoutProb: try probability(&f, "attention_dropout"),
+      classifierDropout: try probability(&f, "seq_classif_dropout", default: 0.2))
+  }
+
+  private static func activation(_ f: inout ConfigFields, _ key: String) throws -> HiddenAct {
+    let name = try f.string(key, default: "gelu")
     guard let act = HiddenAct(rawValue: name) else {
-      throw PETLError("\(path): \(key) '\(name)' is not supported (only 'gelu', the erf form)")
+      throw PETLError("\(f.path): \(key) '\(shown(name))' is not supported (only 'gelu', the erf form)")
     }
     return act
   }
 
-  /// BERT, RoBERTa and ELECTRA share BERT's config fields (ELECTRA adds `embedding_size`).
-  private static func bertLike(_ family: EncoderFamily, _ fields: ConfigFields, _ path: String) throws -> EncoderConfig {
-    let hidden = try fields.positive("hidden_size", path)
-    return EncoderConfig(
-      family: family,
-      hiddenSize: hidden,
-      numHiddenLayers: try fields.positive("num_hidden_layers", path),
-      numAttentionHeads: try fields.positive("num_attention_heads", path),
-      intermediateSize: try fields.positive("intermediate_size", path),
-      maxPositionEmbeddings: try fields.positive("max_position_embeddings", path),
-      typeVocabSize: try fields.positive("type_vocab_size", path),
-      vocabSize: try fields.positive("vocab_size", path),
-      embeddingSize: family == .electra ? try fields.optionalPositive("embedding_size", path) ?? hidden : hidden,
-      padTokenId: try fields.optionalInteger("pad_token_id", path) ?? (family == .roberta ? 1 : 0),
-      layerNormEps: try fields.number("layer_norm_eps", path),
-      hiddenAct: try activation(fields, "hidden_act", path),
-      hiddenDropoutProb: try fields.probability("hidden_dropout_prob", path),
-      attentionProbsDropoutProb: try fields.probability("attention_probs_dropout_prob", path),
-      classifierDropout: try fields.optionalProbability("classifier_dropout", path))
+  /// A dropout probability (`float | int`, default 0.1), which must lie in [0, 1).
+  private static func probability(_ f: inout ConfigFields, _ key: String, default d: Double = 0.1) throws -> Double {
+    try checkedProbability(key, try f.number(key, default: d), f.path)
   }
 
-  /// DistilBERT's own field names; its LayerNorm epsilon is fixed at 1e-12 in transformers.
-  private static func distilBERT(_ fields: ConfigFields, _ path: String) throws -> EncoderConfig {
-    if try fields.optionalBool("sinusoidal_pos_embds", path) == true {
-      throw PETLError("\(path): sinusoidal_pos_embds true is not supported (fixed sinusoidal positions)")
-    }
-    return EncoderConfig(
-      family: .distilbert,
-      hiddenSize: try fields.positive("dim", path),
-      numHiddenLayers: try fields.positive("n_layers", path),
-      numAttentionHeads: try fields.positive("n_heads", path),
-      intermediateSize: try fields.positive("hidden_dim", path),
-      maxPositionEmbeddings: try fields.positive("max_position_embeddings", path),
-      typeVocabSize: 0,
-      vocabSize: try fields.positive("vocab_size", path),
-      padTokenId: try fields.optionalInteger("pad_token_id", path) ?? 0,
-      layerNormEps: 1e-12,
-      hiddenAct: try activation(fields, "activation", path),
-      hiddenDropoutProb: try fields.probability("dropout", path),
-      attentionProbsDropoutProb: try fields.probability("attention_dropout", path),
-      classifierDropout: try fields.optionalProbability("seq_classif_dropout", path))
-  }
-}
-
-/// One JSON value of config.json, as far as the fields we read care.
-private enum ConfigValue: Decodable {
-  case null, bool(Bool), int(Int), double(Double), string(String), other
-
-  init(from decoder: Decoder) throws {
-    let c = try decoder.singleValueContainer()
-    if c.decodeNil() { self = .null }
-    else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-    else if let i = try? c.decode(Int.self) { self = .int(i) }
-    else if let d = try? c.decode(Double.self) { self = .double(d) }
-    else if let s = try? c.decode(String.self) { self = .string(s) }
-    else { self = .other }
-  }
-}
-
-/// A config.json object read field by field, so every missing or mistyped field gets its own message.
-private struct ConfigFields: Decodable {
-  let values: [String: ConfigValue]
-
-  init(from decoder: Decoder) throws { values = try [String: ConfigValue](from: decoder) }
-
-  /// nil when absent or null (HF writes `null` for unset optional fields).
-  private func present(_ key: String) -> ConfigValue? {
-    guard let v = values[key] else { return nil }
-    if case .null = v { return nil }
-    return v
+  private static func optionalProbability(_ f: inout ConfigFields, _ key: String, default d: Double?) throws -> Double? {
+    try f.optionalNumber(key, default: d).map { try checkedProbability(key, $0, f.path) }
   }
 
-  private func required(_ key: String, _ path: String) throws -> ConfigValue {
-    guard let v = present(key) else { throw PETLError("\(path): missing field '\(key)'") }
-    return v
-  }
-
-  func string(_ key: String, _ path: String) throws -> String {
-    guard case .string(let s) = try required(key, path) else { throw PETLError("\(path): field '\(key)' must be a string") }
-    return s
-  }
-
-  func optionalString(_ key: String, _ path: String) throws -> String? {
-    guard let v = present(key) else { return nil }
-    guard case .string(let s) = v else { throw PETLError("\(path): field '\(key)' must be a string") }
-    return s
-  }
-
-  func optionalBool(_ key: String, _ path: String) throws -> Bool? {
-    guard let v = present(key) else { return nil }
-    guard case .bool(let b) = v else { throw PETLError("\(path): field '\(key)' must be true or false") }
-    return b
-  }
-
-  func optionalInteger(_ key: String, _ path: String) throws -> Int? {
-    guard let v = present(key) else { return nil }
-    guard case .int(let i) = v else { throw PETLError("\(path): field '\(key)' must be an integer") }
-    return i
-  }
-
-  func optionalPositive(_ key: String, _ path: String) throws -> Int? {
-    guard present(key) != nil else { return nil }
-    return try positive(key, path)
-  }
-
-  func number(_ key: String, _ path: String) throws -> Double {
-    try asNumber(key, try required(key, path), path)
-  }
-
-  func positive(_ key: String, _ path: String) throws -> Int {
-    guard case .int(let v) = try required(key, path) else { throw PETLError("\(path): field '\(key)' must be an integer") }
-    guard v > 0 else { throw PETLError("\(path): field '\(key)' must be positive, got \(v)") }
-    return v
-  }
-
-  func probability(_ key: String, _ path: String) throws -> Double {
-    try checkedProbability(key, try number(key, path), path)
-  }
-
-  func optionalProbability(_ key: String, _ path: String) throws -> Double? {
-    guard let v = present(key) else { return nil }
-    return try checkedProbability(key, try asNumber(key, v, path), path)
-  }
-
-  private func asNumber(_ key: String, _ v: ConfigValue, _ path: String) throws -> Double {
-    switch v {
-    case .int(let i): return Double(i)
-    case .double(let d): return d
-    default: throw PETLError("\(path): field '\(key)' must be a number")
-    }
-  }
-
-  private func checkedProbability(_ key: String, _ v: Double, _ path: String) throws -> Double {
+  private static func checkedProbability(_ key: String, _ v: Double, _ path: String) throws -> Double {
     guard v >= 0, v < 1 else { throw PETLError("\(path): field '\(key)' must be in [0, 1), got \(v)") }
     return v
   }

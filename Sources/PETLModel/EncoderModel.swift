@@ -20,9 +20,15 @@ public final class EncoderModel {
   /// The bf16 operands of the GEMMs when `precision` is bf16.
   var bf16: BF16Operands?
 
-  public init(dims: ModelDims, hiddenDropout: Float = 0.1, attentionDropout: Float = 0.1, classifierDropout: Float? = nil) {
-    self.dims = dims
-    self.layout = ParameterLayout(dims: dims)
+  public convenience init(dims: ModelDims, hiddenDropout: Float = 0.1, attentionDropout: Float = 0.1, classifierDropout: Float? = nil) {
+    self.init(layout: ParameterLayout(dims: dims), hiddenDropout: hiddenDropout, attentionDropout: attentionDropout,
+              classifierDropout: classifierDropout)
+  }
+
+  /// A model on a layout already built (and its sizes checked: `CheckpointPlan`), parameters zero.
+  public init(layout: ParameterLayout, hiddenDropout: Float = 0.1, attentionDropout: Float = 0.1, classifierDropout: Float? = nil) {
+    self.dims = layout.dims
+    self.layout = layout
     self.params = .allocate(capacity: layout.count)
     params.initialize(repeating: 0, count: layout.count)
     self.hiddenDropout = hiddenDropout

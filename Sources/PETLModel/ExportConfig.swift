@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// What the outputs of an exported head mean: the task's class names in class-index order, or one

@@ -1,4 +1,3 @@
-import PETLKernels
 
 /// Which parameters get a gradient and where it lives in the gradient slab: all the backward pass,
 /// the optimizer and the all-reduce need to know of a trainable set, in the layout's own terms
@@ -73,7 +72,7 @@ public struct GradientPlan: Sendable {
     self.reach = reach
     self.layerReach = layout.layers.enumerated().map { l, p in
       if case .layer(let lowest) = reach, lowest == l {
-        func trains(_ t: TensorPair) -> Bool { targets[t.slot] != nil || targets[t.slot + 1] != nil }
+        func trains(_ t: TensorPair) -> Bool { Self.trains(t, in: targets) }
         if trains(p.query) || trains(p.key) || trains(p.value) { return .projections }
         if trains(p.attnOut) { return .attnOut }
         if trains(p.lnAttn) { return .lnAttn }
@@ -95,12 +94,18 @@ public struct GradientPlan: Sendable {
       if let l = s.layer { lowest = min(lowest ?? l, l) }
     }
     if let lowest { return .layer(lowest) }
-    let dense = layout.head.dense.slot
-    let poolerTrains = layout.dims.family.hasPooler && (targets[dense] != nil || targets[dense + 1] != nil)
+    let poolerTrains = layout.dims.family.hasPooler && trains(layout.head.dense, in: targets)
     return poolerTrains ? .pooler : .head
   }
 
   public func trains(_ slot: Int) -> Bool { targets[slot] != nil }
+
+  /// A module trains when its weight (gain) or its bias does (BitFit trains the bias alone).
+  public func trains(_ pair: TensorPair) -> Bool { Self.trains(pair, in: targets) }
+
+  private static func trains(_ pair: TensorPair, in targets: [Target?]) -> Bool {
+    targets[pair.slot] != nil || targets[pair.biasSlot] != nil
+  }
 
   /// Lowest encoder layer holding a trainable parameter: -1 when the embeddings train, the number
   /// of layers when only BERT's pooler or the head do.
@@ -126,7 +131,7 @@ public struct GradientPlan: Sendable {
 
   /// BERT's pooler trains (the other families have none).
   public var includesPooler: Bool {
-    layout.dims.family.hasPooler && (trains(layout.head.dense.slot) || trains(layout.head.dense.slot + 1))
+    layout.dims.family.hasPooler && trains(layout.head.dense)
   }
 
   /// HF names of the tensors that train (wholly or in part), in slab order.

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A JSON object edited member by member in its own text: every member not set keeps the bytes it

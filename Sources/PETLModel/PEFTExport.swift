@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A LayerNorm-only adapter as PEFT's LN tuning (`LNTuningConfig`, checked with peft 0.21.2):
@@ -28,10 +27,10 @@ public enum PEFTExport {
     let family = layout.dims.family
     var lnModules: [String] = []
     for name in adapterTensors {
-      guard let slot = layout.slot(named: name) else { throw PETLError("\(source): tensor '\(name)' is not a parameter of this model") }
+      guard let slot = layout.slot(named: name) else { throw PETLError("\(source): tensor '\(shown(name))' is not a parameter of this model") }
       if family.isHeadTensor(name) { continue }
       guard slot.role == .gamma || slot.role == .beta else {
-        throw PETLError("\(source): tensor '\(name)' is neither a LayerNorm nor the head; PEFT's LN tuning (peft \(peftVersion)) holds only whole LayerNorm modules and the head (modules_to_save)")
+        throw PETLError("\(source): tensor '\(shown(name))' is neither a LayerNorm nor the head; PEFT's LN tuning (peft \(peftVersion)) holds only whole LayerNorm modules and the head (modules_to_save)")
       }
       let module = layout.modulePath(of: slot)
       if !lnModules.contains(module) { lnModules.append(module) }

@@ -1,4 +1,3 @@
-import PETLKernels
 
 /// The sizes the engine needs from a config (and nothing else), so a tiny random model for gradient
 /// checks and a real checkpoint go through the same code; `family` picks the tensor names, the
@@ -81,8 +80,9 @@ public struct ParameterSlot: Sendable {
 /// A module's two tensors (weight and bias, or a LayerNorm's gain and bias; consecutive in the
 /// layout): the first one's slot index, for the gradient plan, and both offsets into the slab.
 public struct TensorPair: Sendable {
-  /// Slot of the weight (gain); the bias is `slot + 1`.
+  /// Slot of the weight (gain); the bias is the next one (`biasSlot`).
   public let slot: Int
+  public var biasSlot: Int { slot + 1 }
   public let weight: Int
   public let bias: Int
 }

@@ -1,10 +1,9 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A safetensors file opened for reading: `u64 little-endian header length | JSON header | data`.
 ///
-/// The file is memory-mapped, not read: every rank opens the 91 MB model, and mapped pages of the same
+/// The file is memory-mapped, not read: every rank opens the model, and mapped pages of the same
 /// file are shared between processes by the page cache. Everything in the header is checked at `open`
 /// (the same rules as the Rust reference library: the tensors tile the data section exactly, in
 /// order, each with `product(shape) * dtype size` bytes), so later reads cannot go out of bounds.
@@ -64,29 +63,29 @@ public struct SafeTensors: Sendable {
     var entries: [String: Entry] = [:]
     for (name, raw) in header.tensors {
       guard let dtype = SafeTensorsDType(rawValue: raw.dtype) else {
-        throw PETLError("\(path): tensor '\(name)' has unknown dtype '\(raw.dtype)'")
+        throw PETLError("\(path): tensor '\(shown(name))' has unknown dtype '\(shown(raw.dtype))'")
       }
       guard raw.dataOffsets.count == 2 else {
-        throw PETLError("\(path): tensor '\(name)' data_offsets must be [begin, end], got \(raw.dataOffsets)")
+        throw PETLError("\(path): tensor '\(shown(name))' data_offsets must be [begin, end], got \(shown("\(raw.dataOffsets)"))")
       }
       let (begin, end) = (raw.dataOffsets[0], raw.dataOffsets[1])
       guard begin >= 0, begin <= end else {
-        throw PETLError("\(path): tensor '\(name)' has data_offsets [\(begin), \(end)] out of order")
+        throw PETLError("\(path): tensor '\(shown(name))' has data_offsets [\(begin), \(end)] out of order")
       }
       guard end <= dataSize else {
-        throw PETLError("\(path): tensor '\(name)' data_offsets [\(begin), \(end)] run past the data section (\(dataSize) bytes)")
+        throw PETLError("\(path): tensor '\(shown(name))' data_offsets [\(begin), \(end)] run past the data section (\(dataSize) bytes)")
       }
       var count = 1
       for d in raw.shape {
         let (product, overflow) = count.multipliedReportingOverflow(by: d)
         guard d >= 0, !overflow else {
-          throw PETLError("\(path): tensor '\(name)' has invalid shape \(raw.shape)")
+          throw PETLError("\(path): tensor '\(shown(name))' has invalid shape \(shown("\(raw.shape)"))")
         }
         count = product
       }
       let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.size)
       guard !overflow, bytes == end - begin else {
-        throw PETLError("\(path): tensor '\(name)' holds \(end - begin) bytes but shape \(raw.shape) of \(dtype.rawValue) needs \(overflow ? "more" : String(bytes))")
+        throw PETLError("\(path): tensor '\(shown(name))' holds \(end - begin) bytes but shape \(shown("\(raw.shape)")) of \(dtype.rawValue) needs \(overflow ? "more" : String(bytes))")
       }
       entries[name] = Entry(info: TensorInfo(dtype: dtype, shape: raw.shape), begin: begin, end: end)
     }
@@ -97,13 +96,13 @@ public struct SafeTensors: Sendable {
     var previous = "the data section start"
     for (name, entry) in ordered {
       if entry.begin < cursor {
-        throw PETLError("\(path): tensor '\(name)' at byte \(entry.begin) overlaps \(previous) (ends at \(cursor))")
+        throw PETLError("\(path): tensor '\(shown(name))' at byte \(entry.begin) overlaps \(previous) (ends at \(cursor))")
       }
       if entry.begin > cursor {
-        throw PETLError("\(path): \(entry.begin - cursor) unused bytes before tensor '\(name)' at byte \(entry.begin)")
+        throw PETLError("\(path): \(entry.begin - cursor) unused bytes before tensor '\(shown(name))' at byte \(entry.begin)")
       }
       cursor = entry.end
-      previous = "tensor '\(name)'"
+      previous = "tensor '\(shown(name))'"
     }
     guard cursor == dataSize else {
       throw PETLError("\(path): \(dataSize - cursor) bytes after the last tensor are not described by the header")
@@ -129,7 +128,7 @@ public struct SafeTensors: Sendable {
     let entry = try floatEntry(name)
     let count = entry.info.count
     guard destination.count == count else {
-      throw PETLError("\(url.path): tensor '\(name)' has \(count) values, destination holds \(destination.count)")
+      throw PETLError("\(url.path): tensor '\(shown(name))' has \(count) values, destination holds \(destination.count)")
     }
     guard count > 0, let out = destination.baseAddress else { return }
     data.withUnsafeBytes { file in
@@ -160,7 +159,7 @@ public struct SafeTensors: Sendable {
   public func integers(_ name: String) throws -> [Int64] {
     let entry = try self.entry(name)
     guard entry.info.dtype.isInteger else {
-      throw PETLError("\(url.path): tensor '\(name)' is \(entry.info.dtype.rawValue), not an integer type (I64, I32, I16, I8, U8)")
+      throw PETLError("\(url.path): tensor '\(shown(name))' is \(entry.info.dtype.rawValue), not an integer type (I64, I32, I16, I8, U8)")
     }
     let count = entry.info.count
     return data.withUnsafeBytes { file in
@@ -179,14 +178,14 @@ public struct SafeTensors: Sendable {
   }
 
   private func entry(_ name: String) throws -> Entry {
-    guard let entry = entries[name] else { throw PETLError("\(url.path): no tensor named '\(name)'") }
+    guard let entry = entries[name] else { throw PETLError("\(url.path): no tensor named '\(shown(name))'") }
     return entry
   }
 
   private func floatEntry(_ name: String) throws -> Entry {
     let entry = try self.entry(name)
     guard entry.info.dtype.isFloat else {
-      throw PETLError("\(url.path): tensor '\(name)' is \(entry.info.dtype.rawValue), not a float type (F32, F16, BF16, F64)")
+      throw PETLError("\(url.path): tensor '\(shown(name))' is \(entry.info.dtype.rawValue), not a float type (F32, F16, BF16, F64)")
     }
     return entry
   }

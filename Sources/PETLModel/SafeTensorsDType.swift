@@ -1,4 +1,3 @@
-import PETLKernels
 
 /// Element types of the safetensors format, spelled as in the header (`"F32"`, `"BF16"`, ...).
 /// All of the format's types are known so that any valid file opens and its sizes can be checked; only
@@ -22,10 +21,10 @@ public enum SafeTensorsDType: String, Sendable, CaseIterable {
   }
 
   /// Readable with `floats`/`copyFloats`: converted exactly to Float (F64 is rounded).
-  var isFloat: Bool { [.f16, .bf16, .f32, .f64].contains(self) }
+  public var isFloat: Bool { [.f16, .bf16, .f32, .f64].contains(self) }
 
   /// Readable with `integers`: every value fits Int64 exactly.
-  var isInteger: Bool { [.u8, .i8, .i16, .i32, .i64].contains(self) }
+  public var isInteger: Bool { [.u8, .i8, .i16, .i32, .i64].contains(self) }
 }
 
 /// Exact IEEE binary16 -> binary32 widening, done on bits so it is the same on every platform

@@ -1,19 +1,18 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// The JSON header of a safetensors file, decoded but not yet checked against the data section.
-/// Its keys are tensor names plus the optional `__metadata__`, so it is decoded key by key.
-struct SafeTensorsHeader: Decodable {
-  struct RawTensor: Decodable {
+/// Read as the Rust library reads it (serde): keys are tensor names plus the optional
+/// `__metadata__` (strings to strings); each tensor has `dtype` (a string), `shape` and
+/// `data_offsets` (non-negative integers: `1e3` or `2.0` is refused); other members of a tensor
+/// entry are ignored; a name listed twice keeps its last entry (the first one's bytes are then
+/// undescribed, which `SafeTensors.open` refuses, as the Rust library does).
+struct SafeTensorsHeader {
+  struct RawTensor {
     let dtype: String
     let shape: [Int]
     let dataOffsets: [Int]
-    enum CodingKeys: String, CodingKey { case dtype, shape, dataOffsets = "data_offsets" }
   }
-
-  /// A header problem found while decoding, already phrased for the user (without the path).
-  struct Problem: Error { let message: String }
 
   var metadata: [String: String] = [:]
   var tensors: [(name: String, raw: RawTensor)] = []
@@ -24,39 +23,51 @@ struct SafeTensorsHeader: Decodable {
     guard bytes.first == UInt8(ascii: "{") else {
       throw PETLError("\(path): header is not a JSON object")
     }
-    do {
-      return try JSONDecoder().decode(SafeTensorsHeader.self, from: bytes)
-    } catch let problem as Problem {
-      throw PETLError("\(path): \(problem.message)")
-    } catch {
+    let json: JSONValue
+    do { json = try JSONValue.parse([UInt8](bytes)) } catch {
       throw PETLError("\(path): header is not valid JSON (\(oneLine(error)))")
     }
-  }
-
-  init(from decoder: Decoder) throws {
-    let container = try decoder.container(keyedBy: AnyCodingKey.self)
-    for key in container.allKeys {
-      if key.stringValue == Self.metadataKey {
-        guard let map = try? container.decode([String: String].self, forKey: key) else {
-          throw Problem(message: "__metadata__ must map strings to strings")
+    guard case .object(let members) = json else { throw PETLError("\(path): header is not a JSON object") }
+    var header = SafeTensorsHeader()
+    var position: [String: Int] = [:]
+    for (key, value) in members {
+      if key == metadataKey {
+        guard case .object(let entries) = value else { throw PETLError("\(path): __metadata__ must map strings to strings") }
+        var map: [String: String] = [:]
+        for (k, v) in entries {
+          guard case .string(let s) = v else { throw PETLError("\(path): __metadata__ must map strings to strings") }
+          map[k] = s
         }
-        metadata = map
-      } else {
-        do {
-          tensors.append((key.stringValue, try container.decode(RawTensor.self, forKey: key)))
-        } catch {
-          throw Problem(message: "tensor '\(key.stringValue)' header entry is malformed (\(oneLine(error)))")
-        }
+        header.metadata = map
+        continue
+      }
+      let raw = try tensor(key, value, path)
+      if let k = position[key] { header.tensors[k] = (key, raw) } else {
+        position[key] = header.tensors.count
+        header.tensors.append((key, raw))
       }
     }
+    return header
   }
-}
 
-/// A coding key for JSON objects whose keys are data (tensor names, config fields).
-struct AnyCodingKey: CodingKey {
-  let stringValue: String
-  let intValue: Int?
-  init(_ string: String) { stringValue = string; intValue = nil }
-  init?(stringValue: String) { self.init(stringValue) }
-  init?(intValue: Int) { stringValue = String(intValue); self.intValue = intValue }
+  private static func tensor(_ name: String, _ value: JSONValue, _ path: String) throws -> RawTensor {
+    func problem(_ what: String) -> PETLError { PETLError("\(path): tensor '\(shown(name))' header entry is malformed (\(what))") }
+    guard case .object = value else { throw problem("expected an object, found \(value.typeName)") }
+    guard case .string(let dtype)? = value["dtype"] else { throw problem("'dtype' must be a string") }
+    func integers(_ key: String) throws -> [Int] {
+      guard case .array(let items)? = value[key] else { throw problem("'\(key)' must be an array of non-negative integers") }
+      return try items.map { item in
+        guard case .number(let text) = item, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let n = Int(text) else {
+          throw problem("'\(key)' must be an array of non-negative integers, found \(item.typeName) \(Self.literal(item))")
+        }
+        return n
+      }
+    }
+    return RawTensor(dtype: dtype, shape: try integers("shape"), dataOffsets: try integers("data_offsets"))
+  }
+
+  private static func literal(_ v: JSONValue) -> String {
+    guard case .number(let text) = v else { return "" }
+    return shown(text, limit: 30)
+  }
 }

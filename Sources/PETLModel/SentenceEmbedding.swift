@@ -1,4 +1,3 @@
-import PETLKernels
 
 extension EncoderModel {
   /// Sentence embeddings as sentence-transformers computes them for all-MiniLM-L6-v2: the mean of

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A model (base weights with an adapter applied) as a transformers folder that
@@ -25,7 +24,7 @@ public enum SequenceClassificationExport {
                            into folder: URL, metadata: [String: String] = [:]) throws -> Written {
     let family = model.dims.family
     guard labels.count == model.dims.numLabels else {
-      throw PETLError("the model's head has \(model.dims.numLabels) outputs, the labels \(labels.count) (\(labels.names.joined(separator: ", ")))")
+      throw PETLError("the model's head has \(model.dims.numLabels) outputs, the labels \(labels.count) (\(shown(labels.names.joined(separator: ", "), limit: 120)))")
     }
     let tensors = model.layout.slots.map { s in
       (name: family.sequenceClassificationName(s.name), shape: s.shape,

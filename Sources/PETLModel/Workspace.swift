@@ -1,28 +1,53 @@
 import PETLKernels
+import Synchronization
+
+/// A buffer the workspace owns. `Workspace.bytes` counts every one of its members of a conforming
+/// type (or arrays of them), so a new kind of buffer conforms here instead of joining a list.
+protocol WorkspaceBuffer: AnyObject {
+  var byteCount: Int { get }
+}
+
+/// Bytes held by all live workspace buffers of the process, counted by the buffers as they are
+/// allocated and freed: an account kept apart from `Workspace.bytes`, which the tests check against it.
+enum BufferAccount {
+  static let liveBytes = Atomic<Int>(0)
+}
 
 /// An owned Float buffer; freed with its owner. The workspace allocates all of them once per shape
 /// capacity, so a training step allocates nothing.
-final class FloatBuffer {
+final class FloatBuffer: WorkspaceBuffer {
   let p: UnsafeMutablePointer<Float>
   let count: Int
+  var byteCount: Int { count * MemoryLayout<Float>.stride }
+
   init(_ count: Int) {
     self.count = max(count, 1)
     p = .allocate(capacity: self.count)
     p.initialize(repeating: 0, count: self.count)
+    BufferAccount.liveBytes.add(byteCount, ordering: .relaxed)
   }
-  deinit { p.deallocate() }
+  deinit {
+    BufferAccount.liveBytes.subtract(byteCount, ordering: .relaxed)
+    p.deallocate()
+  }
 }
 
-/// An owned bf16 buffer (`Precision.bf16`'s GEMM operands).
-final class BF16Buffer {
+/// An owned bf16 buffer (`Precision.bf16`'s product operands), counted like `FloatBuffer`.
+final class BF16Buffer: WorkspaceBuffer {
   let p: UnsafeMutablePointer<BF16>
   let count: Int
+  var byteCount: Int { count * MemoryLayout<BF16>.stride }
+
   init(_ count: Int) {
     self.count = max(count, 1)
     p = .allocate(capacity: self.count)
     p.initialize(repeating: 0, count: self.count)
+    BufferAccount.liveBytes.add(byteCount, ordering: .relaxed)
   }
-  deinit { p.deallocate() }
+  deinit {
+    BufferAccount.liveBytes.subtract(byteCount, ordering: .relaxed)
+    p.deallocate()
+  }
 }
 
 /// Activations kept for the backward pass, and gradient scratch, sized for a maximum batch shape.
@@ -129,7 +154,8 @@ public final class Workspace {
 
   /// Keep backward activations only for layers >= `layer` (a training step whose lowest trainable
   /// layer is `layer` never reads the ones below): the layers below share one set of buffers, so
-  /// memory shrinks by about 120 MB per unstored layer at 32 x 128 tokens. Call before `reserve`
+  /// memory shrinks by one layer's activations per unstored layer (`bench` prints each row's memory,
+  /// docs/performance.md has figures). Call before `reserve`
   /// (a change reallocates on the next `reserve`). Backward checks the gradient plan against it.
   public func storeActivations(from layer: Int) {
     let l = min(max(layer, 0), dims.layers - 1)
@@ -195,16 +221,15 @@ public final class Workspace {
   }
 
   /// Bytes of every buffer the workspace holds (shared buffers once): the activation memory of a
-  /// cell, which `storeActivations(from:)` shrinks for cells that train only the top layers.
+  /// cell, which `storeActivations(from:)` shrinks for cells that train only the top layers. Read
+  /// from the stored properties themselves (every `WorkspaceBuffer` member, alone or in an array), so
+  /// a buffer added to the workspace is counted without being listed here.
   public var bytes: Int {
     var seen = Set<ObjectIdentifier>(), total = 0
-    func add(_ b: FloatBuffer) { if seen.insert(ObjectIdentifier(b)).inserted { total += 4 * b.count } }
-    for list in [x, q, k, v, probs, ctx, xhat1, rstd1, y1, u, g, xhat2, rstd2] { list.forEach(add) }
-    for b in [xhat0, rstd0, embedded, clsIn, cls, pooled, pooledDrop, clsDrop, headSlope, logits, dx, dxIn, dr, dtmp, dy1, dI, dq, dk, dv, dctx,
-              dcls, dpooled, dlogits, attnScratch, gradScratchW, gradScratchB] { add(b) }
-    var seenHalves = Set<ObjectIdentifier>()
-    for b in qb + kb + vb + ctxb + y1b + gb + [bfIn, bfOut, dctxb, attnScratchBF16]
-    where seenHalves.insert(ObjectIdentifier(b)).inserted { total += 2 * b.count }
+    func add(_ b: WorkspaceBuffer) { if seen.insert(ObjectIdentifier(b)).inserted { total += b.byteCount } }
+    for child in Mirror(reflecting: self).children {
+      if let b = child.value as? WorkspaceBuffer { add(b) } else if let list = child.value as? [WorkspaceBuffer] { list.forEach(add) }
+    }
     return total
   }
 

@@ -1,10 +1,7 @@
 import Foundation
 import PETLKernels
 import PETLModel
-import PETLText
 import PETLData
-import PETLTraining
-import PETLDistributed
 import PETLSupport
 
 /// What a cell read, by content: the same spec on other data, other weights or another engine is a

@@ -1,8 +1,4 @@
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
 import PETLDistributed
 import PETLSupport

@@ -1,10 +1,6 @@
 import Foundation
-import PETLKernels
 import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
 
 /// Estimates what a cell costs, to hand the costliest cells out first (so the grid does not end with
 /// one long cell running alone) and to give an ETA.

@@ -1,5 +1,4 @@
 import Foundation
-import PETLModel
 import PETLTraining
 import PETLSupport
 

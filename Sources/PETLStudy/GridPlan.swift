@@ -1,10 +1,6 @@
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
 import PETLSupport
+import Foundation
 
 /// Which layers a grid covers. Unlike `train --layers 3,4` (one cell training layers 3 and 4 together),
 /// a grid's list means layer-wise cells: one for layer 3, one for layer 4.

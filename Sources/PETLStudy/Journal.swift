@@ -1,10 +1,5 @@
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
 import PETLSupport
 
 /// The grid's results journal: one JSON line per finished cell, append-only, so a grid can stop at any
@@ -60,6 +55,11 @@ public final class Journal {
   public func done(inputs: [String: CellInputs]) -> (ok: Set<String>, failed: Set<String>, stale: Set<String>, why: Set<String>) {
     var ok = Set<String>(), failed = Set<String>(), other = Set<String>(), why = Set<String>()
     for r in records {
+      // A record whose spec_hash is not its spec's claims another cell: it counts for neither.
+      guard r.specHash == r.spec.hash else {
+        why.insert("\(r.spec.task): a record's spec_hash \(shown(r.specHash, limit: 24)) is not the hash of its spec (ignored)")
+        continue
+      }
       var current = true
       if let now = inputs[r.spec.task] {
         if let was = r.inputs {

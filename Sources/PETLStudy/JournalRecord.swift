@@ -1,10 +1,5 @@
 import Foundation
 import PETLTraining
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
-import PETLDistributed
 
 /// One line of the results journal: the cell, its identity, its result (fields at top level), who
 /// trained it and when it finished.

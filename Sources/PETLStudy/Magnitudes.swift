@@ -1,10 +1,6 @@
 import Foundation
-import PETLKernels
 import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
 import PETLSupport
 
 /// Weight magnitudes per module type and layer: the paper ties LayerNorm's success to the large

@@ -1,9 +1,4 @@
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
 
 /// Named study designs. A preset fills every flag the user did not give; a flag the user gives wins.
 public struct Preset: Sendable {

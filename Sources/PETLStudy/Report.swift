@@ -1,10 +1,6 @@
 import Foundation
-import PETLKernels
 import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
 import PETLSupport
 
 /// The study report built from one or more journals: `report.md` (findings, module-wise table,

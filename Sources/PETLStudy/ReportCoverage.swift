@@ -1,10 +1,7 @@
 import Foundation
-import PETLKernels
 import PETLModel
-import PETLText
 import PETLData
 import PETLTraining
-import PETLDistributed
 
 /// Which cells of the grid the journals imply are absent. The grid is inferred per task from what is
 /// present: every module-wise set x the set's learning rates x the task's seeds, and every layer-wise

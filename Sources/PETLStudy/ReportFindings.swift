@@ -1,10 +1,6 @@
 import Foundation
-import PETLKernels
 import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
 
 /// The claims at the top of the report. Each states its numbers and is made only when the cells it
 /// compares exist: a claim about a gap needs the full fine-tuning cell of the same task, a best layer

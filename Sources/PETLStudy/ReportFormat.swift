@@ -1,10 +1,5 @@
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
 
 /// How numbers look in the report: scores x100 with one decimal, as in the paper's tables.
 enum ReportFormat {

@@ -1,10 +1,6 @@
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
 import PETLData
 import PETLTraining
-import PETLDistributed
 import PETLSupport
 
 /// What the report reads of a journal line (the writer's `JournalRecord`, in CellResult.swift).
@@ -25,10 +21,15 @@ extension JournalRecord {
 
   /// The primary metric of an `ok` record.
   public var score: Double? { primaryMetric.flatMap { result.dev[$0] } }
+
+  /// True when `spec_hash` is not the hash of `spec`: the record is set aside, not trusted.
+  public var hashMismatch: Bool { specHash != spec.hash }
 }
 
 /// Reads and merges journals (JSON lines). Journals are read in the order given and lines in file
-/// order. Per task, the inputs of its LAST record (the newest run) are current: records of that task
+/// order. A record whose `spec_hash` is not the hash of its spec (edited by hand, or written by
+/// another tool) cannot be told apart from another cell's, so it is set aside (`hashMismatch`).
+/// Per task, the inputs of its LAST record (the newest run) are current: records of that task
 /// with other inputs (other data, weights or engine numerics; see `CellInputs`) are set aside, never
 /// pooled with the current ones. Among the rest, a spec hash seen again replaces the earlier record
 /// unless that would replace an `ok` with a `failed` (a retried cell that succeeded once stays so).
@@ -42,6 +43,7 @@ public enum StudyJournal {
     var byHash: [String: JournalRecord] = [:]
     var setAside: [JournalRecord] = []
     for record in all {
+      guard !record.hashMismatch else { setAside.append(record); continue }
       guard record.inputs == current[record.spec.task]! else { setAside.append(record); continue }
       if let previous = byHash[record.specHash] {
         if record.status == .ok || previous.status == .failed { byHash[record.specHash] = record }
@@ -69,7 +71,7 @@ public enum StudyJournal {
                             + "and \(record.spec.task) is not a built-in task")
         }
         guard let score = record.score, score.isFinite else {
-          throw PETLError("\(path):\(line.number): ok record for \(record.spec.label) has no finite dev '\(metric)'")
+          throw PETLError("\(path):\(line.number): ok record for \(record.spec.label) has no finite dev '\(shown(metric))'")
         }
       }
       out.append(record)

@@ -1,10 +1,6 @@
 import Foundation
-import PETLKernels
 import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
 
 extension StudyReport {
   /// Models whose scores need a caveat next to them: not plain MLM-pretrained checkpoints.
@@ -53,13 +49,14 @@ extension StudyReport {
   /// Records whose data, weights or engine numerics differ from their task's newest run: counted and
   /// named, not pooled into any table above.
   private func setAsideSection() -> [String] {
-    var lines = ["\(setAside.count) record(s) were trained on other inputs than their task's newest run and are NOT in the tables above (their numbers answer for other data, weights or engine numerics):", ""]
+    var lines = ["\(setAside.count) record(s) are NOT in the tables above: trained on other inputs than their task's newest run (their numbers answer for other data, weights or engine numerics), or with a spec_hash that is not their spec's:", ""]
     var newest: [String: CellInputs?] = [:]
     for r in results.records { newest[r.spec.task] = .some(r.inputs) }
     var groups: [String: Int] = [:]
     for r in setAside {
       let differs: String
       switch (r.inputs, newest[r.spec.task] ?? nil) {
+      case _ where r.hashMismatch: differs = "spec_hash \(r.specHash.prefix(24).debugDescription) is not the hash of its spec (\(r.spec.hash))"
       case (let was?, let now?): differs = was.differences(from: now).joined(separator: ", ")
       case (nil, _): differs = "inputs not recorded (older journal)"
       case (_, nil): differs = "newest run has no recorded inputs"

@@ -1,10 +1,5 @@
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
 import PETLSupport
 
 /// A result over seeds at one learning rate (or one set of learning-rate candidates): the unit every

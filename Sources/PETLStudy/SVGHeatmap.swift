@@ -1,10 +1,4 @@
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
-import PETLTraining
-import PETLDistributed
 
 /// A module type x layer heatmap as standalone SVG: one `<rect>` per grid cell (grey when the cell has
 /// no result), the score printed in each cell in black or white by the fill's luminance (with a

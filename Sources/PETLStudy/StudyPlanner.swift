@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLModel
 import PETLData
 import PETLTraining

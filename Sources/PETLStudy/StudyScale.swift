@@ -1,7 +1,6 @@
 import Foundation
 import PETLModel
 import PETLTraining
-import PETLSupport
 
 /// What the study looks like at the paper's size, without its weights: BERT-base's configuration (as
 /// the hub's `bert-base-uncased/config.json` gives it), the paper preset's plan on the eight GLUE

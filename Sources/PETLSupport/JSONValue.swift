@@ -16,8 +16,12 @@ package indirect enum JSONValue {
   case null
 
   /// Parses a whole document. Errors are one line, `line N: what` (the caller adds the path).
-  package static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-    do { return try document(bytes).0 } catch let e as SyntaxError { throw PETLError("line \(e.line): \(e.what)") }
+  /// `python`: read as Python's `json.loads` reads it, which is how transformers reads `config.json`:
+  /// `NaN`, `Infinity` and `-Infinity` are numbers (kept as written), and a `\u` escape of an unpaired
+  /// surrogate is accepted (as U+FFFD: a Swift string cannot hold a lone surrogate). A repeated key
+  /// keeps every member here; `subscript(key:)` takes the last, as Python's dict does.
+  package static func parse(_ bytes: [UInt8], python: Bool = false) throws -> JSONValue {
+    do { return try document(bytes, python: python).0 } catch let e as SyntaxError { throw PETLError("line \(e.line): \(e.what)") }
   }
 
   /// Parses one line of a JSON Lines file. Errors say only what is wrong: the caller names the
@@ -38,8 +42,9 @@ package indirect enum JSONValue {
     return zip(members, ranges).map { ($0.key, $1) }
   }
 
-  private static func document(_ bytes: [UInt8], recordingMembers: Bool = false) throws -> (JSONValue, [Range<Int>]) {
+  private static func document(_ bytes: [UInt8], recordingMembers: Bool = false, python: Bool = false) throws -> (JSONValue, [Range<Int>]) {
     var parser = Parser(bytes: bytes)
+    parser.python = python
     if recordingMembers { parser.topLevelRanges = [] }
     parser.skipWhitespace()
     let value = try parser.value(depth: 0)
@@ -82,6 +87,8 @@ package indirect enum JSONValue {
     var position = 0
     /// When set, the byte range of each member of the top-level object is appended here.
     var topLevelRanges: [Range<Int>]? = nil
+    /// Python's `json` extensions (see `parse(_:python:)`).
+    var python = false
     /// Deep enough for any tokenizer file; bounds the recursion on hostile input.
     static let maxDepth = 256
 
@@ -112,6 +119,10 @@ package indirect enum JSONValue {
       case UInt8(ascii: "t"): try literal("true"); return .bool(true)
       case UInt8(ascii: "f"): try literal("false"); return .bool(false)
       case UInt8(ascii: "n"): try literal("null"); return .null
+      case UInt8(ascii: "N") where python: try literal("NaN"); return .number("NaN")
+      case UInt8(ascii: "I") where python: try literal("Infinity"); return .number("Infinity")
+      case UInt8(ascii: "-") where python && position + 1 < bytes.count && bytes[position + 1] == UInt8(ascii: "I"):
+        position += 1; try literal("Infinity"); return .number("-Infinity")
       case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
       default: throw failure("unexpected character '\(Unicode.Scalar(bytes[position]))'")
       }
@@ -220,14 +231,19 @@ package indirect enum JSONValue {
         case UInt8(ascii: "u"):
           var code = try hex4()
           if (0xD800..<0xDC00).contains(code) {
-            guard bytes.count - position >= 6, bytes[position] == UInt8(ascii: "\\"),
-                  bytes[position + 1] == UInt8(ascii: "u") else { throw failure("unpaired surrogate escape") }
-            position += 2
-            let low = try hex4()
-            guard (0xDC00..<0xE000).contains(low) else { throw failure("unpaired surrogate escape") }
-            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+            let paired = bytes.count - position >= 6 && bytes[position] == UInt8(ascii: "\\") && bytes[position + 1] == UInt8(ascii: "u")
+            let low = paired ? try hex4(at: position + 2) : 0
+            if paired && (0xDC00..<0xE000).contains(low) {
+              position += 6
+              code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+            } else if python {
+              code = 0xFFFD
+            } else {
+              throw failure("unpaired surrogate escape")
+            }
           } else if (0xDC00..<0xE000).contains(code) {
-            throw failure("unpaired surrogate escape")
+            guard python else { throw failure("unpaired surrogate escape") }
+            code = 0xFFFD
           }
           UTF8.encode(Unicode.Scalar(code)!) { out.append($0) }
         default: throw failure("invalid escape '\\\(Unicode.Scalar(e))'")
@@ -239,10 +255,17 @@ package indirect enum JSONValue {
     }
 
     mutating func hex4() throws -> UInt32 {
-      guard bytes.count - position >= 4 else { throw failure("invalid \\u escape") }
+      let v = try hex4(at: position)
+      position += 4
+      return v
+    }
+
+    /// The four hex digits at `at`, without moving.
+    func hex4(at start: Int) throws -> UInt32 {
+      guard bytes.count - start >= 4 else { throw failure("invalid \\u escape") }
       var v: UInt32 = 0
-      for _ in 0..<4 {
-        let c = bytes[position]
+      for k in 0..<4 {
+        let c = bytes[start + k]
         let d: UInt8
         switch c {
         case 48...57: d = c - 48
@@ -251,7 +274,6 @@ package indirect enum JSONValue {
         default: throw failure("invalid \\u escape")
         }
         v = v << 4 | UInt32(d)
-        position += 1
       }
       return v
     }

@@ -1,9 +1,14 @@
+import Foundation
 /// The one error type the library throws for bad input: a single line that names the file, flag or
 /// value at fault. The CLI prints `error: <message>` and exits non-zero; nothing traps.
 public struct PETLError: Error, CustomStringConvertible, Equatable {
   public let message: String
   public init(_ message: String) { self.message = message }
-  public var description: String { message }
+  /// The message on one line: a line break that reached it from a file is shown escaped.
+  public var description: String {
+    guard message.contains(where: \.isNewline) else { return message }
+    return String(message.map { $0.isNewline ? "\u{23CE}" : $0 })
+  }
 }
 
 /// Any error as one short line, for messages that must stay one line: a `PETLError`'s message, a

@@ -1,61 +1,37 @@
 import Foundation
-import PETLKernels
 
-/// BERT's text normalisation, in the order HuggingFace's `BertNormalizer` (the `tokenizers` library behind
-/// transformers 5's `BertTokenizer`) applies it: clean text, space out CJK ideographs, strip accents
-/// (NFD, drop Mn marks), lower-case. The order matters: lower-casing comes after stripping, so the
-/// combining dot that lower-casing "İ" would produce never appears.
+/// BERT's text normalisation as HuggingFace's `BertNormalizer` (the `tokenizers` library behind
+/// transformers 5's `BertTokenizer`) configures it: clean text (drop NUL, U+FFFD and control
+/// characters; white space becomes a space), space out CJK ideographs, strip accents (NFD, drop Mn
+/// marks), lower-case. The order matters: lower-casing comes after stripping, so the combining dot
+/// that lower-casing "İ" would produce never appears. Applied scalar by scalar (`BertWordStream`),
+/// so a long line costs time and memory in proportion to its words, not to itself.
 struct BertNormalizer: Sendable {
   let lowercase: Bool
-  /// BERT strips accents exactly when it lower-cases (`strip_accents: null` in `tokenizer_config.json`).
-  var stripAccents: Bool { lowercase }
+  /// `strip_accents` in `tokenizer_config.json`; null (the default) follows `lowercase`.
+  let stripAccents: Bool
+  /// `tokenize_chinese_chars`: CJK ideographs become words of their own.
+  let handleChineseChars: Bool
 
-  func normalize(_ text: Substring.UnicodeScalarView) -> [Unicode.Scalar] {
-    var out: [Unicode.Scalar] = []
-    out.reserveCapacity(text.count + 8)
-    var allASCII = true
-    for s in text {
-      if s.value == 0 || s.value == 0xFFFD || isControl(s) { continue }
-      if isWhitespace(s) { out.append(" "); continue }
-      if isCJKIdeograph(s) {
-        out.append(" "); out.append(s); out.append(" ")
-      } else {
-        out.append(s)
-      }
-      if !s.isASCII { allASCII = false }
-    }
-    if stripAccents && !allASCII { out = stripMarks(out) }
-    if lowercase { out = lowercased(out, allASCII: allASCII) }
-    return out
-  }
-
-  /// NFD over the whole text (so combining marks are canonically ordered exactly as in Rust), then drop
-  /// every nonspacing mark (Mn).
-  private func stripMarks(_ scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
-    var s = String.UnicodeScalarView()
-    s.append(contentsOf: scalars)
-    let nfd = String(s).decomposedStringWithCanonicalMapping.unicodeScalars
-    return nfd.filter { hfGeneralCategory($0) != .nonspacingMark }
+  init(lowercase: Bool, stripAccents: Bool? = nil, handleChineseChars: Bool = true) {
+    self.lowercase = lowercase
+    self.stripAccents = stripAccents ?? lowercase
+    self.handleChineseChars = handleChineseChars
   }
 
   /// Per-scalar full lower-case mapping (Rust's `char::to_lowercase`): no context, so a final capital
   /// sigma becomes σ, not ς, as HuggingFace does.
-  private func lowercased(_ scalars: [Unicode.Scalar], allASCII: Bool) -> [Unicode.Scalar] {
-    if allASCII {
-      return scalars.map { s in
-        (0x41...0x5A).contains(s.value) ? Unicode.Scalar(UInt8(s.value) + 0x20) : s
-      }
+  @inline(__always)
+  func lowercased(_ s: Unicode.Scalar, _ body: (Unicode.Scalar) -> Void) {
+    if !lowercase {
+      body(s)
+    } else if s.isASCII {
+      body((0x41...0x5A).contains(s.value) ? Unicode.Scalar(UInt8(s.value) + 0x20) : s)
+    } else if !s.properties.changesWhenLowercased {
+      body(s)
+    } else {
+      for l in s.properties.lowercaseMapping.unicodeScalars { body(l) }
     }
-    var out: [Unicode.Scalar] = []
-    out.reserveCapacity(scalars.count)
-    for s in scalars {
-      if s.isASCII || !s.properties.changesWhenLowercased {
-        out.append((0x41...0x5A).contains(s.value) ? Unicode.Scalar(UInt8(s.value) + 0x20) : s)
-      } else {
-        out.append(contentsOf: s.properties.lowercaseMapping.unicodeScalars)
-      }
-    }
-    return out
   }
 }
 

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLModel
 import PETLSupport
 
@@ -14,8 +13,8 @@ public struct BertTokenizer: Tokenizer {
   private let vocabulary: Vocabulary
   private let normalizer: BertNormalizer
   private let wordPiece: WordPiece
-  /// Special tokens present in the vocabulary, longest first so the leftmost-longest match wins.
-  private let specials: [(text: [Unicode.Scalar], id: Int32)]
+  /// Special tokens present in the vocabulary (UTF-8), longest first so the leftmost-longest match wins.
+  private let specials: [(text: [UInt8], id: Int32)]
   public let padId: Int32
   public let unkId: Int32
   public let clsId: Int32
@@ -25,9 +24,9 @@ public struct BertTokenizer: Tokenizer {
   /// Number of ids (lines of `vocab.txt`): the embedding table's row count.
   public var vocabularySize: Int { vocabulary.tokens.count }
 
-  /// Loads `vocab.txt` and, when present, `do_lower_case` from `tokenizer_config.json` (default true).
-  /// When the folder has a `config.json` (a model folder, not a tokenizer alone), the vocabulary must
-  /// fit its `vocab_size`: every id the tokenizer emits indexes the word-embedding table.
+  /// Loads `vocab.txt` and, when present, `tokenizer_config.json` (`BertTokenizerConfig`). When the
+  /// folder has a `config.json` (a model folder, not a tokenizer alone), the vocabulary must fit its
+  /// `vocab_size`: every id the tokenizer emits indexes the word-embedding table.
   public init(modelDirectory: URL) throws {
     let configURL = modelDirectory.appendingPathComponent("config.json")
     let config = FileManager.default.fileExists(atPath: configURL.path) ? try EncoderConfig.load(configURL) : nil
@@ -39,16 +38,17 @@ public struct BertTokenizer: Tokenizer {
     let vocabURL = modelDirectory.appendingPathComponent("vocab.txt")
     let vocabulary = try Vocabulary.load(vocabURL)
     try config?.checkVocabulary(tokens: vocabulary.tokens.count, file: vocabURL.path)
-    let doLowerCase = try BertTokenizer.readDoLowerCase(modelDirectory.appendingPathComponent("tokenizer_config.json"))
-    try self.init(vocabulary: vocabulary, doLowerCase: doLowerCase, source: vocabURL.path)
+    let options = try BertTokenizerConfig.load(modelDirectory.appendingPathComponent("tokenizer_config.json"))
+    try self.init(vocabulary: vocabulary, normalizer: options.normalizer, source: vocabURL.path)
   }
 
   /// A tokenizer over `vocabulary` (id = index). It must contain `[UNK]`, `[CLS]`, `[SEP]` and `[PAD]`.
   public init(vocabulary: [String], doLowerCase: Bool) throws {
-    try self.init(vocabulary: Vocabulary(tokens: vocabulary), doLowerCase: doLowerCase, source: "vocabulary")
+    try self.init(vocabulary: Vocabulary(tokens: vocabulary), normalizer: BertNormalizer(lowercase: doLowerCase),
+                  source: "vocabulary")
   }
 
-  private init(vocabulary: Vocabulary, doLowerCase: Bool, source: String) throws {
+  private init(vocabulary: Vocabulary, normalizer: BertNormalizer, source: String) throws {
     func required(_ token: String) throws -> Int32 {
       guard let id = vocabulary.id(of: token) else {
         throw PETLError("\(source): vocabulary has no \(token) token")
@@ -60,25 +60,12 @@ public struct BertTokenizer: Tokenizer {
     sepId = try required("[SEP]")
     padId = try required("[PAD]")
     self.vocabulary = vocabulary
-    self.doLowerCase = doLowerCase
-    normalizer = BertNormalizer(lowercase: doLowerCase)
+    self.doLowerCase = normalizer.lowercase
+    self.normalizer = normalizer
     wordPiece = WordPiece(vocabulary: vocabulary, unkId: unkId)
     specials = BertTokenizer.specialTokens
-      .compactMap { t in vocabulary.id(of: t).map { (Array(t.unicodeScalars), $0) } }
+      .compactMap { t in vocabulary.id(of: t).map { (Array(t.utf8), $0) } }
       .sorted { $0.text.count > $1.text.count }
-  }
-
-  private static func readDoLowerCase(_ url: URL) throws -> Bool {
-    guard FileManager.default.fileExists(atPath: url.path) else { return true }
-    guard let data = try? Data(contentsOf: url),
-          let object = try? JSONSerialization.jsonObject(with: data),
-          let config = object as? [String: Any]
-    else { throw PETLError("\(url.path): not a valid JSON object") }
-    guard let value = config["do_lower_case"] else { return true }
-    guard let flag = value as? Bool else {
-      throw PETLError("\(url.path): do_lower_case must be true or false")
-    }
-    return flag
   }
 
   /// `[CLS] a [SEP]`: 2; `[CLS] a [SEP] b [SEP]`: 3.
@@ -89,90 +76,64 @@ public struct BertTokenizer: Tokenizer {
 
   /// Token ids of `text` without special tokens around it.
   public func ids(_ text: String) -> [Int32] {
-    var ids: [Int32] = []
-    var utf8: [UInt8] = [], offsets: [Int] = []
-    let scalars = text.unicodeScalars
-    var segmentStart = scalars.startIndex
-    var i = scalars.startIndex
-    while i < scalars.endIndex {
-      if let (id, end) = special(at: i, in: scalars) {
-        appendWords(scalars[segmentStart..<i], to: &ids, utf8: &utf8, offsets: &offsets)
-        ids.append(id)
-        i = end
-        segmentStart = end
-      } else {
-        scalars.formIndex(after: &i)
-      }
-    }
-    appendWords(scalars[segmentStart..<scalars.endIndex], to: &ids, utf8: &utf8, offsets: &offsets)
-    return ids
+    var sink = TokenSink()
+    tokenize(text, into: &sink)
+    return sink.ids
   }
 
   /// `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, truncated longest-first to `maxLength` as HuggingFace's
   /// `truncation=True, max_length=maxLength`. An empty `b` is still a pair (as in a batched HF call).
-  /// `maxLength` must leave room for the special tokens (2, or 3 with `b`).
+  /// `maxLength` must leave room for the special tokens (2, or 3 with `b`). Only the ids kept are
+  /// held: a single text stops at `maxLength`, a pair counts the rest of each text.
   public func encode(_ a: String, _ b: String? = nil, maxLength: Int = 128) -> Encoding {
-    var first = ids(a)
     guard let b else {
       precondition(maxLength >= 2, "maxLength \(maxLength) leaves no room for [CLS] and [SEP]")
-      if first.count > maxLength - 2 { first.removeSubrange((maxLength - 2)...) }
-      return Encoding(inputIds: [clsId] + first + [sepId],
-                      tokenTypeIds: [Int32](repeating: 0, count: first.count + 2))
+      var first = TokenSink(keep: maxLength - 2, stopWhenFull: true)
+      tokenize(a, into: &first)
+      return Encoding(inputIds: [clsId] + first.ids + [sepId],
+                      tokenTypeIds: [Int32](repeating: 0, count: first.ids.count + 2))
     }
     precondition(maxLength >= 3, "maxLength \(maxLength) leaves no room for [CLS] and two [SEP]")
-    var second = ids(b)
-    let (n1, n2) = longestFirstLengths(first.count, second.count, budget: maxLength - 3)
-    first.removeSubrange(n1...)
-    second.removeSubrange(n2...)
+    let budget = maxLength - 3
+    var first = TokenSink(keep: budget), second = TokenSink(keep: budget)
+    tokenize(a, into: &first)
+    tokenize(b, into: &second)
+    let (n1, n2) = longestFirstLengths(first.count, second.count, budget: budget)
     var inputIds: [Int32] = [clsId]
     inputIds.reserveCapacity(n1 + n2 + 3)
-    inputIds += first; inputIds.append(sepId); inputIds += second; inputIds.append(sepId)
+    inputIds += first.ids.prefix(n1); inputIds.append(sepId); inputIds += second.ids.prefix(n2); inputIds.append(sepId)
     return Encoding(inputIds: inputIds,
                     tokenTypeIds: [Int32](repeating: 0, count: n1 + 2) + [Int32](repeating: 1, count: n2 + 1))
   }
 
-  /// The special token starting at `i`, if any, and the index after it.
-  private func special(at i: String.UnicodeScalarView.Index, in scalars: String.UnicodeScalarView)
-    -> (Int32, String.UnicodeScalarView.Index)?
-  {
-    guard scalars[i] == "[" else { return nil }
-    for (text, id) in specials {
-      var j = i
-      var matched = true
-      for s in text {
-        guard j < scalars.endIndex, scalars[j] == s else { matched = false; break }
-        scalars.formIndex(after: &j)
+  /// The ids of `text` into `sink`: special tokens matched in the raw text, every stretch between
+  /// them normalised, split into words and WordPiece'd a scalar at a time (`BertWordStream`).
+  func tokenize(_ text: String, into sink: inout TokenSink) {
+    var text = text
+    text.withUTF8 { bytes in
+      var stream = BertWordStream(normalizer: normalizer, wordPiece: wordPiece)
+      var i = 0
+      while i < bytes.count && !sink.done {
+        if bytes[i] == UInt8(ascii: "["), let (id, end) = special(at: i, in: bytes) {
+          stream.finish(into: &sink)
+          if !sink.done { sink.append(id) }
+          i = end
+        } else {
+          let (s, next) = scalar(in: bytes, at: i)
+          stream.feed(s, into: &sink)
+          i = next
+        }
       }
-      if matched { return (id, j) }
+      if !sink.done { stream.finish(into: &sink) }
     }
-    return nil
   }
 
-  /// Normalizes a stretch of text without special tokens, splits it into words (whitespace removed,
-  /// each punctuation character its own word) and appends their WordPiece ids.
-  private func appendWords(
-    _ text: Substring.UnicodeScalarView, to ids: inout [Int32],
-    utf8: inout [UInt8], offsets: inout [Int]
-  ) {
-    if text.isEmpty { return }
-    let normalized = normalizer.normalize(text)
-    var wordStart = 0
-    for (k, s) in normalized.enumerated() {
-      if isWhitespace(s) {
-        if wordStart < k {
-          wordPiece.append(normalized[wordStart..<k], to: &ids, utf8: &utf8, offsets: &offsets)
-        }
-        wordStart = k + 1
-      } else if isPunctuation(s) {
-        if wordStart < k {
-          wordPiece.append(normalized[wordStart..<k], to: &ids, utf8: &utf8, offsets: &offsets)
-        }
-        wordPiece.append(normalized[k...k], to: &ids, utf8: &utf8, offsets: &offsets)
-        wordStart = k + 1
-      }
+  /// The special token starting at byte `i`, if any, and the byte after it.
+  private func special(at i: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (Int32, Int)? {
+    for (text, id) in specials where bytes.count - i >= text.count
+      && text.indices.allSatisfy({ bytes[i + $0] == text[$0] }) {
+      return (id, i + text.count)
     }
-    if wordStart < normalized.count {
-      wordPiece.append(normalized[wordStart...], to: &ids, utf8: &utf8, offsets: &offsets)
-    }
+    return nil
   }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// RoBERTa's byte-level BPE tokenizer, id-for-id equal to transformers 5's `RobertaTokenizer` (the
@@ -114,47 +113,57 @@ public struct ByteLevelBPETokenizer: Tokenizer {
 
   /// Token ids of `text` without special tokens around it.
   public func ids(_ text: String) -> [Int32] {
-    let scalars = Array(text.unicodeScalars)
-    let classes = BPEPreTokenizer.classes(scalars)
-    var ids: [Int32] = []
-    ids.reserveCapacity(scalars.count / 3 + 4)
-    var bytes: [UInt8] = []
-    var scratch = BPEScratch()
-    for piece in splitter.split(scalars) {
-      switch piece {
-      case .token(let id):
-        ids.append(id)
-      case .text(let range):
-        BPEPreTokenizer.forEachPiece(scalars, classes, in: range) { word in
-          bytes.removeAll(keepingCapacity: true)
-          for k in word { UTF8.encode(scalars[k]) { bytes.append($0) } }
-          model.append(bytes, to: &ids, scratch: &scratch)
-        }
-      }
-    }
-    return ids
+    var sink = TokenSink()
+    tokenize(text, into: &sink)
+    return sink.ids
   }
 
   /// `<s> a </s>` or `<s> a </s></s> b </s>`, truncated longest-first to `maxLength` as HuggingFace's
   /// `truncation=True, max_length=maxLength`; all token types 0 (RoBERTa has one type). An empty `b`
   /// is still a pair (as in a batched HF call). `maxLength` must leave room for the special tokens
-  /// (2, or 4 with `b`).
+  /// (2, or 4 with `b`). Only the ids kept are held: a single text stops at `maxLength`, a pair
+  /// counts the rest of each text.
   public func encode(_ a: String, _ b: String? = nil, maxLength: Int = 128) -> Encoding {
-    var first = ids(a)
     guard let b else {
       precondition(maxLength >= 2, "maxLength \(maxLength) leaves no room for <s> and </s>")
-      if first.count > maxLength - 2 { first.removeSubrange((maxLength - 2)...) }
-      return Encoding(inputIds: [clsId] + first + [sepId],
-                      tokenTypeIds: [Int32](repeating: 0, count: first.count + 2))
+      var first = TokenSink(keep: maxLength - 2, stopWhenFull: true)
+      tokenize(a, into: &first)
+      return Encoding(inputIds: [clsId] + first.ids + [sepId],
+                      tokenTypeIds: [Int32](repeating: 0, count: first.ids.count + 2))
     }
     precondition(maxLength >= 4, "maxLength \(maxLength) leaves no room for <s> and three </s>")
-    var second = ids(b)
-    let (n1, n2) = longestFirstLengths(first.count, second.count, budget: maxLength - 4)
-    first.removeSubrange(n1...)
-    second.removeSubrange(n2...)
+    let budget = maxLength - 4
+    var first = TokenSink(keep: budget), second = TokenSink(keep: budget)
+    tokenize(a, into: &first)
+    tokenize(b, into: &second)
+    let (n1, n2) = longestFirstLengths(first.count, second.count, budget: budget)
     var inputIds: [Int32] = [clsId]
     inputIds.reserveCapacity(n1 + n2 + 4)
-    inputIds += first; inputIds += [sepId, sepId]; inputIds += second; inputIds.append(sepId)
+    inputIds += first.ids.prefix(n1); inputIds += [sepId, sepId]; inputIds += second.ids.prefix(n2); inputIds.append(sepId)
     return Encoding(inputIds: inputIds, tokenTypeIds: [Int32](repeating: 0, count: inputIds.count))
+  }
+
+  /// The ids of `text` into `sink`, walking its UTF-8 bytes: added tokens split out, each stretch
+  /// between them cut into GPT-2's pieces, each piece merged by BPE; stops once the sink is done.
+  func tokenize(_ text: String, into sink: inout TokenSink) {
+    var text = text
+    text.withUTF8 { bytes in
+      var scratch = BPEScratch()
+      let t = UTF8Text(bytes: bytes)
+      splitter.forEachPiece(bytes) { piece in
+        switch piece {
+        case .token(let id):
+          sink.append(id)
+        case .text(let range):
+          var i = range.lowerBound
+          while i < range.upperBound && !sink.done {
+            let end = BPEPreTokenizer.pieceEnd(t, from: i, end: range.upperBound)
+            model.append(bytes, i..<end, to: &sink, scratch: &scratch)
+            i = end
+          }
+        }
+        return !sink.done
+      }
+    }
   }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// Readers for the files of a RoBERTa hub folder. Every problem is one `PETLError` line that starts
@@ -28,7 +27,7 @@ enum BPEFiles {
     }
     return try vocabulary(members.map { entry in
       guard let id = entry.value.nonNegativeInt32 else {
-        throw PETLError("\(url.path): token \(entry.key.debugDescription) has \(entry.value.typeName) as its id, "
+        throw PETLError("\(url.path): token \(shown(entry.key.debugDescription)) has \(entry.value.typeName) as its id, "
           + "not a non-negative integer")
       }
       return (entry.key, id)
@@ -43,11 +42,11 @@ enum BPEFiles {
     var tokens = [String?](repeating: nil, count: last.count)
     for (k, (token, id)) in entries.enumerated() where last[Array(token.utf8)] == k {
       guard Int(id) < tokens.count else {
-        throw PETLError("\(source): id \(id) of \(token.debugDescription) is not below the token count \(tokens.count) "
+        throw PETLError("\(source): id \(id) of \(shown(token.debugDescription)) is not below the token count \(tokens.count) "
           + "(ids must be 0 to count-1)")
       }
       if let other = tokens[Int(id)] {
-        throw PETLError("\(source): id \(id) is given to both \(other.debugDescription) and \(token.debugDescription)")
+        throw PETLError("\(source): id \(id) is given to both \(shown(other.debugDescription)) and \(shown(token.debugDescription))")
       }
       tokens[Int(id)] = token
     }
@@ -73,7 +72,7 @@ enum BPEFiles {
       let parts = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
       guard parts.count == 2 else {
         throw PETLError("\(url.path): line \(index + 1): expected two tokens separated by one space, "
-          + "found \(String(decoding: line, as: UTF8.self).debugDescription)")
+          + "found \(shown(String(decoding: line, as: UTF8.self).debugDescription))")
       }
       pairs.append((String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self)))
       lines.append(index + 1)
@@ -101,12 +100,12 @@ enum BPEFiles {
         case let other?: throw PETLError("\(what): \(name) is \(other.typeName), not true or false")
         }
       }
-      if try flag("single_word") { throw PETLError("\(what) \(content.debugDescription): single_word tokens are not supported") }
+      if try flag("single_word") { throw PETLError("\(what) \(shown(content.debugDescription)): single_word tokens are not supported") }
       guard let vocabId = idOf[Array(content.utf8)] else {
-        throw PETLError("\(what) \(content.debugDescription) is not in vocab.json")
+        throw PETLError("\(what) \(shown(content.debugDescription)) is not in vocab.json")
       }
       guard vocabId == id else {
-        throw PETLError("\(what) \(content.debugDescription) has id \(id) but vocab.json gives it \(vocabId)")
+        throw PETLError("\(what) \(shown(content.debugDescription)) has id \(id) but vocab.json gives it \(vocabId)")
       }
       return BPEAddedToken(content: content, id: id, lstrip: try flag("lstrip"), rstrip: try flag("rstrip"),
                            normalized: try flag("normalized"))

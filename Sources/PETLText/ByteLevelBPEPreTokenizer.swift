@@ -40,7 +40,7 @@ enum BPEPreTokenizer {
     }
   }
 
-  /// The class of every scalar of `text`, computed once per text and shared by its segments.
+  /// The class of every scalar of `text` (for `forEachPiece` over scalar arrays).
   static func classes(_ text: [Unicode.Scalar]) -> [CharClass] { text.map(charClass) }
 
   /// Calls `body` with the range of each piece of `text[range]`, in order. `classes` are those of
@@ -48,42 +48,82 @@ enum BPEPreTokenizer {
   /// crosses `range`'s ends.
   static func forEachPiece(_ text: [Unicode.Scalar], _ classes: [CharClass], in range: Range<Int>,
                            _ body: (Range<Int>) -> Void) {
+    let t = ScalarArray(scalars: text, classes: classes)
     var i = range.lowerBound
     while i < range.upperBound {
-      let end = pieceEnd(text, classes, from: i, end: range.upperBound)
+      let end = pieceEnd(t, from: i, end: range.upperBound)
       body(i..<end)
       i = end
     }
   }
 
-  /// The end of the match that starts at `i` (always past `i`) in a stretch ending at `n`.
-  static func pieceEnd(_ s: [Unicode.Scalar], _ classes: [CharClass], from i: Int, end n: Int) -> Int {
-    // 's|'t|'re|'ve|'m|'ll|'d (case-sensitive)
-    if s[i] == "'", i + 1 < n {
-      switch s[i + 1] {
-      case "s", "t", "m", "d": return i + 2
-      case "r" where i + 2 < n && s[i + 2] == "e": return i + 3
-      case "v" where i + 2 < n && s[i + 2] == "e": return i + 3
-      case "l" where i + 2 < n && s[i + 2] == "l": return i + 3
+  /// The end of the match that starts at `i` (always past `i`) in a stretch ending at `n`; positions
+  /// are the text's own (scalar indices, or UTF-8 byte offsets).
+  static func pieceEnd<T: PreTokenizerText>(_ t: T, from i: Int, end n: Int) -> Int {
+    let (first, firstClass, afterFirst) = t.at(i)
+    // 's|'t|'re|'ve|'m|'ll|'d (case-sensitive; all ASCII, so the next positions are i + 1, i + 2)
+    if first == "'", afterFirst < n {
+      let (c1, _, after1) = t.at(afterFirst)
+      switch c1 {
+      case "s", "t", "m", "d": return after1
+      case "r", "v", "l":
+        if after1 < n {
+          let (c2, _, after2) = t.at(after1)
+          if (c1 == "l" && c2 == "l") || (c1 != "l" && c2 == "e") { return after2 }
+        }
       default: break
       }
     }
     // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional U+0020 (only that space) and then
     // the longest run of one class. The optional space is tried first; without it the match would
     // have to start at the space, which none of the three classes contains.
-    let start = (s[i] == " " && i + 1 < n && classes[i + 1] != .space) ? i + 1 : i
-    let cls = classes[start]
+    var cls = firstClass, end = afterFirst
+    if first == " ", afterFirst < n {
+      let (_, nextClass, afterNext) = t.at(afterFirst)
+      if nextClass != .space { cls = nextClass; end = afterNext }
+    }
     if cls != .space {
-      var end = start + 1
-      while end < n && classes[end] == cls { end += 1 }
+      while end < n {
+        let (_, c, next) = t.at(end)
+        if c != cls { break }
+        end = next
+      }
       return end
     }
     // `\s+(?!\S)`: the white-space run, minus its last character when a non-space follows it (the
     // lookahead then fails at the run's end, and backtracking one character satisfies it). A run of
     // one before a non-space leaves nothing, and `\s+` takes that one character.
-    var end = i + 1
-    while end < n && classes[end] == .space { end += 1 }
-    if end == n || end - i == 1 { return end }
-    return end - 1
+    var last = i, length = 1
+    while end < n {
+      let (_, c, next) = t.at(end)
+      if c != .space { break }
+      last = end; end = next; length += 1
+    }
+    if end == n || length == 1 { return end }
+    return last
+  }
+}
+
+/// A text the pre-tokenizer walks: the scalar at a position, its class, and the next position.
+protocol PreTokenizerText {
+  func at(_ i: Int) -> (scalar: Unicode.Scalar, cls: BPEPreTokenizer.CharClass, next: Int)
+}
+
+/// Scalars with their classes computed beforehand (the tests' probes).
+struct ScalarArray: PreTokenizerText {
+  let scalars: [Unicode.Scalar]
+  let classes: [BPEPreTokenizer.CharClass]
+  @inline(__always) func at(_ i: Int) -> (scalar: Unicode.Scalar, cls: BPEPreTokenizer.CharClass, next: Int) {
+    (scalars[i], classes[i], i + 1)
+  }
+}
+
+/// A string's UTF-8 bytes, classes computed as the scan reaches them: what the tokenizer walks, so
+/// no per-scalar array the size of the text is made.
+struct UTF8Text: PreTokenizerText {
+  let bytes: UnsafeBufferPointer<UInt8>
+  @inline(__always) func at(_ i: Int) -> (scalar: Unicode.Scalar, cls: BPEPreTokenizer.CharClass, next: Int) {
+    let (s, next) = scalar(in: bytes, at: i)
+    return (s, BPEPreTokenizer.charClass(s), next)
   }
 }

@@ -1,4 +1,3 @@
-import PETLKernels
 
 /// Model input for one example: `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, with token type 0 for the
 /// first segment (including its `[CLS]` and `[SEP]`) and 1 for the second (including its `[SEP]`).

@@ -1,4 +1,3 @@
-import PETLKernels
 
 /// The Unicode general category as HuggingFace's Rust tokenizer sees it.
 ///

@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLModel
 
 /// The tokenizer of a model folder: the family's (`config.model_type`) when the folder has a

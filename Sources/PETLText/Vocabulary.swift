@@ -1,5 +1,4 @@
 import Foundation
-import PETLKernels
 import PETLSupport
 
 /// A WordPiece vocabulary: token strings indexed by id, plus the two lookup tables WordPiece needs.
@@ -43,7 +42,9 @@ struct Vocabulary: Sendable {
     longestContinuation = longestCont
   }
 
-  /// Reads `vocab.txt`: one token per line, `\n`-separated (a trailing `\r` is dropped), id = line index.
+  /// Reads `vocab.txt` as `tokenizers`' `WordPiece::read_file` does (transformers 5 builds BERT's
+  /// tokenizer with it): one token per `\n`-separated line, id = line index, each line's trailing
+  /// white space (Unicode White_Space, so a `\r` too, as Rust's `trim_end`) removed.
   static func load(_ url: URL) throws -> Vocabulary {
     let data: Data
     do { data = try Data(contentsOf: url) } catch {
@@ -55,8 +56,9 @@ struct Vocabulary: Sendable {
     var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
     if lines.last?.isEmpty == true { lines.removeLast() }
     let tokens = lines.map { line -> String in
-      let trimmed = line.last == UInt8(ascii: "\r") ? line.dropLast() : line
-      return String(decoding: trimmed, as: UTF8.self)
+      var scalars = Substring(decoding: line, as: UTF8.self).unicodeScalars
+      while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
+      return String(scalars)
     }
     if tokens.isEmpty { throw PETLError("\(url.path): vocabulary file is empty") }
     return Vocabulary(tokens: tokens)

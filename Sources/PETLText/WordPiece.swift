@@ -1,4 +1,3 @@
-import PETLKernels
 
 /// Greedy longest-match-first WordPiece over one pre-tokenized word, as BERT (and HuggingFace's
 /// `WordPiece` model) does it: the first piece is matched against whole tokens, later pieces against

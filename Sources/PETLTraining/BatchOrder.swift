@@ -1,7 +1,4 @@
 import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
 
 /// The order of one epoch's training examples: consecutive windows of `batchSize` are the batches
 /// (only the last may be short). Every rank of a data-parallel group computes the same order.

@@ -1,8 +1,4 @@
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
 
 /// What training one cell produced: the trainer returns it, the coordinator journals it.
 public struct CellResult: Codable, Hashable, Sendable {

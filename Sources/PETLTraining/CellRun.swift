@@ -2,7 +2,6 @@ import Foundation
 import PETLKernels
 import PETLModel
 import PETLData
-import PETLSupport
 
 /// One training trajectory of a cell at one learning rate and seed: the model, its optimizer and where
 /// it is (step, epoch, position in the epoch's batch order), so it can stop at a rung of the

@@ -1,8 +1,4 @@
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
 import PETLSupport
 
 /// Which encoder layers a trainable set covers: every layer (module-wise, the paper's first table) or

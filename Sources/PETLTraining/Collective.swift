@@ -1,7 +1,3 @@
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
 
 /// What a cell needs from the ranks that train it together (a data-parallel group): who it is, and
 /// the collectives of one step. MPI's `Communicator` conforms in the distributed target; training

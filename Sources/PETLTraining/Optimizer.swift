@@ -1,8 +1,6 @@
 import Foundation
 import PETLKernels
 import PETLModel
-import PETLText
-import PETLData
 
 /// Linear warmup then linear decay to zero, as HF's `get_linear_schedule_with_warmup`.
 public struct LinearSchedule: Sendable {

@@ -1,7 +1,4 @@
-import PETLKernels
 import PETLModel
-import PETLText
-import PETLData
 
 /// Frozen-prefix cache (`--prefix-cache`). In a cell whose lowest trainable layer is l, the
 /// embeddings and layers 0..<l never change, so the hidden states entering layer l are a fixed

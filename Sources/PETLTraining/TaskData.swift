@@ -135,6 +135,13 @@ public final class StudyContext {
     return d
   }
 
+  /// The checkpoint checked against the config for a head of `numLabels`, without loading it
+  /// (`CheckpointPlan`): a bad file fails before the first cell. Returns its load summary (tensors
+  /// not used, parameters missing), for the caller to print once.
+  public func checkCheckpoint(numLabels: Int) throws -> String? {
+    try CheckpointPlan(directory: modelDirectory, config: config, dims: ModelDims(config: config, numLabels: numLabels)).summary
+  }
+
   /// A fresh model with the pretrained weights and a head of `numLabels` initialised from `seed`
   /// (so every cell of the same seed starts from the same head).
   public func freshModel(numLabels: Int, seed: UInt64) throws -> (EncoderModel, EncoderModel.LoadReport) {

@@ -1,7 +1,4 @@
 import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
 
 /// Everything that decides how one cell trains, apart from what is trainable. Codable so a grid cell's
 /// spec (and its hash) carries it whole: two cells with different options are different cells.

@@ -1,6 +1,6 @@
-import PETLKernels
 import PETLModel
 import PETLSupport
+import Foundation
 
 /// A trainable set of the study, named as HuggingFace and PEFT name the modules (`--modules`).
 /// Encoded as its name, so cell specs, their hashes and journals read exactly as before the type

@@ -1,7 +1,4 @@
-import PETLKernels
 import PETLModel
-import PETLText
-import PETLData
 
 /// One optimizer step of a cell: forward, loss, backward, all-reduce the gradient slab across the
 /// data-parallel group (one fused call: only trainable parameters travel), clip, update (which leaves

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import PETLModel
-import PETLTraining
 import PETLDistributed
 import PETLStudy
 

@@ -1,12 +1,7 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
 import PETLText
-import PETLData
-import PETLTraining
-import PETLDistributed
-import PETLStudy
 
 /// `swift-petl embed`: sentence embeddings as sentence-transformers computes them for
 /// all-MiniLM-L6-v2 (mean of the last hidden states over real tokens, L2-normalised).
@@ -22,10 +17,11 @@ struct EmbedCommand: ParsableCommand {
     let dir = modelFlag.url, config = try modelFlag.config()
     try config.checkMaxLength(maxLength, pairs: false, configPath: modelFlag.configURL.path)
     let tokenizer = try loadTokenizer(modelDirectory: dir, config: config)
-    // stdout is the embeddings: the choice goes to stderr
+    // stdout holds the embeddings only: the precision's choice and the checkpoint summary go to stderr.
     let choice = try precisionFlag.choice(print: false)
     if precisionFlag.precision != .fp32 { FileHandle.standardError.write(Data("precision: \(choice.why)\n".utf8)) }
-    let (m, _) = try EncoderModel.load(directory: dir, config: config, numLabels: 2)
+    let (m, report) = try EncoderModel.load(directory: dir, config: config, numLabels: 2)
+    if let summary = report.summary { FileHandle.standardError.write(Data(("checkpoint: " + summary + "\n").utf8)) }
     try m.setPrecision(choice.precision)
     let ws = Workspace(dims: m.dims, precision: choice.precision)
     let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
 import PETLData
 import PETLSupport
@@ -40,7 +39,7 @@ struct ExportCommand: ParsableCommand {
     // A head the checkpoint lacked and the adapter does not hold would be exported random.
     let fresh = model.layout.slots.filter { report.initialized.contains(model.layout.modulePath(of: $0)) }.map(\.name)
     if let missing = fresh.first(where: { !loaded.contains($0) }) {
-      throw PETLError("\(adapter): has no '\(missing)' and \(modelFlag.model)/model.safetensors none either: the export would hold a random head")
+      throw PETLError("\(adapter): has no '\(shown(missing))' and \(modelFlag.model)/model.safetensors none either: the export would hold a random head")
     }
     let peftPlan = peft ? try PEFTExport.plan(layout: model.layout, adapterTensors: loaded, source: "--peft: \(adapter)") : nil
 
@@ -59,6 +58,8 @@ struct ExportCommand: ParsableCommand {
       folder.discard()
       throw error
     }
+    // Only once exported: a refused export prints its one error line and nothing else.
+    if let summary = report.summary { print("checkpoint: " + summary) }
     print("exported: \(folder.destination.path) (\(config.family.sequenceClassificationClass), \(written.tensors) tensors, "
           + "labels \(labels.names.joined(separator: ", ")); tokenizer: \(written.tokenizerFiles.joined(separator: ", ")))")
     if let peftPlan {
@@ -72,10 +73,10 @@ struct ExportCommand: ParsableCommand {
     guard FileManager.default.fileExists(atPath: url.path) else { throw PETLError("\(url.path): no such adapter file") }
     let meta = try SafeTensors.open(url).metadata
     if let trained = meta["swift_petl.task"], trained != t.name, trained != task {
-      throw PETLError("\(url.path): trained for task '\(trained)', not '\(task)' (--task)")
+      throw PETLError("\(url.path): trained for task '\(shown(trained))', not '\(task)' (--task)")
     }
     if let n = meta["swift_petl.num_labels"], n != String(t.numLabels) {
-      throw PETLError("\(url.path): head of \(n) outputs, task \(task) has \(t.numLabels)")
+      throw PETLError("\(url.path): head of \(shown(n)) outputs, task \(task) has \(t.numLabels)")
     }
   }
 }

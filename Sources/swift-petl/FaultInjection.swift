@@ -1,11 +1,4 @@
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
-import PETLTraining
-import PETLDistributed
-import PETLStudy
 import PETLSupport
 
 /// Test hook: `SWIFT_PETL_FAULT=POINT@RANK` makes world rank RANK of a grid fail on purpose, so the

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import PETLKernels
 import PETLModel
-import PETLText
 import PETLData
 import PETLTraining
 import PETLDistributed
@@ -17,7 +16,7 @@ struct GridCommand: ParsableCommand {
     abstract: "Run the study grid (task x trainable set x layer x seed x learning rate) over MPI ranks.",
     discussion: """
       With no flags: the `quick` preset on the embedded default task (rt-vader, fetched by launch/setup).
-      --preset paper runs the GLUE tasks found under --data-dir with the README's protocol. Any flag given
+      --preset paper runs the GLUE tasks found under --data-dir with the protocol of docs/study.md. Any flag given
       replaces the preset's value. --modules replaces the preset's sets; --layers then says where they
       train: all (module-wise), each (one cell per layer), or a list of layers (one cell per listed layer).
       Exit code 75 means the grid stopped on a signal with cells left: rerun the same command to resume.
@@ -25,7 +24,7 @@ struct GridCommand: ParsableCommand {
 
   @Option(help: "quick (rt-vader) or paper (GLUE tasks in --data-dir).") var preset: PresetName = .quick
   @OptionGroup var location: LocationFlags
-  @Option(help: "Tasks, comma-separated: built-in names or paths of folders of your own tasks (README, Your own task; default: the preset's).") var tasks: String?
+  @Option(help: "Tasks, comma-separated: built-in names or paths of folders of your own tasks (docs/tasks.md; default: the preset's).") var tasks: String?
   @Option(help: "Trainable sets, comma-separated; a+b trains both in one cell (default: the preset's).") var modules: String?
   @Option(help: "all, each, or I[,J...] (with --modules; default all).") var layers: String = "all"
   @Option(help: "Seeds, comma-separated (default: the preset's).") var seeds: String?
@@ -102,6 +101,12 @@ struct GridCommand: ParsableCommand {
       // one error line now, not a failure an hour into the grid.
       let d = try context.data(try catalog.named(task), options: plan.cells.first { $0.task == task }!.options)
       cost.trainExamples[task.lowercased()] = d.train.count
+    }
+    // Every rank checks the weights against the config before the first cell; rank 0 says what
+    // the file holds beyond the model (or lacks), once.
+    if let first = plan.cells.first, let summary = try context.checkCheckpoint(numLabels: try catalog.named(first.task).numLabels),
+       world.rank == 0 {
+      print("checkpoint: " + summary)
     }
     let quiet = self.quiet, progressEvery = self.progressEvery
     let adapterDir: URL? = saveAdapters ? journalURL.deletingLastPathComponent().appendingPathComponent("adapters") : nil

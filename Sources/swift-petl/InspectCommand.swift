@@ -1,12 +1,8 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
 import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
-import PETLStudy
 
 /// `swift-petl inspect`: what a checkpoint holds, in the study's terms: its family, how the study's
 /// module axis maps onto the family's tensor names, and parameters per module type and layer with
@@ -34,6 +30,10 @@ struct InspectCommand: ParsableCommand {
     print("config: \(d.layers) layers, hidden \(d.hidden), \(d.heads) heads, intermediate \(d.intermediate)\(embedding), vocab \(d.vocabSize), max positions \(d.maxPositions), type vocab \(d.typeVocab), layer_norm_eps \(config.layerNormEps), dropout \(config.hiddenDropoutProb)/\(config.attentionProbsDropoutProb)")
     let tokenizerFiles = family.tokenizer == .byteLevelBPE ? "byte-level BPE (vocab.json + merges.txt)" : "WordPiece (vocab.txt)"
     print("tokenizer: \(tokenizerFiles), " + (tokenizer.map { "\($0.vocabularySize) of the \(d.vocabSize) ids" } ?? "\(vocabFile) not in the folder"))
+    if !config.defaulted.isEmpty {
+      print("config.json leaves out \(config.defaulted.joined(separator: ", ")): transformers' defaults used")
+    }
+    if let summary = report.summary { print("checkpoint: " + summary) }
     if let msg = report.message { print(msg) }
     print("module names (layer 0; the checkpoint adds '\(family.checkpointPrefix)'):")
     for kind in ModuleKind.allCases {

@@ -1,12 +1,6 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
-import PETLTraining
 import PETLDistributed
-import PETLStudy
 
 /// `swift-petl mpi-check`: validates a launch (mpirun, srun, sbatch) before a grid is trusted to it.
 struct MPICheckCommand: ParsableCommand {

@@ -1,11 +1,6 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
-import PETLText
-import PETLData
-import PETLTraining
-import PETLDistributed
 import PETLStudy
 
 /// `swift-petl magnitudes`: weight magnitudes per module type and layer, and with adapters how far

@@ -1,12 +1,9 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
 import PETLText
 import PETLData
 import PETLTraining
-import PETLDistributed
-import PETLStudy
 import PETLSupport
 
 /// `swift-petl predict`: outputs of a (fine-tuned) model on a split, one line per example, and the
@@ -47,7 +44,8 @@ struct PredictCommand: ParsableCommand {
     let config = try EncoderConfig.load(configURL)
     try config.checkInputs(task: t, maxLength: maxLength, configPath: configURL.path)
     let tokenizer = try loadTokenizer(modelDirectory: location.modelURL, config: config)
-    let (m, report) = try EncoderModel.load(directory: location.modelURL, numLabels: t.numLabels)
+    let (m, report) = try EncoderModel.load(directory: location.modelURL, config: config, numLabels: t.numLabels)
+    if let summary = report.summary { print("checkpoint: " + summary) }
     if let a = adapter {
       try AdapterFile.load(URL(fileURLWithPath: a), into: m)
     } else if let msg = report.message {

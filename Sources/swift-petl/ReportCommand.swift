@@ -1,11 +1,5 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
-import PETLTraining
-import PETLDistributed
 import PETLStudy
 import PETLSupport
 

@@ -1,10 +1,6 @@
 import ArgumentParser
 import Foundation
 import PETLKernels
-import PETLModel
-import PETLText
-import PETLData
-import PETLTraining
 import PETLDistributed
 import PETLStudy
 

@@ -1,12 +1,7 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
 import PETLText
-import PETLData
-import PETLTraining
-import PETLDistributed
-import PETLStudy
 import PETLSupport
 
 /// `swift-petl tokenize`: the model's input ids for lines of stdin, one output line per input line, so

@@ -1,11 +1,8 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
-import PETLText
 import PETLData
 import PETLTraining
-import PETLDistributed
 import PETLStudy
 
 /// `swift-petl train`: fine-tune one cell alone, for debugging a cell or a single result.
@@ -20,7 +17,7 @@ struct TrainCommand: ParsableCommand {
       """)
 
   @OptionGroup var location: LocationFlags
-  @Option(help: "GLUE task (cola sst2 mrpc stsb qqp mnli qnli rte wnli), rt-vader, or the path of a folder of your own task (train and dev files; README, Your own task).") var task: String
+  @Option(help: "GLUE task (cola sst2 mrpc stsb qqp mnli qnli rte wnli), rt-vader, or the path of a folder of your own task (train and dev files; docs/tasks.md).") var task: String
   @Option(help: "Trainable set(s), comma-separated.") var modules: String = "full"
   @Option(help: "all, or comma-separated 0-based layer indices.") var layers: String = "all"
   @Option(help: "For --modules random: how many scalars to train.") var randomCount: Int?
@@ -64,6 +61,7 @@ struct TrainCommand: ParsableCommand {
     if let about = resolved.about { print(about) }
     let data = try context.data(resolved, options: spec.options)
     print("data: \(data.train.count) train, " + data.dev.map { "\($0.examples.count) \($0.split)" }.joined(separator: ", "))
+    if let summary = try context.checkCheckpoint(numLabels: resolved.numLabels) { print("checkpoint: " + summary) }
     let outcome = try trainer.run()
     let r = outcome.result, t = outcome.trainable
     print("trainable: \(t.count) of \(r.totalParameters) parameters (\(String(format: "%.4f", 100 * t.fractionOfModel))%)"

@@ -1,12 +1,7 @@
 import ArgumentParser
 import Foundation
-import PETLKernels
 import PETLModel
-import PETLText
-import PETLData
 import PETLTraining
-import PETLDistributed
-import PETLStudy
 import PETLSupport
 
 /// The model folder: every command that loads the model takes it.

@@ -2,11 +2,7 @@ import Foundation
 import XCTest
 @testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 import PETLSupport
 
 /// Paths and builders shared by the tests.
@@ -143,6 +139,15 @@ extension XCTestCase {
     }
   }
 
+  /// A new folder (a user task's, say) holding `files` (name -> UTF-8 text), removed when the test ends.
+  func folder(_ files: [String: String], name: String = "my-task") throws -> URL {
+    let parent = try temporaryFolder("petl-usertask")
+    let dir = parent.appendingPathComponent(name)
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    for (file, text) in files { try Data(text.utf8).write(to: dir.appendingPathComponent(file)) }
+    return dir
+  }
+
   /// A new folder removed when the test ends.
   func temporaryFolder(_ prefix: String) throws -> URL {
     let d = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
@@ -161,6 +166,38 @@ extension XCTestCase {
     }
     XCTAssertEqual(hashes.count, cells, file: file, line: line)
     XCTAssertEqual(Set(hashes).count, cells, "each cell once", file: file, line: line)
+  }
+
+  // MARK: errors
+
+  /// `body` throws a `PETLError` whose message is exactly `expected`.
+  func assertError(_ expected: String, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
+    XCTAssertThrowsError(try body(), file: file, line: line) { error in
+      XCTAssertEqual((error as? PETLError)?.message, expected, file: file, line: line)
+    }
+  }
+
+  /// A run of the binary that failed with one error: a non-zero exit that is not a signal (a trap),
+  /// and exactly one `Error: ` line, containing every text; other output (progress, the files read)
+  /// may surround it.
+  func assertOneErrorLine(_ run: (status: Int32, output: String), _ texts: String...,
+                          file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertNotEqual(run.status, 0, run.output, file: file, line: line)
+    XCTAssertLessThan(run.status, 128, "exited by a signal (trap?): \(run.output)", file: file, line: line)
+    let errors = run.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+    XCTAssertEqual(errors.count, 1, run.output, file: file, line: line)
+    for t in texts { XCTAssertTrue(run.output.contains(t), "expected '\(t)' in: \(run.output)", file: file, line: line) }
+  }
+
+  /// As `assertOneErrorLine`, and the `Error: ` line is all the run printed (a refusal before any work).
+  func assertOnlyAnErrorLine(_ run: (status: Int32, output: String), _ texts: String...,
+                             file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertNotEqual(run.status, 0, run.output, file: file, line: line)
+    XCTAssertLessThan(run.status, 128, "exited by a signal (trap?): \(run.output)", file: file, line: line)
+    let lines = run.output.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+    XCTAssertEqual(lines.count, 1, run.output, file: file, line: line)
+    XCTAssertTrue(lines.first?.hasPrefix("Error: ") == true, run.output, file: file, line: line)
+    for t in texts { XCTAssertTrue(run.output.contains(t), "expected '\(t)' in: \(run.output)", file: file, line: line) }
   }
 }
 

@@ -12,7 +12,7 @@ CLASSIFIER = 770
 
 def options(lr, seed):
     return {"epochs": 3, "learningRate": lr, "batchSize": 32, "maxLength": 128, "optimizer": "adamw",
-            "weightDecay": 0.01, "warmupRatio": 0.06, "maxGradNorm": 1.0, "shuffle": True, "seed": seed}
+            "weightDecay": 0.01, "warmupRatio": 0.06, "maxGradNorm": 1, "shuffle": True, "seed": seed}
 
 
 def fnv(text):

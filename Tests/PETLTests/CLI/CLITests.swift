@@ -1,12 +1,6 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// Bad input through the built binary: one clear error line naming the file or flag, a non-zero exit,
 /// never a trap.
@@ -36,19 +30,10 @@ final class CLITests: XCTestCase {
     try TestSupport.launch(["sh", "-c", "exec \"$0\" \"$@\" </dev/null", TestSupport.binary] + args)
   }
 
-  func assertOneLineError(_ args: [String], contains text: String, file: StaticString = #filePath, line: UInt = #line) throws {
-    let run = try self.run(args)
-    XCTAssertNotEqual(run.status, 0, run.output, file: file, line: line)
-    XCTAssertLessThan(run.status, 128, "exited by a signal (trap?): \(run.output)", file: file, line: line)
-    let errors = run.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
-    XCTAssertEqual(errors.count, 1, run.output, file: file, line: line)
-    XCTAssertTrue(run.output.contains(text), "expected '\(text)' in: \(run.output)", file: file, line: line)
-  }
-
   func testTruncatedCheckpoint() throws {
     let full = try Data(contentsOf: try TestSupport.requireModel().appendingPathComponent("model.safetensors"))
     let d = try tempModel { try full.prefix(1_000_000).write(to: $0.appendingPathComponent("model.safetensors")) }
-    try assertOneLineError(["inspect", "--model", d.path], contains: "model.safetensors")
+    assertOneErrorLine(try run(["inspect", "--model", d.path]), "model.safetensors")
   }
 
   func testTensorOfTheWrongShape() throws {
@@ -60,7 +45,7 @@ final class CLITests: XCTestCase {
                               tensors: [("embeddings.word_embeddings.weight", [2, 3], $0)], metadata: [:])
       }
     }
-    try assertOneLineError(["inspect", "--model", d.path], contains: "has shape [2, 3], config.json implies [30522, 384]")
+    assertOneErrorLine(try run(["inspect", "--model", d.path]), "has shape [2, 3], config.json implies [30522, 384]")
   }
 
   func testConfigMissingAField() throws {
@@ -69,8 +54,13 @@ final class CLITests: XCTestCase {
       var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
       json["num_attention_heads"] = nil
       try JSONSerialization.data(withJSONObject: json).write(to: url)
+      try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent("model.safetensors"),
+                                                 withDestinationURL: TestSupport.modelDir.appendingPathComponent("model.safetensors"))
     }
-    try assertOneLineError(["inspect", "--model", d.path], contains: "missing field 'num_attention_heads'")
+    // As transformers reads it: the class default (12 heads, which is MiniLM's), said in one line.
+    let (status, output) = try TestSupport.launch([TestSupport.binary, "inspect", "--model", d.path], timeout: 120)
+    XCTAssertEqual(status, 0, output)
+    XCTAssertTrue(output.contains("config.json leaves out num_attention_heads: transformers' defaults used"), output)
   }
 
   /// A family the engine does not compute, and one it does from a folder that lacks its files, end
@@ -83,25 +73,25 @@ final class CLITests: XCTestCase {
       try JSONSerialization.data(withJSONObject: json).write(to: url)
     }
     let unsupported = "model_type 'gpt2' is not supported (supported: bert, roberta, electra, distilbert)"
-    try assertOneLineError(["inspect", "--model", gpt2.path], contains: unsupported)
-    try assertOneLineError(["train", "--task", "rt-vader", "--data-dir", Self.vader, "--model", gpt2.path] + Self.small,
-                           contains: unsupported)
+    assertOneErrorLine(try run(["inspect", "--model", gpt2.path]), unsupported)
+    assertOneErrorLine(try run(["train", "--task", "rt-vader", "--data-dir", Self.vader, "--model", gpt2.path] + Self.small),
+                           unsupported)
     let roberta = try FamilyFixtures.folder(.roberta)
     addTeardownBlock { try? FileManager.default.removeItem(at: roberta) }
     try FileManager.default.removeItem(at: roberta.appendingPathComponent("merges.txt"))
-    try assertOneLineError(["predict", "--task", "rt-vader", "--data-dir", Self.vader, "--model", roberta.path],
-                           contains: "--max-length 128: the model has max_position_embeddings 66, positions start at pad_token_id + 1 = 2")
+    assertOneErrorLine(try run(["predict", "--task", "rt-vader", "--data-dir", Self.vader, "--model", roberta.path]),
+                           "--max-length 128: the model has max_position_embeddings 66, positions start at pad_token_id + 1 = 2")
     let merges = roberta.appendingPathComponent("merges.txt").path
-    try assertOneLineError(["predict", "--task", "rt-vader", "--data-dir", Self.vader, "--model", roberta.path,
-                            "--max-length", "32"], contains: merges)
-    try assertOneLineError(["tokenize", "--model", roberta.path, "--max-length", "32"], contains: merges)
+    assertOneErrorLine(try run(["predict", "--task", "rt-vader", "--data-dir", Self.vader, "--model", roberta.path,
+                            "--max-length", "32"]), merges)
+    assertOneErrorLine(try run(["tokenize", "--model", roberta.path, "--max-length", "32"]), merges)
   }
 
   func testBadFlagsAndMissingData() throws {
-    try assertOneLineError(["train", "--task", "rte", "--data-dir", "/nonexistent", "--model", TestSupport.modelDir.path],
-                           contains: "/nonexistent/RTE/train.tsv")
-    try assertOneLineError(["train", "--task", "rte", "--optimizer", "adam"], contains: "'adam' is invalid for '--optimizer")
-    try assertOneLineError(["grid", "--preset", "huge"], contains: "'huge' is invalid for '--preset")
+    assertOneErrorLine(try run(["train", "--task", "rte", "--data-dir", "/nonexistent", "--model", TestSupport.modelDir.path]),
+                           "/nonexistent/RTE/train.tsv")
+    assertOneErrorLine(try run(["train", "--task", "rte", "--optimizer", "adam"]), "'adam' is invalid for '--optimizer")
+    assertOneErrorLine(try run(["grid", "--preset", "huge"]), "'huge' is invalid for '--preset")
   }
 
   // MARK: a model folder's tables against what indexes them (release builds have no bounds checks)
@@ -119,25 +109,25 @@ final class CLITests: XCTestCase {
       try text.write(to: url, atomically: true, encoding: .utf8)
     }
     let message = "\(d.appendingPathComponent("vocab.txt").path): 30572 tokens but config.json vocab_size is 30522"
-    try assertOneLineError(["tokenize", "--model", d.path], contains: message)
-    try assertOneLineError(["embed", "--model", d.path], contains: message)
-    try assertOneLineError(["inspect", "--model", d.path], contains: message)
-    try assertOneLineError(["predict", "--task", "rt-vader", "--data-dir", Self.vader, "--model", d.path], contains: message)
-    try assertOneLineError(["train", "--task", "rt-vader", "--data-dir", Self.vader, "--model", d.path] + Self.small, contains: message)
+    assertOneErrorLine(try run(["tokenize", "--model", d.path]), message)
+    assertOneErrorLine(try run(["embed", "--model", d.path]), message)
+    assertOneErrorLine(try run(["inspect", "--model", d.path]), message)
+    assertOneErrorLine(try run(["predict", "--task", "rt-vader", "--data-dir", Self.vader, "--model", d.path]), message)
+    assertOneErrorLine(try run(["train", "--task", "rt-vader", "--data-dir", Self.vader, "--model", d.path] + Self.small), message)
   }
 
   func testMaxLengthAboveThePositionTable() throws {
     let d = try tempModel { try self.editConfig($0) { $0["max_position_embeddings"] = 64 } }
     let config = d.appendingPathComponent("config.json").path
     let message = "--max-length 128: the model has max_position_embeddings 64 (\(config))"
-    try assertOneLineError(["train", "--task", "rt-vader", "--data-dir", Self.vader, "--model", d.path, "--max-length", "128"] + Self.small,
-                           contains: message)
+    assertOneErrorLine(try run(["train", "--task", "rt-vader", "--data-dir", Self.vader, "--model", d.path, "--max-length", "128"] + Self.small),
+                           message)
     // the default (128) is checked as well as a given flag
-    try assertOneLineError(["predict", "--task", "rt-vader", "--data-dir", Self.vader, "--model", d.path], contains: message)
-    try assertOneLineError(["embed", "--model", d.path, "--max-length", "128"], contains: message)
-    try assertOneLineError(["tokenize", "--model", d.path, "--max-length", "128"], contains: message)
-    try assertOneLineError(["tokenize", "--model", d.path, "--max-length", "65", "--pairs"],
-                           contains: "--max-length 65: the model has max_position_embeddings 64")
+    assertOneErrorLine(try run(["predict", "--task", "rt-vader", "--data-dir", Self.vader, "--model", d.path]), message)
+    assertOneErrorLine(try run(["embed", "--model", d.path, "--max-length", "128"]), message)
+    assertOneErrorLine(try run(["tokenize", "--model", d.path, "--max-length", "128"]), message)
+    assertOneErrorLine(try run(["tokenize", "--model", d.path, "--max-length", "65", "--pairs"]),
+                           "--max-length 65: the model has max_position_embeddings 64")
     // the table's own size is fine (no off-by-one)
     let fits = try run(["tokenize", "--model", d.path, "--max-length", "64"])
     XCTAssertEqual(fits.status, 0, fits.output)
@@ -146,20 +136,20 @@ final class CLITests: XCTestCase {
   func testMaxLengthTooShortForTheSpecialTokens() throws {
     let model = TestSupport.modelDir.path
     // predict had no lower bound: the encoder's precondition trapped (or, unchecked, read out of bounds)
-    try assertOneLineError(["predict", "--task", "rte", "--data-dir", Self.glue, "--model", model, "--max-length", "2"],
-                           contains: "--max-length 2: must be at least 3 to hold [CLS] and two [SEP]")
-    try assertOneLineError(["predict", "--task", "rt-vader", "--data-dir", Self.vader, "--model", model, "--max-length", "1"],
-                           contains: "--max-length 1: must be at least 2")
-    try assertOneLineError(["embed", "--model", model, "--max-length", "1"], contains: "--max-length 1: must be at least 2")
+    assertOneErrorLine(try run(["predict", "--task", "rte", "--data-dir", Self.glue, "--model", model, "--max-length", "2"]),
+                           "--max-length 2: must be at least 3 to hold [CLS] and two [SEP]")
+    assertOneErrorLine(try run(["predict", "--task", "rt-vader", "--data-dir", Self.vader, "--model", model, "--max-length", "1"]),
+                           "--max-length 1: must be at least 2")
+    assertOneErrorLine(try run(["embed", "--model", model, "--max-length", "1"]), "--max-length 1: must be at least 2")
   }
 
   func testPairTaskOnAModelWithOneTokenType() throws {
     let d = try tempModel { try self.editConfig($0) { $0["type_vocab_size"] = 1 } }
     let message = "task rte encodes sentence pairs (token type 1) but the model has type_vocab_size 1 (\(d.appendingPathComponent("config.json").path))"
-    try assertOneLineError(["train", "--task", "rte", "--data-dir", Self.glue, "--model", d.path] + Self.small, contains: message)
-    try assertOneLineError(["predict", "--task", "rte", "--data-dir", Self.glue, "--model", d.path], contains: message)
+    assertOneErrorLine(try run(["train", "--task", "rte", "--data-dir", Self.glue, "--model", d.path] + Self.small), message)
+    assertOneErrorLine(try run(["predict", "--task", "rte", "--data-dir", Self.glue, "--model", d.path]), message)
     // a single-sentence task only uses token type 0: it gets past the check (to the missing weights)
-    try assertOneLineError(["train", "--task", "rt-vader", "--data-dir", Self.vader, "--model", d.path] + Self.small,
-                           contains: "model.safetensors: no such file")
+    assertOneErrorLine(try run(["train", "--task", "rt-vader", "--data-dir", Self.vader, "--model", d.path] + Self.small),
+                           "model.safetensors: no such file")
   }
 }

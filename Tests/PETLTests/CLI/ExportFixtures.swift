@@ -1,6 +1,5 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
 
 /// What reference/export_fixtures.py found in transformers 5.24 and peft 0.21.2 for each case

@@ -1,6 +1,5 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
 
 /// `swift-petl export` as a user runs it, against what transformers 5.24 and peft 0.21.2 did with the
@@ -116,16 +115,6 @@ final class ExportTests: XCTestCase {
     try TestSupport.launch(["sh", "-c", "exec \"$0\" \"$@\" </dev/null", TestSupport.binary] + args, extra: Self.env, timeout: 300)
   }
 
-  /// Fails unless the run failed with exactly one line, an `Error:` line containing every text.
-  func assertOneLineError(_ args: [String], _ texts: String..., file: StaticString = #filePath, line: UInt = #line) throws {
-    let r = try run(args)
-    XCTAssertNotEqual(r.status, 0, r.output, file: file, line: line)
-    let lines = r.output.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-    XCTAssertEqual(lines.count, 1, r.output, file: file, line: line)
-    XCTAssertTrue(lines.first?.hasPrefix("Error: ") == true, r.output, file: file, line: line)
-    for t in texts { XCTAssertTrue(r.output.contains(t), "expected '\(t)' in: \(r.output)", file: file, line: line) }
-  }
-
   func testRefusalsAreOneLineAndLeaveNoFolder() throws {
     let bert = try ExportFixture("bert")
     let model = try FamilyFixtures.folder(.bert)
@@ -139,37 +128,37 @@ final class ExportTests: XCTestCase {
     }
 
     let missing = work.appendingPathComponent("none.safetensors")
-    try assertOneLineError(export(missing), missing.path, "no such adapter file")
+    assertOnlyAnErrorLine(try run(export(missing)), missing.path, "no such adapter file")
     // An adapter of another family: its names are not this model's.
     let distil = work.appendingPathComponent("distil.safetensors")
     try ExportFixture("distilbert").writeAdapter(to: distil)
-    try assertOneLineError(export(distil), distil.path, "'transformer.layer.0.sa_layer_norm.weight' is not a parameter of this model")
+    assertOnlyAnErrorLine(try run(export(distil)), distil.path, "'transformer.layer.0.sa_layer_norm.weight' is not a parameter of this model")
     // Another task, or another head width: by the metadata, and by shape when there is none.
-    try assertOneLineError(export(adapter, task: "mrpc"), adapter.path, "trained for task 'rte', not 'mrpc'")
-    try assertOneLineError(export(adapter, task: "stsb"), adapter.path, "trained for task 'rte', not 'stsb'")
+    assertOnlyAnErrorLine(try run(export(adapter, task: "mrpc")), adapter.path, "trained for task 'rte', not 'mrpc'")
+    assertOnlyAnErrorLine(try run(export(adapter, task: "stsb")), adapter.path, "trained for task 'rte', not 'stsb'")
     let regression = work.appendingPathComponent("stsb.safetensors")
     try ExportFixture("bert-stsb").writeAdapter(to: regression, metadata: false)
-    try assertOneLineError(export(regression), regression.path, "'classifier.weight' has shape [1, 32], the model's is [2, 32]")
+    assertOnlyAnErrorLine(try run(export(regression)), regression.path, "'classifier.weight' has shape [1, 32], the model's is [2, 32]")
     // No head in the adapter and none in the checkpoint: the export would hold a random one.
     let headless = work.appendingPathComponent("headless.safetensors")
     try bert.writeAdapter(to: headless, drop: { $0.hasPrefix("classifier.") })
-    try assertOneLineError(export(headless), headless.path, "'classifier.weight'", "random head")
+    assertOnlyAnErrorLine(try run(export(headless)), headless.path, "'classifier.weight'", "random head")
     // --peft takes LayerNorms and the head only.
     let query = work.appendingPathComponent("query.safetensors")
     let q = ["encoder.layer.0.attention.self.query.weight": [Float](repeating: 0.01, count: 32 * 32)]
     try q.values.first!.withUnsafeBufferPointer { try SafeTensors.write(to: query, tensors: [(q.keys.first!, [32, 32], $0)], metadata: [:]) }
     let mixed = work.appendingPathComponent("mixed.safetensors")
     try mergeAdapters([adapter, query], into: mixed)
-    try assertOneLineError(export(mixed, peft: true), "--peft", mixed.path, "'encoder.layer.0.attention.self.query.weight' is neither a LayerNorm nor the head")
+    assertOnlyAnErrorLine(try run(export(mixed, peft: true)), "--peft", mixed.path, "'encoder.layer.0.attention.self.query.weight' is neither a LayerNorm nor the head")
     XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "a refused export creates no folder")
     // A folder with files is never written into; a path under a file cannot be created.
     let full = work.appendingPathComponent("full")
     try FileManager.default.createDirectory(at: full, withIntermediateDirectories: false)
     try Data("keep".utf8).write(to: full.appendingPathComponent("note.txt"))
-    try assertOneLineError(export(adapter, output: full), "--output \(full.path)", "not empty")
+    assertOnlyAnErrorLine(try run(export(adapter, output: full)), "--output \(full.path)", "not empty")
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: full.path), ["note.txt"])
     let underFile = full.appendingPathComponent("note.txt").appendingPathComponent("x")
-    try assertOneLineError(export(adapter, output: underFile), "--output \(underFile.path)")
+    assertOnlyAnErrorLine(try run(export(adapter, output: underFile)), "--output \(underFile.path)")
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: work.path).filter { $0.contains("partial") }, [])
     // An empty folder is taken.
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: false)
@@ -211,8 +200,8 @@ final class ExportTests: XCTestCase {
       XCTAssertEqual(try run(["predict", "--model", model.path, "--adapter", adapter.path, "--output", a.path] + common).status, 0)
       XCTAssertEqual(try run(["predict", "--model", out.path, "--output", b.path] + common).status, 0)
       XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b), "\(family)")
-      try assertOneLineError(["export", "--model", model.path, "--adapter", adapter.path, "--task", "rte",
-                              "--output", work.appendingPathComponent("peft").path, "--peft"],
+      assertOnlyAnErrorLine(try run(["export", "--model", model.path, "--adapter", adapter.path, "--task", "rte",
+                              "--output", work.appendingPathComponent("peft").path, "--peft"]),
                              "'\(family.path(.value, layer: 1)).weight' is neither a LayerNorm nor the head")
     }
   }

@@ -1,11 +1,5 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
-@testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
 @testable import PETLStudy
 
 /// Failure semantics under a real `mpirun`: every error on any rank ends the whole job within seconds
@@ -127,6 +121,36 @@ final class FailureTests: XCTestCase {
     let out = try temporaryFolder("petl-fail")
     let run = try grid(3, ["--modules", "ln_out", "--layers", "5"], results: out, env: ["SWIFT_PETL_FAULT": "startup@2"])
     assertEndedFast(run, rank: 2, of: 3, cause: "injected fault (SWIFT_PETL_FAULT=startup@2)")
+  }
+
+  /// Input that only one rank reads malformed (a task folder on a node-local path, here a path
+  /// that names each rank's own copy): that rank's one line ends the whole job within seconds, while
+  /// rank 0, whose copy is fine, is already waiting in the grid.
+  func testMalformedInputOnOneRankOnlyEndsTheJob() throws {
+    try requireModelAndData()
+    let out = try temporaryFolder("petl-fail")
+    for rank in 0..<2 {
+      let task = out.appendingPathComponent("node\(rank)/mytask")
+      try FileManager.default.createDirectory(at: task, withIntermediateDirectories: true)
+      let rows = (0..<24).map { "sentence \($0) is \($0 % 2 == 0 ? "fine" : "dull").\t\($0 % 2 == 0 ? "pos" : "neg")" }
+      try (["sentence\tlabel"] + rows).joined(separator: "\n").appending("\n")
+        .write(to: task.appendingPathComponent("train.tsv"), atomically: true, encoding: .utf8)
+      var dev = Array(rows.prefix(16))
+      if rank == 1 { dev[5] = "a row whose label is not one of the task's\tmeh" }
+      try (["sentence\tlabel"] + dev).joined(separator: "\n").appending("\n")
+        .write(to: task.appendingPathComponent("dev.tsv"), atomically: true, encoding: .utf8)
+    }
+    // Each rank's --tasks names its node's folder (the same task name, "mytask").
+    let tasks = out.path + "/node$OMPI_COMM_WORLD_RANK/mytask"
+    let argv = ["mpirun", "-n", "2", "/bin/sh", "-c", #"exec "$0" "$@" --tasks "\#(tasks)""#, TestSupport.binary, "grid",
+                "--model", TestSupport.modelDir.path, "--results", out.appendingPathComponent("results").path,
+                "--modules", "ln_out", "--layers", "5"] + Self.tiny
+    var env = GridTests.env
+    env["XDG_CACHE_HOME"] = out.appendingPathComponent("cache").path
+    let start = Date()
+    let run = try TestSupport.launch(argv, extra: env, timeout: 180)
+    assertEndedFast((run.status, run.output, Date().timeIntervalSince(start)), rank: 1, of: 2,
+                    cause: "node1/mytask/dev.tsv:7: unknown label 'meh'")
   }
 
   // MARK: inside the grid
@@ -287,6 +311,6 @@ final class FailureTests: XCTestCase {
     XCTAssertEqual(lines.count, 3)
     XCTAssertEqual(Set(lines.map { $0["spec_hash"] as! String }).count, 1, "one cell, three inputs")
     let report = try String(contentsOf: results.appendingPathComponent("report/report.md"), encoding: .utf8)
-    XCTAssertTrue(report.contains("2 record(s) were trained on other inputs"), report)
+    XCTAssertTrue(report.contains("2 record(s) are NOT in the tables above: trained on other inputs"), report)
   }
 }

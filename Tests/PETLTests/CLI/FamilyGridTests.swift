@@ -1,12 +1,6 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// Every encoder family through the binary as a user runs it, on its tiny hub-layout checkpoint
 /// (`FamilyFixtures`) and real RTE pairs: `inspect` shows the family's names for the module axis; a

@@ -1,12 +1,6 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// The grid as users launch it: the built binary under a real `mpirun`, on the real model and the
 /// embedded default task, with cells small enough for a debug build (few examples, short sequences).

@@ -1,12 +1,7 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
 @testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// A task of the user's own through the built binary: GLUE's RTE rewritten as JSON Lines and as CSV
 /// with other column names trains to exactly the built-in task's numbers, `predict --output` joins
@@ -163,22 +158,15 @@ final class UserTaskCLITests: XCTestCase {
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     try Data("{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\", \"label\": \"y\"}\n".utf8).write(to: dir.appendingPathComponent("train.jsonl"))
     try Data("{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\", \"label\": \"z\"}\n".utf8).write(to: dir.appendingPathComponent("dev.jsonl"))
-    func assertOneLine(_ args: [String], _ text: String, line: UInt = #line) throws {
-      let run = try self.run(args)
-      XCTAssertNotEqual(run.status, 0, run.output, line: line)
-      XCTAssertLessThan(run.status, 128, "exited by a signal (trap?): \(run.output)", line: line)
-      XCTAssertEqual(run.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }.count, 1, run.output, line: line)
-      XCTAssertTrue(run.output.contains(text), "expected '\(text)' in: \(run.output)", line: line)
-    }
     let small = ["--max-train", "2", "--max-steps", "1", "--max-length", "16"]
-    try assertOneLine(["train", "--task", dir.path] + small, "\(dir.path)/dev.jsonl:2: unknown label 'z' (expected one of: x, y)")
-    try assertOneLine(["predict", "--task", dir.path, "--max-length", "16"], "\(dir.path)/dev.jsonl:2: unknown label 'z'")
-    try assertOneLine(["grid", "--tasks", "rt-vader,\(dir.path)", "--modules", "classifier",
-                       "--results", out.appendingPathComponent("grid").path] + small,
+    assertOneErrorLine(try run(["train", "--task", dir.path] + small), "\(dir.path)/dev.jsonl:2: unknown label 'z' (expected one of: x, y)")
+    assertOneErrorLine(try run(["predict", "--task", dir.path, "--max-length", "16"]), "\(dir.path)/dev.jsonl:2: unknown label 'z'")
+    assertOneErrorLine(try run(["grid", "--tasks", "rt-vader,\(dir.path)", "--modules", "classifier",
+                       "--results", out.appendingPathComponent("grid").path] + small),
                       "\(dir.path)/dev.jsonl:2: unknown label 'z'")
     try Data("text,label\na,x\n".utf8).write(to: dir.appendingPathComponent("train.csv"))
-    try assertOneLine(["train", "--task", dir.path] + small, "\(dir.path): train.csv and train.jsonl are both the train split; keep one")
-    try assertOneLine(["grid", "--tasks", "\(dir.path)-missing", "--plan-only"], "--tasks \(dir.path)-missing: no such task")
+    assertOneErrorLine(try run(["train", "--task", dir.path] + small), "\(dir.path): train.csv and train.jsonl are both the train split; keep one")
+    assertOneErrorLine(try run(["grid", "--tasks", "\(dir.path)-missing", "--plan-only"]), "--tasks \(dir.path)-missing: no such task")
   }
 }
 

@@ -1,12 +1,6 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
 @testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// `grid --tasks PATH` under a real `mpirun`: cells are journaled under the task's name with the
 /// metric its task.json names, a rerun trains nothing, the same rows in another folder resume, an

@@ -1,12 +1,6 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
 @testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 import PETLSupport
 
 /// The GLUE readers on the real dev/train files (counts and label balance as PROVENANCE.md states),
@@ -37,13 +31,6 @@ final class DataTests: XCTestCase {
     var counts = [Int](repeating: 0, count: classes)
     for e in examples { counts[Int(e.label)] += 1 }
     return counts
-  }
-
-  func assertError(_ expected: String, file: StaticString = #filePath, line: UInt = #line,
-                   _ body: () throws -> Void) {
-    XCTAssertThrowsError(try body(), file: file, line: line) { error in
-      XCTAssertEqual((error as? PETLError)?.message, expected, file: file, line: line)
-    }
   }
 
   // MARK: descriptors

@@ -1,12 +1,6 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
 @testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 import PETLSupport
 
 /// `evaluate` against scikit-learn and SciPy on the committed fixture (reference/metrics_fixtures.py),

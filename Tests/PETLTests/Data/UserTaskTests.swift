@@ -1,37 +1,15 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
 @testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
-import PETLSupport
 
 /// A task of the user's own, read from a folder: the three formats, the column and label rules,
 /// `task.json`, every malformed row's one-line `path:line: what`, the catalog that finds user tasks
-/// by name, their fingerprint, and `report` ranking by the metric the record names.
+/// by name. (Its fingerprint and its records in a report: Study/UserTaskStudyTests.)
 final class UserTaskTests: XCTestCase {
-  /// A new folder holding `files` (name -> UTF-8 text), removed when the test ends.
-  func folder(_ files: [String: String], name: String = "my-task") throws -> URL {
-    let parent = try temporaryFolder("petl-usertask")
-    let dir = parent.appendingPathComponent(name)
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    for (file, text) in files { try Data(text.utf8).write(to: dir.appendingPathComponent(file)) }
-    return dir
-  }
-
   func task(_ dir: URL) throws -> TaskDescriptor { try TaskDescriptor.userTask(folder: dir) }
 
   func load(_ dir: URL, _ split: String) throws -> [Example] {
     try loadExamples(task: try task(dir), dataDir: dir, split: split)
-  }
-
-  func assertError(_ expected: String, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
-    XCTAssertThrowsError(try body(), file: file, line: line) { error in
-      XCTAssertEqual((error as? PETLError)?.message, expected, file: file, line: line)
-    }
   }
 
   static let pairs = """
@@ -236,7 +214,7 @@ final class UserTaskTests: XCTestCase {
     let file = missing.appendingPathComponent("train.jsonl")
     assertError("\(file.path): not a folder (a task folder holds train and dev files)") { _ = try self.task(file) }
     let badName = try folder(["train.jsonl": Self.pairs, "dev.jsonl": Self.pairs], name: "my task")
-    assertError("\(badName.path): folder name 'my task' cannot name a task (ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); "
+    assertError("\(badName.path): folder name 'my task' cannot name a task (up to 64 ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); "
                   + "set task.json's \"name\"") { _ = try self.task(badName) }
     let builtIn = try folder(["train.jsonl": Self.pairs, "dev.jsonl": Self.pairs], name: "RTE")
     assertError("\(builtIn.path): folder name 'RTE' is the built-in task rte's; set task.json's \"name\" to another") {
@@ -265,7 +243,7 @@ final class UserTaskTests: XCTestCase {
     try check("{\"labels\": [\"a\", true]}", "labels[1] is a boolean, not a string or a number")
     try check("{\"metric\": \"pearson\", \"labels\": [\"a\", \"b\"]}", "labels: a regression task (metric pearson) has no label set")
     try check("{\"name\": 3}", "name is a number, not a string")
-    try check("{\"name\": \"a/b\"}", "name 'a/b' cannot name a task (ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); set task.json's \"name\"")
+    try check("{\"name\": \"a/b\"}", "name 'a/b' cannot name a task (up to 64 ASCII letters, digits, '.', '_', '-'; not first '.' or '-'); set task.json's \"name\"")
     try check("{\"name\": \"wnli\"}", "name 'wnli' is the built-in task wnli's; set task.json's \"name\" to another")
     try check("{\"metric\": \"f1\", \"labels\": [\"a\", \"b\", \"c\"]}",
               "metric f1 needs exactly two labels (class 1 is the positive one), the task has 3: a, b, c")
@@ -300,48 +278,5 @@ final class UserTaskTests: XCTestCase {
                   + "set another task.json \"name\" in one") { try catalog.resolve(other.path, flag: "--tasks") }
     assertError("--task nowhere: no such task (built in: cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, rt-vader; "
                   + "or the path of a folder with train and dev files)") { try catalog.resolve("nowhere", flag: "--task") }
-  }
-
-  /// The journal's identity of a user task: its files' names and contents, not its folder.
-  func testTheFingerprintFollowsTheRowsNotTheFolder() throws {
-    let files = ["train.jsonl": Self.pairs, "dev.jsonl": Self.pairs, "task.json": "{\"name\": \"same\"}"]
-    let a = try folder(files, name: "a"), b = try folder(files, name: "b")
-    let model = try temporaryFolder("petl-model")
-    func data(_ dir: URL) throws -> String {
-      var catalog = TaskCatalog()
-      let name = try catalog.resolve(dir.path, flag: "--tasks").name
-      return try CellInputs.current(tasks: [name], catalog: catalog, modelDirectory: model, dataDirectory: model,
-                                    fingerprints: FileFingerprints(cacheURL: nil))[name]!.data
-    }
-    XCTAssertEqual(try data(a), try data(b))
-    try Data(Self.pairs.replacingOccurrences(of: "A man", with: "A woman").utf8).write(to: b.appendingPathComponent("dev.jsonl"))
-    XCTAssertNotEqual(try data(a), try data(b))
-    try Data(Self.pairs.utf8).write(to: b.appendingPathComponent("dev.jsonl"))
-    try Data("{\"name\": \"same\", \"metric\": \"mcc\"}".utf8).write(to: b.appendingPathComponent("task.json"))
-    XCTAssertNotEqual(try data(a), try data(b), "task.json is part of the inputs")
-  }
-
-  /// `report` never sees a user task's folder: it ranks by the metric the record names.
-  func testReportRanksByTheMetricTheRecordNames() throws {
-    var o = TrainOptions(); o.seed = 1
-    let spec = CellSpec(task: "mine", modules: ["layernorm"], layers: .all, model: "m", options: o)
-    var result = CellResult(status: .ok, dev: ["f1": 0.8, "accuracy": 0.6], trainableParameters: 1, totalParameters: 2)
-    result.primaryMetric = "f1"
-    let record = JournalRecord(spec: spec, result: result, worker: 0)
-    XCTAssertEqual(record.score, 0.8)
-    let results = try StudyResults(records: [record])
-    XCTAssertEqual(results.metrics, ["mine": "f1"])
-    XCTAssertEqual(results.label(task: "mine"), "mine (f1)")
-    // Written before records named their metric: a built-in task's is known, another task's is not.
-    var builtIn = record
-    builtIn.spec.task = "mrpc"; builtIn.result.primaryMetric = nil
-    XCTAssertEqual(builtIn.primaryMetric, "f1")
-    var unnamed = record
-    unnamed.result.primaryMetric = nil
-    let journal = try temporaryFolder("petl-journal").appendingPathComponent("journal.jsonl")
-    try (RecordCodec.encoder.encode(unnamed) + Data("\n".utf8)).write(to: journal)
-    assertError("\(journal.path):1: ok record for \(spec.label) names no primary metric, and mine is not a built-in task") {
-      _ = try StudyJournal.load([journal])
-    }
   }
 }

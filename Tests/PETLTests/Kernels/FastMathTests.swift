@@ -1,11 +1,5 @@
 import XCTest
 @testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
-@testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// The vector transcendental functions against double precision, and GELU's stored slope against
 /// the derivative of the erf GELU.

@@ -10,7 +10,7 @@ import XCTest
 final class BF16ModelTests: XCTestCase {
   override func tearDown() { Parallel.workerOverride = nil }
 
-  static let midDims = KernelTests.midDims
+  static let midDims = ShortcutTests.midDims
 
   func run(_ m: EncoderModel, _ batch: Batch, _ set: TrainableSet, depth: EncoderModel.ForwardDepth,
            storeFrom: Int = 0) -> (logits: [Float], grads: [Float]) {
@@ -48,7 +48,7 @@ final class BF16ModelTests: XCTestCase {
       if family == .distilbert { dims.typeVocab = 0 }
       let m = TestSupport.tinyModel(dims: dims)
       try m.setPrecision(.bf16)
-      let batch = TestSupport.tinyBatch(dims: dims, lengths: KernelTests.lengths)
+      let batch = TestSupport.tinyBatch(dims: dims, lengths: ShortcutTests.lengths)
       // every family trains everything; BERT also sets whose backward stops inside a layer
       let sets: [([TrainableModule], LayerSelection)] = family == .bert
         ? [(["full"], .all), (["query"], .indices([1])), (["layernorm"], .indices([1]))] : [(["full"], .all)]

@@ -1,6 +1,5 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
 import PETLSupport
 

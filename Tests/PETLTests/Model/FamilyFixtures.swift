@@ -1,12 +1,6 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// The tiny hub-layout checkpoints of every encoder family (reference/family_fixtures.py): no
 /// weights are committed, only each folder's `config.json`, the tensor list `save_pretrained` wrote

@@ -1,12 +1,8 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
 @testable import PETLText
-@testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// Every encoder family against transformers 5.24 on tiny hub-layout checkpoints (BERT with its
 /// pre-training heads, RoBERTa with `lm_head` and byte-level BPE, ELECTRA's discriminator with

@@ -1,11 +1,7 @@
 import XCTest
 @testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// Finite-difference checks of the hand-written backward pass on a tiny random model, with dropout
 /// on (the masks are counter-based, so the loss is a deterministic function of the parameters).

@@ -1,12 +1,7 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// The engine against PyTorch + transformers on the real all-MiniLM-L6-v2 weights and real RTE text
 /// (fixtures written by reference/model_fixtures.py; see reference/README.md). Tolerances:

@@ -1,11 +1,8 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
 @testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
 @testable import PETLStudy
 
 /// Content identity of a cell: file fingerprints (cached by size and mtime), what the journal counts

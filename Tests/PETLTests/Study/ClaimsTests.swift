@@ -1,11 +1,8 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
 @testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
+@testable import PETLKernels
 @testable import PETLStudy
 
 /// The report's statistics and the paper's claims, on a synthetic journal whose answers are known.

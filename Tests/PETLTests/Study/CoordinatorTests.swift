@@ -1,8 +1,4 @@
 import XCTest
-@testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
-@testable import PETLData
 @testable import PETLTraining
 @testable import PETLDistributed
 @testable import PETLStudy

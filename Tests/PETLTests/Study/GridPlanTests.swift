@@ -1,10 +1,7 @@
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
 @testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
 @testable import PETLStudy
 
 final class GridPlanTests: XCTestCase {

@@ -1,10 +1,5 @@
 import XCTest
-@testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
-@testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
 @testable import PETLStudy
 
 final class JournalTests: XCTestCase {

@@ -3,12 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
 @testable import PETLStudy
 
 final class MagnitudesTests: XCTestCase {

@@ -1,6 +1,5 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLText
 import PETLSupport
 

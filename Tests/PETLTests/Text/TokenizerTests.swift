@@ -1,12 +1,6 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
-@testable import PETLModel
 @testable import PETLText
-@testable import PETLData
-@testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 import PETLSupport
 
 /// The tokenizer against HuggingFace (fixtures from `reference/tokenizer_fixtures.py`) on every GLUE

@@ -1,11 +1,6 @@
 import XCTest
 @testable import PETLKernels
-@testable import PETLModel
-@testable import PETLText
-@testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// Length bucketing: a permutation per epoch, the plain shuffle when off, batches of similar lengths
 /// when on, only the last batch short, the same order for the same seed.

@@ -1,11 +1,7 @@
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
 @testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 final class PrefixCacheTests: XCTestCase {
   /// With dropout off, training with the frozen-prefix cache gives the same parameters as without,

@@ -1,11 +1,7 @@
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
 @testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 final class RandomControlTests: XCTestCase {
   /// Training the `random` control changes exactly K scalars, the same K for the same seed, and its

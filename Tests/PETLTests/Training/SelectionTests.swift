@@ -1,12 +1,8 @@
 import Foundation
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
 @testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 import PETLSupport
 
 /// Learning rate chosen per cell by successive halving, and the head-only cell's cache: both must give

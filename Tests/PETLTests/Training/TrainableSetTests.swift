@@ -1,11 +1,6 @@
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// Which HF tensors each trainable set selects, by name, on the real layout (6 layers), and that a
 /// training step leaves every frozen value bit-identical.

@@ -1,11 +1,6 @@
 import XCTest
-@testable import PETLKernels
 @testable import PETLModel
-@testable import PETLText
-@testable import PETLData
 @testable import PETLTraining
-@testable import PETLDistributed
-@testable import PETLStudy
 
 /// The global-batch divisor of `TrainingStep.run`: each data-parallel rank divides its shard's loss by
 /// the GLOBAL batch size, so the all-reduce's plain sum of the shards' gradients is the gradient of
