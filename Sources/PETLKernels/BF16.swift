@@ -54,17 +54,4 @@ public enum BFloat16 {
   public static func convertParallel(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<BF16>, count: Int) {
     Parallel.forFloats(count, minChunk: 1 << 15) { lo, hi in convert(src + lo, dst + lo, count: hi - lo) }
   }
-
-  /// Rows of a strided matrix: dst[r * ldd + c] = round(src[r * lds + c]) for r < rows, c < cols.
-  public static func convertRows(_ src: UnsafePointer<Float>, lds: Int, _ dst: UnsafeMutablePointer<BF16>, ldd: Int,
-                                 rows: Int, cols: Int) {
-    Parallel.forRanges(rows, minChunk: max(1, (1 << 15) / max(cols, 1))) { _, rs in
-      for r in rs { convert(src + r * lds, dst + r * ldd, count: cols) }
-    }
-  }
-
-  /// dst[i] = float(src[i]), exact.
-  public static func widen(_ src: UnsafePointer<BF16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-    forEachBlock(count) { i, l in PETLKernels.store16(load16(src, i, l), dst, i, l) }
-  }
 }

@@ -7,9 +7,9 @@ public enum BLAS {
   /// C[m,n] = alpha * op(A) · op(B) + beta * C, with op given by the transpose flags.
   /// `lda`, `ldb`, `ldc` are row strides (elements), defaulting to the dense ones.
   ///
-  /// A product of at least `splitThreshold` multiply-adds runs on OpenBLAS or on oneDNN's fp32
-  /// matmul, whichever was faster for its shape on this machine (`FP32Backend`, measured once per
-  /// shape); smaller ones (attention's per-head products, the head's [B,H] layers) on OpenBLAS.
+  /// A product of at least `splitThreshold` multiply-adds runs on oneDNN's fp32 matmul where
+  /// OpenBLAS's kernel is narrower than the CPU (`FP32Backend`), else on OpenBLAS; smaller ones
+  /// (attention's per-head products, the head's [B,H] layers) on OpenBLAS.
   @inline(__always)
   public static func gemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
@@ -17,8 +17,10 @@ public enum BLAS {
     b: UnsafePointer<Float>, ldb: Int? = nil,
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil
   ) {
-    if m * n * k >= splitThreshold, beta == 0 || beta == 1,
-       FP32Backend.usesOneDNN(transA: transA, transB: transB, m: m, n: n, k: k) {
+    if m * n * k >= splitThreshold {
+      FP32Backend.note(transA: transA, transB: transB, m: m, n: n, k: k)
+    }
+    if m * n * k >= splitThreshold, beta == 0 || beta == 1, FP32Backend.usesOneDNN {
       Matmul.f32(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                  beta: beta, c: c, ldc: ldc)
       return
@@ -67,9 +69,6 @@ public enum BLAS {
       }
     }
   }
-
-  /// Which library runs each fp32 product shape measured so far, and the times that decided it.
-  public static var backendReport: [String] { FP32Backend.report }
 
   /// GEMMs below this many multiply-adds (m·n·k) run on the calling thread: attention's per-head
   /// products and the head's [B,H] layers.

@@ -53,7 +53,7 @@ public struct Benchmark: Sendable {
     print("model \(model): \(m.dims.layers) layers, hidden \(m.dims.hidden); batch \(batch) x \(seq) tokens; \(warmup) warm-up + \(steps) timed steps, median")
 
     let gemm32 = Self.gemmRate(.fp32)
-    print(String(format: "fp32 GEMM 4096x1536x384 (BLAS.gemm: OpenBLAS or oneDNN, whichever is faster): %.1f GFLOP/s", gemm32))
+    print(String(format: "fp32 GEMM 4096x1536x384 (BLAS.gemm, on %@): %.1f GFLOP/s", (FP32Backend.usesOneDNN ? "oneDNN" : "OpenBLAS") as NSString, gemm32))
     let bf16 = precision == .bf16
     let gemm16 = bf16 ? Self.gemmRate(.bf16) : 0
     if bf16 { print(String(format: "bf16 GEMM 4096x1536x384 (oneDNN, fp32 accumulation): %.1f GFLOP/s", gemm16)) }
@@ -79,8 +79,9 @@ public struct Benchmark: Sendable {
       print(pad(row.name) + String(format: " %8.1f %8.1f %8.0f%% %9.1f %8.2fx %9.0f %9.0f", t.ms, t.rate, 100 * t.rate / gemm16, f.ms,
                                    f.ms / t.ms, paramMB + Double(f.bytes) / 1e6, paramMB + Double(t.bytes + m.bf16OperandBytes) / 1e6))
     }
-    print("fp32 products by shape (measured once per shape, oneDNN when >= \(FP32Backend.margin)x faster):")
-    for line in BLAS.backendReport { print("  " + line) }
+    print("fp32 products: \(FP32Backend.reason); each shape of the steps, 4096 tokens, best of 3:")
+    for line in FP32Backend.report() { print("  " + line) }
+    print("oneDNN matmul implementations: \(OneDNN.implementations.joined(separator: ", "))")
     print(String(format: "peak resident memory of this process: %.0f MB", Self.peakResidentMB()))
     print("load after: \(loadAverage())")
 
