@@ -30,11 +30,14 @@ let package = Package(
     .systemLibrary(name: "CMPI", path: "CMPI", pkgConfig: "ompi-c"),
     // OpenBLAS (cblas + openblas_* control functions), through pkg-config `openblas`.
     .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas"),
+    // oneDNN (Debian's libdnnl-dev; no pkg-config file, the module map links it): matmul primitives
+    // for bf16 products with fp32 accumulation, and fp32 products where they beat OpenBLAS.
+    .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
     // What every layer above needs and no numeric code does: the one-line error type, the JSON
     // parser for the hub's files and the user's, hashing for identities, atomic folder writes.
     .target(name: "PETLSupport"),
-    // GEMM, attention, LayerNorm, GELU, dropout, the worker pool, counter-based RNG.
-    .target(name: "PETLKernels", dependencies: ["CBLAS"], swiftSettings: hot),
+    // GEMM, attention, LayerNorm, GELU, dropout, the worker pool, counter-based RNG, bf16.
+    .target(name: "PETLKernels", dependencies: ["CBLAS", "CDNNL"], swiftSettings: hot),
     // The encoder (BERT, RoBERTa, ELECTRA, DistilBERT) on one parameter slab: layout, forward,
     // backward, safetensors checkpoints as the hub ships them.
     .target(name: "PETLModel", dependencies: ["PETLSupport", "PETLKernels"], swiftSettings: hot),

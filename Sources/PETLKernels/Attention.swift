@@ -21,17 +21,23 @@ public enum Attention {
     public let dropoutBase: UInt64
     let scratchBase: UnsafeMutablePointer<Float>
     public let maxLen: Int
+    /// bf16 scratch (`scratchPerWorkerBF16(...).halves` per worker) for the bf16 products; the fp32
+    /// scratch is then `scratchPerWorkerBF16(...).floats` per worker.
+    let scratchBF16: UnsafeMutablePointer<BF16>?
 
     public init(offsets: [Int], exampleIds: [UInt64], hidden: Int, heads: Int, dropout: Float, dropoutBase: UInt64,
-                scratch: UnsafeMutablePointer<Float>, maxLen: Int) {
+                scratch: UnsafeMutablePointer<Float>, maxLen: Int, scratchBF16: UnsafeMutablePointer<BF16>? = nil) {
       self.offsets = offsets; self.exampleIds = exampleIds; self.hidden = hidden; self.heads = heads
       self.dropout = dropout; self.dropoutBase = dropoutBase; self.scratchBase = scratch; self.maxLen = maxLen
+      self.scratchBF16 = scratchBF16
     }
 
     var headDim: Int { hidden / heads }
     var scale: Float { 1 / Float(headDim).squareRoot() }
     /// A worker's own scratch.
-    func scratch(_ worker: Int) -> UnsafeMutablePointer<Float> { scratchBase + worker * scratchPerWorker(maxLen: maxLen) }
+    func scratch(_ worker: Int) -> UnsafeMutablePointer<Float> {
+      scratchBase + worker * (scratchBF16 == nil ? scratchPerWorker(maxLen: maxLen) : scratchPerWorkerBF16(maxLen: maxLen, heads: heads).floats)
+    }
   }
 
   /// Dropout key of the attention probabilities of (example, head) in a given layer/step.

@@ -1,20 +1,42 @@
 import CBLAS
 import Synchronization
 
-/// Row-major single-precision GEMM wrappers over OpenBLAS. Every matrix in the engine is row-major;
+/// Row-major single-precision GEMM wrappers over OpenBLAS and oneDNN. Every matrix in the engine is row-major;
 /// HuggingFace linear weights are [out, in], so a linear layer is `Y = X · Wᵀ`.
 public enum BLAS {
   /// C[m,n] = alpha * op(A) · op(B) + beta * C, with op given by the transpose flags.
   /// `lda`, `ldb`, `ldc` are row strides (elements), defaulting to the dense ones.
   ///
-  /// A large GEMM is cut into one block of C per worker (`Parallel`), each a single-threaded
-  /// OpenBLAS call: rows of C when A's rows are the tokens (`X · Wᵀ`, `dY · W`: every worker packs
-  /// the small weight, the big activation splits), the longer side of C for a weight gradient
-  /// (`dYᵀ · X`): on this model's shapes that split is faster than OpenBLAS's own threads and than
-  /// the other split (`swift-petl bench` prints the GEMM rate). The split changes rounding at most
-  /// (Model/ShortcutTests compare 1 and 2 workers).
+  /// A product of at least `splitThreshold` multiply-adds runs on oneDNN's fp32 matmul where
+  /// OpenBLAS's kernel is narrower than the CPU (`FP32Backend`), else on OpenBLAS; smaller ones
+  /// (attention's per-head products, the head's [B,H] layers) on OpenBLAS.
   @inline(__always)
   public static func gemm(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+    alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
+    b: UnsafePointer<Float>, ldb: Int? = nil,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil
+  ) {
+    if m * n * k >= splitThreshold {
+      FP32Backend.note(transA: transA, transB: transB, m: m, n: n, k: k)
+    }
+    if m * n * k >= splitThreshold, beta == 0 || beta == 1, FP32Backend.usesOneDNN {
+      Matmul.f32(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                 beta: beta, c: c, ldc: ldc)
+      return
+    }
+    openBLAS(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+             beta: beta, c: c, ldc: ldc)
+  }
+
+  /// `gemm` on OpenBLAS. A large product is cut into one block of C per worker (`Parallel`), each a
+  /// single-threaded OpenBLAS call: rows of C when A's rows are the tokens (`X · Wᵀ`, `dY · W`: every
+  /// worker packs the small weight, the big activation splits), the longer side of C for a weight
+  /// gradient (`dYᵀ · X`): on this model's shapes that split is faster than OpenBLAS's own threads
+  /// and than the other split (`swift-petl bench` prints the GEMM rate). The split changes rounding
+  /// at most (Model/ShortcutTests compare 1 and 2 workers).
+  @inline(__always)
+  static func openBLAS(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
     b: UnsafePointer<Float>, ldb: Int? = nil,

@@ -16,11 +16,13 @@ extension Ops {
   }
 
   /// out[N,C] = LN(dropout(r) + residual): the end of each BERT sublayer in one pass per row, the
-  /// dropout at `dropout`'s site. `r` (the dense output) is overwritten with the LN input.
+  /// dropout at `dropout`'s site. `r` (the dense output) is overwritten with the LN input. `rounded`:
+  /// also out rounded to bf16 there, in the same pass (the next bf16 product's operand).
   public static func residualLayerNormForward(
     _ out: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
     _ r: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>,
-    gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, c: Int, eps: Float, dropout: RowDropout
+    gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, c: Int, eps: Float, dropout: RowDropout,
+    rounded: UnsafeMutablePointer<BF16>? = nil
   ) {
     let p = dropout.p, thr = CounterRNG.threshold24(p), scale = 1 / (1 - p)
     dropout.forEachRow(cols: c) { row, key, index0 in
@@ -31,6 +33,7 @@ extension Ops {
         store16(v + load16(res, i, l), x, i, l)
       }
       layerNormRow(out + row * c, xhat + row * c, rstd + row, x, gamma, beta, c: c, eps: eps)
+      if let rounded { BFloat16.convert(out + row * c, rounded + row * c, count: c) }
     }
   }
 

@@ -24,8 +24,8 @@ extension EncoderModel {
     let denseTrains = plan.trains(head.dense)
     let needPooled = denseTrains || plan.lowestLayer < L
     grad.linear(head.out) { dw, db in
-      Ops.linearBackward(dinp: needPooled ? ws.dpooled.p : nil, dw: dw, db: db, dout: ws.dlogits.p,
-                         inp: ws.pooledDrop.p, w: params + head.out.weight, n: B, i: H, o: C)
+      linearBackward(dinp: needPooled ? ws.dpooled.p : nil, dw: dw, db: db, dout: ws.dlogits.p,
+                     inp: ws.pooledDrop.p, head.out, n: B, i: H, o: C, ws: ws)
     }
     guard needPooled else { return }
     let pc: Float = training ? classifierDropout : 0
@@ -40,8 +40,8 @@ extension EncoderModel {
     }
     let needCls = plan.lowestLayer < L
     grad.linear(head.dense) { dw, db in
-      Ops.linearBackward(dinp: needCls ? ws.dcls.p : nil, dw: dw, db: db, dout: ws.dpooled.p,
-                         inp: headDenseInput(ws), w: params + head.dense.weight, n: B, i: H, o: H)
+      linearBackward(dinp: needCls ? ws.dcls.p : nil, dw: dw, db: db, dout: ws.dpooled.p,
+                     inp: headDenseInput(ws), head.dense, n: B, i: H, o: H, ws: ws)
     }
     guard needCls else { return }
     precondition(pass.storedSlope, "backward: the forward ran with forBackward: false")
@@ -68,8 +68,7 @@ extension EncoderModel {
     if let pr = emb.project {
       // x0 = e · Wpᵀ + bp: dWp += dx0ᵀ · e; de [N,E] = dx0 · Wp
       grad.linear(pr) { dw, db in
-        Ops.linearBackward(dinp: ws.dtmp.p, dw: dw, db: db, dout: ws.dx.p, inp: ws.embedded.p, w: params + pr.weight,
-                           n: N, i: E, o: H)
+        linearBackward(dinp: ws.dtmp.p, dw: dw, db: db, dout: ws.dx.p, inp: ws.embedded.p, pr, n: N, i: E, o: H, ws: ws)
       }
       dEmbedded = ws.dtmp.p
     }
@@ -119,12 +118,13 @@ extension EncoderModel {
       }
     }
     // Linear t from dout [n,o] and its input [n,i]: dW, db; the input's gradient into `dinp` (nil:
-    // not needed), added to what is there with `accumulate`.
+    // not needed), added to what is there with `accumulate`. `rounded`: bf16's rounded `inp`.
     func linear(_ t: TensorPair, dout: UnsafeMutablePointer<Float>, inp: UnsafeMutablePointer<Float>,
-                into dinp: UnsafeMutablePointer<Float>?, accumulate: Bool = false, n: Int, i: Int, o: Int) {
+                into dinp: UnsafeMutablePointer<Float>?, accumulate: Bool = false, n: Int, i: Int, o: Int,
+                rounded: UnsafePointer<BF16>? = nil) {
       grad.linear(t) { dw, db in
-        Ops.linearBackward(dinp: dinp, accumulateInput: accumulate, dw: dw, db: db, dout: dout, inp: inp, w: w(t),
-                           n: n, i: i, o: o)
+        linearBackward(dinp: dinp, accumulateInput: accumulate, dw: dw, db: db, dout: dout, inp: inp, t,
+                       n: n, i: i, o: o, ws: ws, rounded: rounded)
       }
     }
     // LN2: dr2 [R,H] is the residual branch's gradient (straight into dy1) and, through the
@@ -133,12 +133,13 @@ extension EncoderModel {
               dropped: reach > .lnOut ? ws.dtmp.p : nil, site: .ffnOutput)
     if reach == .lnOut { return false }
     // output dense: dg [R,I] = do · Wo ; dWo += doᵀ · g
-    linear(p.output, dout: ws.dtmp.p, inp: ws.g[l].p, into: reach > .output ? ws.dI.p : nil, n: R, i: I, o: H)
+    linear(p.output, dout: ws.dtmp.p, inp: ws.g[l].p, into: reach > .output ? ws.dI.p : nil, n: R, i: I, o: H,
+           rounded: stored(ws.gb, l))
     if reach == .output { return false }
     // gelu, then intermediate dense: dy1 [R,H] = dr2 + du · Wi ; dWi += duᵀ · y1
     Ops.geluBackward(ws.dI.p, dg: ws.dI.p, slope: ws.u[l].p, count: R * I)
     linear(p.intermediate, dout: ws.dI.p, inp: ws.y1[l].p, into: reach > .intermediate ? ws.dy1.p : nil, accumulate: true,
-           n: R, i: H, o: I)
+           n: R, i: H, o: I, rounded: stored(ws.y1b, l))
     if reach == .intermediate { return false }
     // LN1: dr1 [R,H] is the residual branch's gradient and, through the dropout, the attention
     // output dense's (dtmp). All rows: dr1 goes straight into dxIn; [CLS] rows: into dr, added at
@@ -148,31 +149,41 @@ extension EncoderModel {
               site: .attentionOutput)
     if reach == .lnAttn { return false }
     // attention output dense: dctx [R,H] = da · Wa
-    linear(p.attnOut, dout: ws.dtmp.p, inp: ws.ctx[l].p, into: reach > .attnOut ? ws.dctx.p : nil, n: R, i: H, o: H)
+    linear(p.attnOut, dout: ws.dtmp.p, inp: ws.ctx[l].p, into: reach > .attnOut ? ws.dctx.p : nil, n: R, i: H, o: H,
+           rounded: stored(ws.ctxb, l))
     if reach == .attnOut { return false }
     // attention: dq [R,H], dk, dv [N,H]
     let packing = ws.attention(batch, dropout: pa, base: key(.attentionProbs, l))
-    switch rows {
-    case .all:
+    switch (rows, precision) {
+    case (.all, .fp32):
       Attention.backward(dq: ws.dq.p, dk: ws.dk.p, dv: ws.dv.p, dctx: ws.dctx.p, probs: ws.probs[l].p,
                          q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing)
-    case .cls:
+    case (.all, .bf16):
+      BFloat16.convertParallel(ws.dctx.p, ws.dctxb.p, count: N * H)
+      Attention.backwardBF16(dq: ws.dq.p, dk: ws.dk.p, dv: ws.dv.p, dctx: ws.dctxb.p, probs: ws.probs[l].p,
+                             q: ws.qb[l].p, k: ws.kb[l].p, v: ws.vb[l].p, packing)
+    case (.cls, .fp32):
       Attention.backwardCLS(dq: ws.dq.p, dk: ws.dk.p, dv: ws.dv.p, dctx: ws.dctx.p, probs: ws.probs[l].p,
                             q: ws.q[l].p, k: ws.k[l].p, v: ws.v[l].p, packing)
+    case (.cls, .bf16):
+      Attention.backwardCLSBF16(dq: ws.dq.p, dk: ws.dk.p, dv: ws.dv.p, dctx: ws.dctx.p, probs: ws.probs[l].p,
+                                q: ws.qb[l].p, k: ws.kb[l].p, v: ws.vb[l].p, packing)
     }
-    // q, k, v dense; dW += dᵀ · input
+    // q, k, v dense; dW += dᵀ · input (bf16: the layer input rounded once for the three)
     let dxIn = below ? ws.dxIn.p : nil
+    let x = ws.x[l].p
+    let xb = precision == .bf16 && [p.key, p.value, p.query].contains(where: { grad.plan.trains($0.slot) })
+      ? roundedInput(x, count: N * H, ws: ws) : nil
     switch rows {
     case .all:
       // dx_in [N,H] = dr1 (residual, already there) + dq·Wq + dk·Wk + dv·Wv
-      linear(p.query, dout: ws.dq.p, inp: xq, into: dxIn, accumulate: true, n: N, i: H, o: H)
-      linear(p.key, dout: ws.dk.p, inp: xq, into: dxIn, accumulate: true, n: N, i: H, o: H)
-      linear(p.value, dout: ws.dv.p, inp: xq, into: dxIn, accumulate: true, n: N, i: H, o: H)
+      linear(p.query, dout: ws.dq.p, inp: xq, into: dxIn, accumulate: true, n: N, i: H, o: H, rounded: xb)
+      linear(p.key, dout: ws.dk.p, inp: xq, into: dxIn, accumulate: true, n: N, i: H, o: H, rounded: xb)
+      linear(p.value, dout: ws.dv.p, inp: xq, into: dxIn, accumulate: true, n: N, i: H, o: H, rounded: xb)
     case .cls:
       // dx_in [N,H] = dk·Wk + dv·Wv, plus at the [CLS] rows dr1 (residual) + dq·Wq (via dtmp [B,H])
-      let x = ws.x[l].p
-      linear(p.key, dout: ws.dk.p, inp: x, into: dxIn, n: N, i: H, o: H)
-      linear(p.value, dout: ws.dv.p, inp: x, into: dxIn, accumulate: true, n: N, i: H, o: H)
+      linear(p.key, dout: ws.dk.p, inp: x, into: dxIn, n: N, i: H, o: H, rounded: xb)
+      linear(p.value, dout: ws.dv.p, inp: x, into: dxIn, accumulate: true, n: N, i: H, o: H, rounded: xb)
       linear(p.query, dout: ws.dq.p, inp: xq, into: below ? ws.dtmp.p : nil, n: B, i: H, o: H)
       if below {
         for b in 0..<B {
@@ -185,6 +196,13 @@ extension EncoderModel {
     guard below else { return false }
     swap(&ws.dx, &ws.dxIn)
     return true
+  }
+}
+
+extension EncoderModel {
+  /// Layer l's rounded copy of an activation in bf16 (`Workspace.qb`...), nil in fp32.
+  func stored(_ list: [BF16Buffer], _ l: Int) -> UnsafePointer<BF16>? {
+    precision == .bf16 ? UnsafePointer(list[l].p) : nil
   }
 }
 

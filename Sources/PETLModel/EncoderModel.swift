@@ -15,6 +15,11 @@ public final class EncoderModel {
 
   public var isRegression: Bool { dims.numLabels == 1 }
 
+  /// The precision of the GEMMs (`setPrecision`); fp32 until set.
+  public internal(set) var precision: Precision = .fp32
+  /// The bf16 operands of the GEMMs when `precision` is bf16.
+  var bf16: BF16Operands?
+
   public convenience init(dims: ModelDims, hiddenDropout: Float = 0.1, attentionDropout: Float = 0.1, classifierDropout: Float? = nil) {
     self.init(layout: ParameterLayout(dims: dims), hiddenDropout: hiddenDropout, attentionDropout: attentionDropout,
               classifierDropout: classifierDropout)

@@ -41,6 +41,7 @@ extension EncoderModel {
   public func forward(_ batch: Batch, ws: Workspace, training: Bool, dropoutKey: UInt64 = 0,
                       depth: ForwardDepth = .logits, startLayer: Int = 0, endLayer: Int? = nil,
                       forBackward: Bool = true) -> ForwardPass {
+    ws.use(precision)
     ws.reserve(for: batch)
     precondition(startLayer >= 0 && startLayer < dims.layers, "forward: startLayer \(startLayer) out of range")
     let H = dims.hidden, B = batch.count
@@ -55,8 +56,12 @@ extension EncoderModel {
     let lastRows: QueryRows = depth == .logits && end == dims.layers ? .cls : .all
     if ws.clsOffsets.count != B + 1 { ws.clsOffsets = Array(0...B) }
     for l in startLayer..<end {
-      layerForward(l, batch, ws: ws, rows: l == dims.layers - 1 ? lastRows : .all, ph: ph, pa: pa,
-                   storeSlope: forBackward, key: { key($0, $1) })
+      let rows: QueryRows = l == dims.layers - 1 ? lastRows : .all
+      if precision == .bf16 {
+        layerForwardBF16(l, batch, ws: ws, rows: rows, ph: ph, pa: pa, storeSlope: forBackward, key: { key($0, $1) })
+      } else {
+        layerForward(l, batch, ws: ws, rows: rows, ph: ph, pa: pa, storeSlope: forBackward, key: { key($0, $1) })
+      }
     }
     let pass = ForwardPass(startLayer: startLayer, lastLayerRows: lastRows, storedSlope: forBackward)
     guard depth != .encoder, end == dims.layers else { return pass }
@@ -97,7 +102,7 @@ extension EncoderModel {
         Dropout.apply(x, offsets: ws.clsOffsets, exampleIds: batch.exampleIds, cols: H, p: pc, base: key(.headInput))
       }
       // pooled [B,H] = act(x · Wdᵀ + bd)
-      Ops.linearForward(ws.pooled.p, x, params + dense.weight, params + dense.bias, n: B, i: H, o: H)
+      linearForward(ws.pooled.p, x, dense, n: B, i: H, o: H, ws: ws)
       switch family.headActivation {
       case .tanh: Ops.tanhForward(ws.pooled.p, ws.pooled.p, count: B * H)
       case .relu: Ops.reluForward(ws.pooled.p, ws.pooled.p, count: B * H)
@@ -108,7 +113,7 @@ extension EncoderModel {
     ws.pooledDrop.p.update(from: ws.pooled.p, count: B * H)
     Dropout.apply(ws.pooledDrop.p, offsets: ws.clsOffsets, exampleIds: batch.exampleIds, cols: H, p: pc, base: key(.classifier))
     let out = layout.head.out
-    Ops.linearForward(ws.logits.p, ws.pooledDrop.p, params + out.weight, params + out.bias, n: B, i: H, o: dims.numLabels)
+    linearForward(ws.logits.p, ws.pooledDrop.p, out, n: B, i: H, o: dims.numLabels, ws: ws)
     return ForwardPass(startLayer: dims.layers, lastLayerRows: .all, storedSlope: forBackward)
   }
 
@@ -133,7 +138,7 @@ extension EncoderModel {
     Dropout.apply(out, offsets: batch.offsets, exampleIds: batch.exampleIds, cols: E, p: p, base: key)
     if let pr = emb.project {
       // x0 [N,H] = e · Wpᵀ + bp
-      Ops.linearForward(ws.x[0].p, out, params + pr.weight, params + pr.bias, n: N, i: E, o: dims.hidden)
+      linearForward(ws.x[0].p, out, pr, n: N, i: E, o: dims.hidden, ws: ws)
     }
   }
 

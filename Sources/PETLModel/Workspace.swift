@@ -32,6 +32,24 @@ final class FloatBuffer: WorkspaceBuffer {
   }
 }
 
+/// An owned bf16 buffer (`Precision.bf16`'s product operands), counted like `FloatBuffer`.
+final class BF16Buffer: WorkspaceBuffer {
+  let p: UnsafeMutablePointer<BF16>
+  let count: Int
+  var byteCount: Int { count * MemoryLayout<BF16>.stride }
+
+  init(_ count: Int) {
+    self.count = max(count, 1)
+    p = .allocate(capacity: self.count)
+    p.initialize(repeating: 0, count: self.count)
+    BufferAccount.liveBytes.add(byteCount, ordering: .relaxed)
+  }
+  deinit {
+    BufferAccount.liveBytes.subtract(byteCount, ordering: .relaxed)
+    p.deallocate()
+  }
+}
+
 /// Activations kept for the backward pass, and gradient scratch, sized for a maximum batch shape.
 /// Layer l's input is `x[l]`; `x[layers]` is the encoder output.
 public final class Workspace {
@@ -76,8 +94,27 @@ public final class Workspace {
   var dcls = FloatBuffer(0), dpooled = FloatBuffer(0), dlogits = FloatBuffer(0)
   var attnScratch = FloatBuffer(0)
   var gradScratchW = FloatBuffer(0), gradScratchB = FloatBuffer(0)
+  // bf16 (precision bf16 only). Per layer, what only bf16 products read, stored rounded (their fp32
+  // buffers above then hold nothing: q, k, v, ctx, g; y1 is one buffer shared by the layers): q, k,
+  // v [N,H], ctx [R,H], y1 [R,H] (also kept fp32 for LN2's residual), g [R,I].
+  var qb: [BF16Buffer] = [], kb: [BF16Buffer] = [], vb: [BF16Buffer] = []
+  var ctxb: [BF16Buffer] = [], y1b: [BF16Buffer] = [], gb: [BF16Buffer] = []
+  // Operands rounded just before a product reads them: an activation [N, max(H,I,E)], an output
+  // gradient [N, max(H,I)], dctx [N,H]; attention's per-worker bf16 scratch.
+  var bfIn = BF16Buffer(0), bfOut = BF16Buffer(0), dctxb = BF16Buffer(0)
+  var attnScratchBF16 = BF16Buffer(0)
+  /// The precision the buffers are sized for (bf16 adds the ones above and widens attention's scratch).
+  public private(set) var precision: Precision
 
-  public init(dims: ModelDims) { self.dims = dims }
+  public init(dims: ModelDims, precision: Precision = .fp32) { self.dims = dims; self.precision = precision }
+
+  /// Sizes the buffers for `p` at the next `reserve` (a forward sets its model's precision; set it
+  /// before the first `reserve` so that the steps allocate nothing).
+  public func use(_ p: Precision) {
+    guard p != precision else { return }
+    precision = p
+    maxTokens = 0; maxBatch = 0; maxLen = 0; maxProbs = 0  // force the next reserve to rebuild
+  }
 
   /// The hidden states entering layer `l` ([tokens, hidden], packed), `l` in 0...layers: written by
   /// a forward, or by the caller before `forward(..., startLayer: l)` (frozen-prefix cache).
@@ -145,16 +182,27 @@ public final class Workspace {
       let shared = FloatBuffer(c)
       return (0..<n).map { $0 < f ? shared : FloatBuffer(c) }
     }
+    let bf16 = precision == .bf16
     x = (0..<(L + 1)).map { _ in FloatBuffer(N * H) }
     xhat0 = FloatBuffer(N * E); rstd0 = FloatBuffer(N)
     embedded = FloatBuffer(dims.projectsEmbeddings ? N * E : 0)
     positions.reserveCapacity(N)
-    q = many(L, N * H); k = many(L, N * H); v = many(L, N * H)
+    q = many(L, bf16 ? 0 : N * H); k = many(L, bf16 ? 0 : N * H); v = many(L, bf16 ? 0 : N * H)
     probs = many(L, maxProbs)
-    ctx = many(L, N * H)
-    xhat1 = many(L, N * H); rstd1 = many(L, N); y1 = many(L, N * H)
-    u = many(L, N * I); g = many(L, N * I)
+    ctx = many(L, bf16 ? 0 : N * H)
+    xhat1 = many(L, N * H); rstd1 = many(L, N)
+    let sharedY1 = FloatBuffer(N * H)
+    y1 = bf16 ? (0..<L).map { _ in sharedY1 } : many(L, N * H)
+    u = many(L, N * I); g = many(L, bf16 ? 0 : N * I)
     xhat2 = many(L, N * H); rstd2 = many(L, N)
+    func halves(_ c: Int) -> [BF16Buffer] {
+      guard bf16 else { return [] }
+      guard f > 0 else { return (0..<L).map { _ in BF16Buffer(c) } }
+      let shared = BF16Buffer(c)
+      return (0..<L).map { $0 < f ? shared : BF16Buffer(c) }
+    }
+    qb = halves(N * H); kb = halves(N * H); vb = halves(N * H)
+    ctxb = halves(N * H); y1b = halves(N * H); gb = halves(N * I)
     clsIn = FloatBuffer(B * H)
     cls = FloatBuffer(B * H); pooled = FloatBuffer(B * H); pooledDrop = FloatBuffer(B * H)
     clsDrop = FloatBuffer(dims.family.dropsHeadInput ? B * H : 0)
@@ -164,7 +212,12 @@ public final class Workspace {
     dy1 = FloatBuffer(N * H); dI = FloatBuffer(N * I)
     dq = FloatBuffer(N * H); dk = FloatBuffer(N * H); dv = FloatBuffer(N * H); dctx = FloatBuffer(N * H)
     dcls = FloatBuffer(B * H); dpooled = FloatBuffer(B * H); dlogits = FloatBuffer(B * dims.numLabels)
-    attnScratch = FloatBuffer(Parallel.maxWorkers * Attention.scratchPerWorker(maxLen: maxLen))
+    attnScratch = FloatBuffer(Parallel.maxWorkers * (bf16 ? Attention.scratchPerWorkerBF16(maxLen: maxLen, heads: dims.heads).floats
+                                                          : Attention.scratchPerWorker(maxLen: maxLen)))
+    let wide = max(H, I, E)
+    bfIn = BF16Buffer(bf16 ? N * wide : 0); bfOut = BF16Buffer(bf16 ? N * max(H, I) : 0)
+    dctxb = BF16Buffer(bf16 ? N * H : 0)
+    attnScratchBF16 = BF16Buffer(bf16 ? Parallel.maxWorkers * Attention.scratchPerWorkerBF16(maxLen: maxLen, heads: dims.heads).halves : 0)
   }
 
   /// Bytes of every buffer the workspace holds (shared buffers once): the activation memory of a
@@ -187,7 +240,8 @@ public final class Workspace {
   /// The attention calls' view of `batch` in this workspace (its scratch and longest sequence).
   func attention(_ batch: Batch, dropout: Float, base: UInt64) -> Attention.Packing {
     Attention.Packing(offsets: batch.offsets, exampleIds: batch.exampleIds, hidden: dims.hidden, heads: dims.heads,
-                      dropout: dropout, dropoutBase: base, scratch: attnScratch.p, maxLen: maxLen)
+                      dropout: dropout, dropoutBase: base, scratch: attnScratch.p, maxLen: maxLen,
+                      scratchBF16: precision == .bf16 ? attnScratchBF16.p : nil)
   }
 
   /// Scratch for tensors that train only in part (the `random` control), allocated on first use.

@@ -1,4 +1,5 @@
 import Foundation
+import PETLKernels
 import PETLModel
 import PETLData
 import PETLSupport
@@ -13,9 +14,30 @@ public struct CellInputs: Codable, Hashable, Sendable {
   public var model: String
   /// `Engine.numericsVersion` of the program that trained the cell.
   public var engine: Int
+  /// The precision of the GEMMs (fp32 for records written before it was recorded).
+  public var precision: Precision
 
-  public init(data: String, model: String, engine: Int = Engine.numericsVersion) {
-    self.data = data; self.model = model; self.engine = engine
+  public init(data: String, model: String, engine: Int = Engine.numericsVersion, precision: Precision = .fp32) {
+    self.data = data; self.model = model; self.engine = engine; self.precision = precision
+  }
+
+  enum CodingKeys: String, CodingKey { case data, model, engine, precision }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    data = try c.decode(String.self, forKey: .data)
+    model = try c.decode(String.self, forKey: .model)
+    engine = try c.decode(Int.self, forKey: .engine)
+    precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
+  }
+
+  /// `precision` only when bf16: fp32 records read and write as before it existed.
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(data, forKey: .data)
+    try c.encode(model, forKey: .model)
+    try c.encode(engine, forKey: .engine)
+    if precision != .fp32 { try c.encode(precision, forKey: .precision) }
   }
 
   /// What differs between `self` (a record's) and `current`, e.g. `data`, `model weights`.
@@ -24,6 +46,7 @@ public struct CellInputs: Codable, Hashable, Sendable {
     if data != current.data { out.append("data") }
     if model != current.model { out.append("model") }
     if engine != current.engine { out.append("engine numerics v\(engine) -> v\(current.engine)") }
+    if precision != current.precision { out.append("precision \(precision) -> \(current.precision)") }
     return out
   }
 
@@ -32,12 +55,13 @@ public struct CellInputs: Codable, Hashable, Sendable {
   /// the same rows in another folder under the same task name are the same inputs (its cells resume),
   /// and an edited row, label set or metric is another (its cells run again).
   public static func current(tasks: [String], catalog: TaskCatalog = TaskCatalog(), modelDirectory: URL, dataDirectory: URL,
-                             fingerprints: FileFingerprints) throws -> [String: CellInputs] {
+                             fingerprints: FileFingerprints, precision: Precision = .fp32) throws -> [String: CellInputs] {
     let model = try fingerprints.combined(PretrainedFiles.read(by: modelDirectory))
     var out: [String: CellInputs] = [:]
     for name in Set(tasks) {
       let task = try catalog.named(name)
-      out[name] = CellInputs(data: try fingerprints.combined(task.inputFiles(dataDirectory: dataDirectory)), model: model)
+      out[name] = CellInputs(data: try fingerprints.combined(task.inputFiles(dataDirectory: dataDirectory)), model: model,
+                             precision: precision)
     }
     return out
   }

@@ -121,6 +121,7 @@ public struct CellTrainer {
     }
     let trainable = try TrainableSet(modules: spec.modules, layers: spec.layers, layout: model.layout,
                                      randomCount: spec.randomCount, seed: seed)
+    try model.setPrecision(o.precision)
     try checkSamePlan(trainable)
     let ranks = group?.size ?? 1
     let step = TrainingStep(model: model, trainable: trainable, optimizer: o.optimizer,

@@ -1,4 +1,5 @@
 import Foundation
+import PETLKernels
 import PETLModel
 import PETLText
 import PETLData
@@ -112,10 +113,10 @@ public final class StudyContext {
   }
 
   /// The frozen-prefix cache of a task's training set (or of a dev split: `split` "dev:NAME") at
-  /// `layer`, shared by every cell of this rank whose lowest trainable layer is `layer` (their frozen
+  /// `layer`, shared by every cell of this rank (of one precision) whose lowest trainable layer is `layer` (their frozen
   /// prefixes are the same pretrained weights). Splits have their own caches: example ids are per split.
   public func prefixCache(_ task: TaskDescriptor, options: TrainOptions, layer: Int, split: String = "train") -> PrefixCache {
-    let key = Self.dataKey(task: task.name, options) + "|\(layer)|\(split)"
+    let key = Self.dataKey(task: task.name, options) + "|\(layer)|\(split)|\(options.precision)"
     if let c = prefixCaches[key] { return c }
     let c = PrefixCache(layer: layer, hidden: config.hiddenSize)
     prefixCaches[key] = c

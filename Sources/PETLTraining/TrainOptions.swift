@@ -1,3 +1,4 @@
+import PETLKernels
 
 /// Everything that decides how one cell trains, apart from what is trainable. Codable so a grid cell's
 /// spec (and its hash) carries it whole: two cells with different options are different cells.
@@ -46,13 +47,16 @@ public struct TrainOptions: Codable, Hashable, Sendable {
   /// How many times a collapsed run (`Collapse`) is trained again from a fresh seed before the cell is
   /// recorded as collapsed (0: detected and recorded, never rerun).
   public var restarts: Int = 0
+  /// The precision of the GEMMs (`Precision`): part of a cell's identity, so bf16 and fp32 results
+  /// are different cells (and, through `CellInputs`, never pooled by `report`).
+  public var precision: Precision = .fp32
 
   public init() {}
 
   enum CodingKeys: String, CodingKey {
     case epochs, maxSteps, learningRate, batchSize, maxLength, optimizer, weightDecay, warmupRatio, maxGradNorm
     case dropout, shuffle, maxTrain, maxEval, seed, prefixCache, lengthBuckets, learningRateCandidates
-    case minSteps, learningRateBounds, rateFromSeed, restarts
+    case minSteps, learningRateBounds, rateFromSeed, restarts, precision
   }
 
   /// Missing keys keep their defaults, so journals written before an option existed still read (and
@@ -81,6 +85,7 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     learningRateBounds = try c.decodeIfPresent([Double].self, forKey: .learningRateBounds)
     rateFromSeed = try c.decodeIfPresent(UInt64.self, forKey: .rateFromSeed)
     restarts = try c.decodeIfPresent(Int.self, forKey: .restarts) ?? d.restarts
+    precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? d.precision
   }
 
   /// Options added after the first journals are written only when set, so the spec hash of a cell
@@ -108,5 +113,6 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     try c.encodeIfPresent(learningRateBounds, forKey: .learningRateBounds)
     try c.encodeIfPresent(rateFromSeed, forKey: .rateFromSeed)
     if restarts != 0 { try c.encode(restarts, forKey: .restarts) }
+    if precision != .fp32 { try c.encode(precision, forKey: .precision) }
   }
 }

@@ -2,7 +2,7 @@ import PETLModel
 
 /// One optimizer step of a cell: forward, loss, backward, all-reduce the gradient slab across the
 /// data-parallel group (one fused call: only trainable parameters travel), clip, update (which leaves
-/// the slab zeroed for the next step).
+/// the slab zeroed for the next step), and in bf16 round the updated weights' GEMM copies again.
 /// Owns the gradient slab and the optimizer state; allocates nothing per step.
 public final class TrainingStep {
   public let model: EncoderModel
@@ -17,12 +17,15 @@ public final class TrainingStep {
   public private(set) var lastGradNorm: Double = 0
   /// Frozen-prefix cache for this cell (nil: off). See `PrefixCache`.
   public var prefixCache: PrefixCache?
+  /// Trainable slots with bf16 copies (`Precision.bf16`), rounded again after each update.
+  private let bf16Slots: [Int]
 
   public init(model: EncoderModel, trainable: TrainableSet, optimizer: TrainOptions.Optimizer,
               weightDecay: Double, maxGradNorm: Double) {
     self.model = model
     self.trainable = trainable
-    self.workspace = Workspace(dims: model.dims)
+    self.workspace = Workspace(dims: model.dims, precision: model.precision)
+    bf16Slots = model.bf16Slots(of: trainable.plan)
     workspace.storeActivations(from: trainable.plan.lowestLayer)
     self.optimizer = Optimizer(kind: optimizer, trainable: trainable, weightDecay: weightDecay)
     self.maxGradNorm = maxGradNorm
@@ -53,6 +56,7 @@ public final class TrainingStep {
     if let allReduce { allReduce(grads, n) }
     lastGradNorm = Optimizer.clip(grads, count: n, maxNorm: maxGradNorm)
     optimizer.update(params: model.params, grads: grads, lr: lr)
+    if !bf16Slots.isEmpty { model.refreshBF16Operands(slots: bf16Slots) }
     return loss
   }
 }

@@ -3,8 +3,9 @@ import Foundation
 import PETLTraining
 
 /// `swift-petl bench`: flags to a `Benchmark` (PETLTraining), which times one training step per
-/// trainable set of the performance table (and inference) on the real model, beside a measured sgemm
-/// rate and, optionally, PyTorch in the same run.
+/// trainable set of the performance table (and inference) on the real model, beside a measured GEMM
+/// rate and, optionally, PyTorch in the same run; with `--precision bf16` in bf16 beside fp32, against
+/// PyTorch's autocast.
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
@@ -23,6 +24,8 @@ struct BenchCommand: ParsableCommand {
   var tokenizers = false
   @Option(help: "With --tokenizers: a RoBERTa tokenizer folder (vocab.json, merges.txt).") var bpe: String = "Tests/Fixtures/bpe"
   @Option(help: "With --tokenizers: the line's size in MB.") var lineMb: Double = 10
+  @OptionGroup var precisionFlag: PrecisionFlag
+  @Flag(inversion: .prefixedNo, help: "With --precision bf16, also time every row in fp32 (the speed-up and both memories).") var fp32Baseline = true
 
   func validate() throws {
     if torch != nil, !FileManager.default.fileExists(atPath: torchScript) {
@@ -35,7 +38,10 @@ struct BenchCommand: ParsableCommand {
       guard lineMb > 0 && lineMb <= 1000 else { throw ValidationError("--line-mb must be in (0, 1000]") }
       return try TokenizerBench.run(model: modelFlag.url, bpe: URL(fileURLWithPath: bpe), megabytes: lineMb)
     }
-    try Benchmark(model: modelFlag.model, steps: steps, warmup: warmup, threads: threads, torch: torch,
-                  torchScript: torchScript, rows: commaList(rows), batch: batch, seq: seq).run()
+    var bench = Benchmark(model: modelFlag.model, steps: steps, warmup: warmup, threads: threads, torch: torch,
+                          torchScript: torchScript, rows: commaList(rows), batch: batch, seq: seq)
+    bench.precision = try precisionFlag.choice().precision
+    bench.fp32Baseline = fp32Baseline
+    try bench.run()
   }
 }

@@ -11,15 +11,19 @@ struct EmbedCommand: ParsableCommand {
 
   @OptionGroup var modelFlag: ModelFlag
   @Option(help: "Truncate each sentence to this many tokens, at most the model's max_position_embeddings.") var maxLength: Int = 128
+  @OptionGroup var precisionFlag: PrecisionFlag
 
   func run() throws {
     let dir = modelFlag.url, config = try modelFlag.config()
     try config.checkMaxLength(maxLength, pairs: false, configPath: modelFlag.configURL.path)
     let tokenizer = try loadTokenizer(modelDirectory: dir, config: config)
+    // stdout holds the embeddings only: the precision's choice and the checkpoint summary go to stderr.
+    let choice = try precisionFlag.choice(print: false)
+    if precisionFlag.precision != .fp32 { FileHandle.standardError.write(Data("precision: \(choice.why)\n".utf8)) }
     let (m, report) = try EncoderModel.load(directory: dir, config: config, numLabels: 2)
-    // stdout holds the embeddings only.
     if let summary = report.summary { FileHandle.standardError.write(Data(("checkpoint: " + summary + "\n").utf8)) }
-    let ws = Workspace(dims: m.dims)
+    try m.setPrecision(choice.precision)
+    let ws = Workspace(dims: m.dims, precision: choice.precision)
     let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     if lines.last == "" { lines.removeLast() }

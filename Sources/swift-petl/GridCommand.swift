@@ -57,10 +57,19 @@ struct GridCommand: ParsableCommand {
     var catalog = TaskCatalog()
     let taskNames = try tasks.map { try commaList($0).map { try catalog.resolve($0, flag: "--tasks").name } }
     let planner = StudyPlanner(config: config, modelDirectory: location.modelURL, dataDirectory: location.dataURL, tasks: catalog)
-    let plan = try planner.plan(try request(tasks: taskNames), options: { try training.apply(to: $0) })
+    let studyRequest = try request(tasks: taskNames)
+    let local = try training.precisionFlag.choice(print: false)
+    func planned(_ precision: Precision) throws -> GridPlan {
+      try planner.plan(studyRequest, options: { var o = try training.apply(to: $0); o.precision = precision; return o })
+    }
+    var plan = try planned(local.precision)
     let world = try Communicator.world()
     try fault?.fire(at: .startup, worldRank: world.rank)
     configureThreads(world: world)
+    // auto: bf16 only if every rank has it (the plan's cells name the precision)
+    let precision = PrecisionChoice.agreed(training.precisionFlag.precision, local: local, group: world)
+    if precision.precision != local.precision { plan = try planned(precision.precision) }
+    if world.rank == 0 && training.precisionFlag.precision != .fp32 { print("precision: \(precision.why)") }
     let resultsDir = URL(fileURLWithPath: results ?? "results/\(modules == nil ? preset.rawValue : "grid")")
     let journalURL = journal.map { URL(fileURLWithPath: $0) } ?? resultsDir.appendingPathComponent("journal.jsonl")
     if world.rank == 0 {
@@ -79,7 +88,7 @@ struct GridCommand: ParsableCommand {
       let j = try Journal(url: journalURL)
       for note in j.notes { print("journal: " + note) }
       inputs = try CellInputs.current(tasks: plan.cells.map(\.task), catalog: catalog, modelDirectory: location.modelURL,
-                                      dataDirectory: location.dataURL, fingerprints: .userCache())
+                                      dataDirectory: location.dataURL, fingerprints: .userCache(), precision: precision.precision)
       print("journal: \(journalURL.path) (\(j.done(inputs: inputs).ok.count) cells already ok with these inputs)")
       journalFile = j
     }

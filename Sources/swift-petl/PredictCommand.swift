@@ -31,6 +31,7 @@ struct PredictCommand: ParsableCommand {
   @Option(help: "Predict at most N examples.") var maxExamples: Int?
   @Option(help: "Truncate encodings to this many tokens, at most the model's max_position_embeddings.") var maxLength: Int = 128
   @Option(help: "Write index, id, outputs, gold label and predicted label as TSV here (columns: see the overview).") var output: String?
+  @OptionGroup var precisionFlag: PrecisionFlag
 
   func run() throws {
     var catalog = TaskCatalog()
@@ -38,6 +39,7 @@ struct PredictCommand: ParsableCommand {
     if let about = t.about { print(about) }
     guard t.splits.contains(split) else { throw ValidationError("--split: task \(task) has splits \(t.splits.joined(separator: ", "))") }
     if let n = maxExamples, n <= 0 { throw ValidationError("--max-examples must be positive") }
+    let precision = try precisionFlag.choice().precision
     let configURL = location.modelURL.appendingPathComponent("config.json")
     let config = try EncoderConfig.load(configURL)
     try config.checkInputs(task: t, maxLength: maxLength, configPath: configURL.path)
@@ -49,10 +51,11 @@ struct PredictCommand: ParsableCommand {
     } else if let msg = report.message {
       print("warning: no --adapter: " + msg)
     }
+    try m.setPrecision(precision)
     var examples = try loadExamples(task: t, dataDir: location.dataURL, split: split)
     if let n = maxExamples { examples = Array(examples.prefix(n)) }
     let encoded = TaskData.encode(examples, tokenizer: tokenizer, maxLength: maxLength)
-    let outputs = Predictor.outputs(model: m, ws: Workspace(dims: m.dims), examples: encoded)
+    let outputs = Predictor.outputs(model: m, ws: Workspace(dims: m.dims, precision: precision), examples: encoded)
     if let output {
       let tsv = PredictionTable(task: t, examples: examples, outputs: outputs).text
       do { try tsv.write(toFile: output, atomically: true, encoding: .utf8) } catch {

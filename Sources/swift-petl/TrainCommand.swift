@@ -34,6 +34,7 @@ struct TrainCommand: ParsableCommand {
   func run() throws {
     let mods = try commaList(modules).map { try TrainableModule(parsing: $0) }
     var options = try training.apply(to: TrainOptions())
+    options.precision = try training.precisionFlag.choice().precision
     options.seed = seed
     options.learningRate = lr ?? defaultLearningRate(modules: mods)
     guard options.learningRate > 0 && options.learningRate.isFinite else { throw ValidationError("--lr must be positive") }

@@ -26,6 +26,21 @@ struct LocationFlags: ParsableArguments {
   var dataURL: URL { URL(fileURLWithPath: dataDir) }
 }
 
+/// `--precision`: the GEMMs' precision, for every command that runs the model.
+struct PrecisionFlag: ParsableArguments {
+  @Option(help: ArgumentHelp("fp32, bf16 or auto (default fp32).",
+                             discussion: "bf16 is PyTorch's CPU autocast: every matrix product reads bf16 operands and accumulates in fp32 on oneDNN; LayerNorm, softmax, GELU, the loss, gradients and optimizer state stay fp32 (docs/precision.md). It needs bf16 dot-product instructions (AVX512_BF16 or AMX-BF16). auto picks bf16 when every rank's CPU has them, else fp32, and prints why.")) var precision: PrecisionRequest = .fp32
+
+  /// This process's choice; printed unless fp32 was asked for (the default prints nothing new).
+  func choice(print say: Bool = true) throws -> PrecisionChoice {
+    let c = try PrecisionChoice.local(precision)
+    if say && precision != .fp32 { print("precision: \(c.why)") }
+    return c
+  }
+}
+
+extension PrecisionRequest: ExpressibleByArgument {}
+
 /// How a cell trains (everything but the trainable set, seed and learning rate): `train` and `grid`
 /// take the same flags. Each flag left out keeps the base value (TrainOptions' defaults for `train`,
 /// the preset's for `grid`), so a preset can be adjusted one flag at a time.
@@ -48,6 +63,7 @@ struct TrainingFlags: ParsableArguments {
   @Option(help: "A collapsed run (dev predictions almost all one class, or training loss never below chance) is trained again from a fresh seed up to K times.") var restarts: Int?
   @Option(help: "LOW,HIGH: hard bounds of the learning-rate search; a rate chosen at an end of the candidates is challenged by the next one beyond it, up to these.") var lrBounds: String?
   @Option(help: "Evaluate on at most N dev examples.") var maxEval: Int?
+  @OptionGroup var precisionFlag: PrecisionFlag
   @Flag(inversion: .prefixedNo, help: ArgumentHelp("Frozen-prefix cache: compute the layers below the lowest trainable one once per example.",
                            discussion: "The frozen prefix then runs WITHOUT dropout (always, first epoch included); trainable layers keep theirs. Training and dev examples are cached (dev evaluation has no dropout, so its cache is exact), each bounded at 1 GiB per task, layer and split per rank; examples beyond it are recomputed. Default: on in the quick preset, off otherwise.")) var prefixCache: Bool?
 

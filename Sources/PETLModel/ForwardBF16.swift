@@ -1,0 +1,57 @@
+import PETLKernels
+
+extension EncoderModel {
+  /// `layerForward` in bf16 (docs/precision.md): the same layer, every product on bf16 operands with
+  /// fp32 sums, everything else fp32. What only products read is stored rounded, once, by the op
+  /// that makes it (the backward reads the same copies): q, k, v and ctx come rounded out of their
+  /// products, y1 out of LN1 (beside its fp32 value, LN2's residual), g out of GELU. Rows as in
+  /// `layerForward` (all N, or the B [CLS] rows of the last layer).
+  func layerForwardBF16(_ l: Int, _ batch: Batch, ws: Workspace, rows: QueryRows, ph: Float, pa: Float,
+                        storeSlope: Bool, key: (DropoutSite, Int) -> UInt64) {
+    guard let bf16 else { preconditionFailure("layerForwardBF16 without bf16 operands") }
+    let H = dims.hidden, I = dims.intermediate, N = batch.tokens, B = batch.count
+    let p = layout.layers[l]
+    let x = ws.x[l].p
+    let (R, xq, out, rowOffsets) = switch rows {
+    case .all: (N, x, ws.x[l + 1].p, batch.offsets)
+    case .cls: (B, ws.clsIn.p, ws.cls.p, ws.clsOffsets)
+    }
+    if rows == .cls { for bi in 0..<B { (xq + bi * H).update(from: x + batch.offsets[bi] * H, count: H) } }
+    func dropout(_ p: Float, _ site: DropoutSite) -> RowDropout {
+      RowDropout(offsets: rowOffsets, exampleIds: batch.exampleIds, p: p, base: key(site, l))
+    }
+    func product(_ t: TensorPair, _ a: UnsafePointer<BF16>, rows m: Int, in k: Int, out n: Int, into c: UnsafeMutablePointer<Float>) {
+      Matmul.bf16(transA: false, transB: true, m: m, n: n, k: k, a: a, b: bf16.weight(t), c: c, bias: bf16.bias(t))
+    }
+    func product(_ t: TensorPair, _ a: UnsafePointer<BF16>, rows m: Int, into c: UnsafeMutablePointer<BF16>) {
+      Matmul.bf16(transA: false, transB: true, m: m, n: H, k: H, a: a, b: bf16.weight(t), rounded: c, bias: bf16.bias(t))
+    }
+    // k, v [N,H] = round(x · Wᵀ + b);  q [R,H] = round(xq · Wqᵀ + bq)
+    let xb = roundedInput(x, count: N * H, ws: ws)
+    product(p.key, xb, rows: N, into: ws.kb[l].p)
+    product(p.value, xb, rows: N, into: ws.vb[l].p)
+    product(p.query, rows == .all ? xb : roundedInput(xq, count: B * H, ws: ws), rows: R, into: ws.qb[l].p)
+    // ctx [R,H] = round(round(dropout(softmax(q kᵀ/√d))) v), per sequence and head
+    let packing = ws.attention(batch, dropout: pa, base: key(.attentionProbs, l))
+    switch rows {
+    case .all: Attention.forwardBF16(ctx: ws.ctxb[l].p, probs: ws.probs[l].p, q: ws.qb[l].p, k: ws.kb[l].p, v: ws.vb[l].p, packing)
+    case .cls: Attention.forwardCLSBF16(ctx: ws.ctxb[l].p, probs: ws.probs[l].p, q: ws.qb[l].p, k: ws.kb[l].p, v: ws.vb[l].p, packing)
+    }
+    // y1 [R,H] = LN1(dropout(ctx · Waᵀ + ba) + xq), also rounded
+    let r1 = ws.dtmp.p
+    product(p.attnOut, ws.ctxb[l].p, rows: R, in: H, out: H, into: r1)
+    Ops.residualLayerNormForward(ws.y1[l].p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, r1, residual: xq,
+                                 gamma: params + p.lnAttn.weight, beta: params + p.lnAttn.bias, c: H, eps: dims.layerNormEps,
+                                 dropout: dropout(dims.family.dropsAttentionOutput ? ph : 0, .attentionOutput),
+                                 rounded: ws.y1b[l].p)
+    // u [R,I] = y1 · Wiᵀ + bi ;  g = round(gelu(u))  (u becomes GELU's slope when a backward follows)
+    product(p.intermediate, ws.y1b[l].p, rows: R, in: H, out: I, into: ws.u[l].p)
+    Ops.geluForward(rounded: ws.gb[l].p, ws.u[l].p, count: R * I, slope: storeSlope ? ws.u[l].p : nil)
+    // out [R,H] = LN2(dropout(g · Woᵀ + bo) + y1)
+    let r2 = ws.dtmp.p
+    product(p.output, ws.gb[l].p, rows: R, in: I, out: H, into: r2)
+    Ops.residualLayerNormForward(out, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2, residual: ws.y1[l].p,
+                                 gamma: params + p.lnOut.weight, beta: params + p.lnOut.bias, c: H, eps: dims.layerNormEps,
+                                 dropout: dropout(ph, .ffnOutput))
+  }
+}
