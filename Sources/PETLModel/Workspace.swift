@@ -103,6 +103,11 @@ public final class Workspace {
   // gradient [N, max(H,I)], dctx [N,H]; attention's per-worker bf16 scratch.
   var bfIn = BF16Buffer(0), bfOut = BF16Buffer(0), dctxb = BF16Buffer(0)
   var attnScratchBF16 = BF16Buffer(0)
+  // LoRA (`LoRAPass`): t = dropout(x) · Aᵀ and its gradient [N,R], the dropped input [N, max(H,I)]
+  // (dropout on only); one set, reused by every adapter in turn.
+  var loraT = FloatBuffer(0), loraDT = FloatBuffer(0), loraIn = FloatBuffer(0)
+  /// The adapters the buffers are sized for (`use(lora:)`).
+  private var loraShape: (rank: Int, dropout: Bool) = (0, false)
   /// The precision the buffers are sized for (bf16 adds the ones above and widens attention's scratch).
   public private(set) var precision: Precision
 
@@ -113,6 +118,14 @@ public final class Workspace {
   public func use(_ p: Precision) {
     guard p != precision else { return }
     precision = p
+    maxTokens = 0; maxBatch = 0; maxLen = 0; maxProbs = 0  // force the next reserve to rebuild
+  }
+
+  /// Sizes the LoRA buffers for `lora`'s adapters at the next `reserve` (a forward sets its model's).
+  public func use(lora: LoRASpec?) {
+    let shape = (lora?.rank ?? 0, (lora?.dropout ?? 0) > 0)
+    guard shape != loraShape else { return }
+    loraShape = shape
     maxTokens = 0; maxBatch = 0; maxLen = 0; maxProbs = 0  // force the next reserve to rebuild
   }
 
@@ -217,6 +230,8 @@ public final class Workspace {
     let wide = max(H, I, E)
     bfIn = BF16Buffer(bf16 ? N * wide : 0); bfOut = BF16Buffer(bf16 ? N * max(H, I) : 0)
     dctxb = BF16Buffer(bf16 ? N * H : 0)
+    loraT = FloatBuffer(N * loraShape.rank); loraDT = FloatBuffer(N * loraShape.rank)
+    loraIn = FloatBuffer(loraShape.dropout ? N * max(H, I) : 0)
     attnScratchBF16 = BF16Buffer(bf16 ? Parallel.maxWorkers * Attention.scratchPerWorkerBF16(maxLen: maxLen, heads: dims.heads).halves : 0)
   }
 
