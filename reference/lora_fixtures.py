@@ -152,6 +152,7 @@ def run(model_key, make_model, enc, labels, configs, L, tensors, info):
             with open(os.path.join(d, "adapter_config.json")) as f:
                 saved_cfg = json.load(f)
             saved_cfg["base_model_name_or_path"] = "(the base model folder)"  # a temporary path here
+            saved_cfg["target_modules"] = sorted(saved_cfg["target_modules"])  # a set in PEFT: any order
             with safe_open(os.path.join(d, "adapter_model.safetensors"), "np") as f:
                 saved = {k: list(f.get_tensor(k).shape) for k in f.keys()}
         info[cname] = {"kinds": kinds, "layers": layers, "r": r, "lora_alpha": alpha,
