@@ -109,7 +109,7 @@ def run(model_key, make_model, enc, labels, configs, L, tensors, info):
         else:
             tm, lt = targets, None
         cfg = LoraConfig(task_type="SEQ_CLS", r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=tm,
-                         layers_to_transform=lt, modules_to_save=HEAD[model_key])
+                         layers_to_transform=lt, modules_to_save=list(HEAD[model_key]))  # PEFT extends the list it is given
         torch.manual_seed(1234)
         pm = get_peft_model(model, cfg)
         ff.no_dropout(pm)

@@ -23,6 +23,14 @@ public struct LoRASpec: Hashable, Sendable {
     targets = ModuleKind.perLayer.filter { kinds.contains($0) }.flatMap { m in ls.map { LoRATarget(module: m, layer: $0) } }
   }
 
+  /// Adapters on exactly these targets (any order; kept in the slab's).
+  public init(rank: Int, alpha: Double, dropout: Double, targets: [LoRATarget]) {
+    precondition(rank > 0 && targets.allSatisfy { LoRASpec.kinds.contains($0.module) }, "LoRASpec: rank > 0 on weight-matrix kinds")
+    self.rank = rank; self.alpha = alpha; self.dropout = dropout
+    let order = ModuleKind.perLayer
+    self.targets = Set(targets).sorted { (order.firstIndex(of: $0.module)!, $0.layer) < (order.firstIndex(of: $1.module)!, $1.layer) }
+  }
+
   /// PEFT's `scaling` (lora_alpha / r; no rsLoRA).
   public var scale: Float { Float(alpha / Double(rank)) }
 }
@@ -30,6 +38,7 @@ public struct LoRASpec: Hashable, Sendable {
 public struct LoRATarget: Hashable, Sendable {
   public let module: ModuleKind
   public let layer: Int
+  public init(module: ModuleKind, layer: Int) { self.module = module; self.layer = layer }
 }
 
 /// One adapted linear layer, resolved once with the layout: the slots and slab offsets of its A and B.

@@ -11,48 +11,10 @@ import XCTest
 /// family tests: logits 1e-4 absolute; every A, B and head gradient 1e-3 relative to that tensor's
 /// L2 norm; one AdamW step's update 1e-3 relative to the update's L2 norm; frozen weights bit-identical.
 final class LoRAReferenceTests: XCTestCase {
-  static let dir = TestSupport.fixtures.appendingPathComponent("lora")
   static let models = ["bert", "electra", "distilbert", "roberta", "minilm"]
 
-  struct Case {
-    let name: String
-    let model: EncoderModel
-    let set: TrainableSet
-    let batch: Batch
-    let reference: SafeTensors
-    let info: [String: Any]
-  }
-
-  /// Every configuration of `key`'s fixture on a fresh model with the fixture's A and B.
-  func cases(_ key: String) throws -> [Case] {
-    let info = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.dir.appendingPathComponent(key + ".json"))) as! [String: Any]
-    let st = try SafeTensors.open(Self.dir.appendingPathComponent(key + ".safetensors"))
-    let family: EncoderFamily = key == "minilm" ? .bert : EncoderFamily(rawValue: key)!
-    let batch = try TestSupport.packedBatch(try FamilyFixtures.reference(family))
-    let folder = key == "minilm" ? try TestSupport.requireModel() : try FamilyFixtures.folder(family)
-    defer { if key != "minilm" { try? FileManager.default.removeItem(at: folder) } }
-    let (base, report) = try EncoderModel.load(directory: folder, numLabels: 2, seed: 1)
-    FamilyFixtures.setHead(base, initialized: report.initialized)
-    var out: [Case] = []
-    for (name, value) in info.sorted(by: { $0.key < $1.key }) {
-      guard let c = value as? [String: Any], let kinds = c["kinds"] as? [String] else { continue }
-      let layers = c["layers"] as! [Int]
-      let spec = LoRASpec(rank: c["r"] as! Int, alpha: c["lora_alpha"] as! Double, dropout: 0,
-                          kinds: kinds.map { ModuleKind(rawValue: $0)! }, layers: layers)
-      let m = base.withLoRA(spec, seed: 0)
-      for s in m.layout.slots where s.role.isLoRA {
-        let values = try st.floats("\(name).\(s.role == .loraA ? "A" : "B").\(s.name)")
-        XCTAssertEqual(values.count, s.count, "\(key)/\(name): \(s.name)")
-        m.pointer(s).update(from: values, count: s.count)
-      }
-      let set = try TrainableSet(modules: kinds.map { TrainableModule(rawValue: $0)! }, layers: .indices(layers),
-                                 layout: m.layout, method: .lora)
-      XCTAssertEqual(set.plan.trainableNames.sorted(), (c["trainable"] as! [String]).sorted(), "\(key)/\(name): trainable set")
-      out.append(Case(name: "\(key)/\(name)", model: m, set: set, batch: batch, reference: st, info: c))
-    }
-    XCTAssertGreaterThanOrEqual(out.count, 2, key)
-    return out
-  }
+  typealias Case = LoRAFixtures.Case
+  func cases(_ key: String) throws -> [Case] { try LoRAFixtures.cases(key) }
 
   func relativeError(_ a: UnsafePointer<Float>, _ b: [Float]) -> Double {
     var num = 0.0, den = 0.0
@@ -116,5 +78,53 @@ final class LoRAReferenceTests: XCTestCase {
         XCTAssertEqual(changed, 0, "\(c.name): frozen parameters changed")
       }
     }
+  }
+}
+
+/// The committed PEFT LoRA fixtures (reference/lora_fixtures.py) as ready models: each configuration
+/// of a model's fixture with the fixture's A and B in place.
+enum LoRAFixtures {
+  static let dir = TestSupport.fixtures.appendingPathComponent("lora")
+
+  struct Case {
+    let name: String
+    let model: EncoderModel
+    let set: TrainableSet
+    let batch: Batch
+    let reference: SafeTensors
+    let info: [String: Any]
+    /// The model the adapters were added to (no LoRA slots).
+    let base: EncoderModel
+  }
+
+  /// Every configuration of `key`'s fixture on a fresh model with the fixture's A and B.
+  static func cases(_ key: String) throws -> [Case] {
+    let info = try JSONSerialization.jsonObject(with: Data(contentsOf: LoRAFixtures.dir.appendingPathComponent(key + ".json"))) as! [String: Any]
+    let st = try SafeTensors.open(LoRAFixtures.dir.appendingPathComponent(key + ".safetensors"))
+    let family: EncoderFamily = key == "minilm" ? .bert : EncoderFamily(rawValue: key)!
+    let batch = try TestSupport.packedBatch(try FamilyFixtures.reference(family))
+    let folder = key == "minilm" ? try TestSupport.requireModel() : try FamilyFixtures.folder(family)
+    defer { if key != "minilm" { try? FileManager.default.removeItem(at: folder) } }
+    let (base, report) = try EncoderModel.load(directory: folder, numLabels: 2, seed: 1)
+    FamilyFixtures.setHead(base, initialized: report.initialized)
+    var out: [Case] = []
+    for (name, value) in info.sorted(by: { $0.key < $1.key }) {
+      guard let c = value as? [String: Any], let kinds = c["kinds"] as? [String] else { continue }
+      let layers = c["layers"] as! [Int]
+      let spec = LoRASpec(rank: c["r"] as! Int, alpha: c["lora_alpha"] as! Double, dropout: 0,
+                          kinds: kinds.map { ModuleKind(rawValue: $0)! }, layers: layers)
+      let m = base.withLoRA(spec, seed: 0)
+      for s in m.layout.slots where s.role.isLoRA {
+        let values = try st.floats("\(name).\(s.role == .loraA ? "A" : "B").\(s.name)")
+        XCTAssertEqual(values.count, s.count, "\(key)/\(name): \(s.name)")
+        m.pointer(s).update(from: values, count: s.count)
+      }
+      let set = try TrainableSet(modules: kinds.map { TrainableModule(rawValue: $0)! }, layers: .indices(layers),
+                                 layout: m.layout, method: .lora)
+      XCTAssertEqual(set.plan.trainableNames.sorted(), (c["trainable"] as! [String]).sorted(), "\(key)/\(name): trainable set")
+      out.append(Case(name: "\(key)/\(name)", model: m, set: set, batch: batch, reference: st, info: c, base: base))
+    }
+    XCTAssertGreaterThanOrEqual(out.count, 2, key)
+    return out
   }
 }
