@@ -78,6 +78,7 @@ public struct CellSpec: Codable, Hashable, Sendable {
       ?? String(format: "%.0e", options.learningRate)
     var m = TrainableModule.name(modules)
     if let k = randomCount { m += "(\(k))" }
+    if options.method == .lora { m = "lora:" + m }
     return "\(task) \(m)@\(layers) seed\(options.seed) lr\(lr)"
   }
 }
