@@ -99,6 +99,34 @@ final class ClaimsTests: XCTestCase {
     XCTAssertFalse(claims.joined().contains("±"), "no standard deviation where intervals exist")
   }
 
+  /// A quick-preset journal: each rate group searches within its own bounds and seeds 2 and 3 name
+  /// the seed whose rate they reuse. Both are the learning-rate axis, not a second experiment, so
+  /// one report takes them all (it once refused the default study for its bounds).
+  func testQuickPresetBoundsAndReusedRatesMakeOneReport() throws {
+    let preset = Preset.quick(layerNormCountOneLayer: 16, layers: 2)
+    var records: [JournalRecord] = []
+    for (m, k) in [([TrainableModule.full], nil), ([.query], nil), ([.layernorm], nil), ([.random], 16)] as [([TrainableModule], Int?)] {
+      for seed in UInt64(1)...3 {
+        let candidates = try XCTUnwrap(preset.learningRates)(m, false)
+        var rec = Self.seeded(m, .all, seed: seed, accuracy: 0.8, trainable: 100, randomCount: k,
+                              selection: LearningRateSelection(candidates: candidates.map { LearningRateSelection.Candidate(
+                                learningRate: $0, dev: ["accuracy": 0.8], steps: 10) }, chosen: candidates[1], rungSteps: 10))
+        var o = preset.options
+        o.seed = seed; o.learningRate = rec.spec.options.learningRate
+        o.learningRateCandidates = candidates; o.rateFromSeed = rec.spec.options.rateFromSeed
+        o.learningRateBounds = preset.learningRateBounds?(m)
+        rec.spec.options = o
+        rec.specHash = rec.spec.hash
+        records.append(rec)
+      }
+    }
+    XCTAssertEqual(Set(records.map { $0.spec.options.learningRateBounds ?? [] }).count, 4, "one pair of bounds per rate group")
+    let results = try StudyResults(records: records)
+    for set in ["full", "query", "layernorm", "random(16)"] {
+      XCTAssertEqual(results.best(CellGroup(task: "rt-vader", set: set, layers: .all))?.n, 3, set)
+    }
+  }
+
   func testOneSeedIsNeverAVerdictToQuote() throws {
     let records = [Self.seeded(["full"], .all, seed: 1, accuracy: 0.85, trainable: 1000),
                    Self.seeded(["classifier"], .all, seed: 1, accuracy: 0.60, trainable: 10),
