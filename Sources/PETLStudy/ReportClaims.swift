@@ -210,6 +210,30 @@ enum ReportClaims {
     }
     lines.append("")
     lines.append("\(total) claims in both: \(same) the same verdict, \(reversed) reversed (supported or partly supported on one side, not supported or contradicted on the other), \(total - same - reversed) moved without reversing (to or from undecided, or between supported and partly supported).")
+    lines.append("")
+    lines.append(pairedDifference(a, b, names: names))
     return lines
+  }
+
+  /// The cells both studies scored (same task, set, layers, learning-rate axis and seed): the mean
+  /// of their score differences (second minus first) and its standard error over cells, which says
+  /// whether a change (another precision, another build) moved the study's numbers or only its noise.
+  static func pairedDifference(_ a: StudyResults, _ b: StudyResults, names: (String, String)) -> String {
+    var d: [Double] = []
+    for (group, byRate) in a.scores {
+      guard let other = b.scores[group] else { continue }
+      for (lr, bySeed) in byRate {
+        guard let otherSeeds = other[lr] else { continue }
+        for (seed, x) in bySeed { if let y = otherSeeds[seed] { d.append(y - x) } }
+      }
+    }
+    guard d.count > 1 else { return "Paired cells: \(d.count) scored in both, too few for a mean difference." }
+    let n = Double(d.count), mean = d.reduce(0, +) / n
+    let sd = (d.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (n - 1)).squareRoot()
+    let se = sd / n.squareRoot()
+    let meanAbs = d.map(abs).reduce(0, +) / n
+    return String(format: "Paired cells (same task, set, layers, learning-rate axis and seed) scored in both: %d. Mean difference %@ − %@: %+.2f points, standard error %.2f over cells (%@ one standard error of zero); mean |difference| %.2f, largest %.2f; %d of %d cells moved by more than 2 points.",
+                  d.count, names.1, names.0, mean, se, abs(mean) <= se ? "within" : "beyond", meanAbs,
+                  d.map(abs).max() ?? 0, d.filter { abs($0) > 2 }.count, d.count)
   }
 }

@@ -115,11 +115,13 @@ public struct StudyResults: Sendable {
         }
         metrics[group.task] = metric
       }
-      // Seeds and learning rates are the grid's axes; anything else differing within a task would
-      // silently mix two experiments in one cell.
+      // Seeds and learning rates are the grid's axes (a preset's candidates and search bounds differ
+      // by rate group, and later seeds name the seed whose rate they reuse); anything else differing
+      // within a task would silently mix two experiments in one cell.
       var setting = record.spec
       setting.modules = []; setting.layers = .all; setting.randomCount = nil
       setting.options.seed = 0; setting.options.learningRate = 0; setting.options.learningRateCandidates = nil
+      setting.options.learningRateBounds = nil; setting.options.rateFromSeed = nil
       if let first = settings[group.task], first != setting {
         throw PETLError("task '\(group.task)' mixes training settings (\(first.canonicalJSON) vs \(setting.canonicalJSON)); report them separately")
       }

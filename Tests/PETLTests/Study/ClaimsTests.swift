@@ -99,6 +99,60 @@ final class ClaimsTests: XCTestCase {
     XCTAssertFalse(claims.joined().contains("±"), "no standard deviation where intervals exist")
   }
 
+  /// A quick-preset journal: each rate group searches within its own bounds and seeds 2 and 3 name
+  /// the seed whose rate they reuse. Both are the learning-rate axis, not a second experiment, so
+  /// one report takes them all (it once refused the default study for its bounds).
+  func testQuickPresetBoundsAndReusedRatesMakeOneReport() throws {
+    let preset = Preset.quick(layerNormCountOneLayer: 16, layers: 2)
+    var records: [JournalRecord] = []
+    for (m, k) in [([TrainableModule.full], nil), ([.query], nil), ([.layernorm], nil), ([.random], 16)] as [([TrainableModule], Int?)] {
+      for seed in UInt64(1)...3 {
+        let candidates = try XCTUnwrap(preset.learningRates)(m, false)
+        var rec = Self.seeded(m, .all, seed: seed, accuracy: 0.8, trainable: 100, randomCount: k,
+                              selection: LearningRateSelection(candidates: candidates.map { LearningRateSelection.Candidate(
+                                learningRate: $0, dev: ["accuracy": 0.8], steps: 10) }, chosen: candidates[1], rungSteps: 10))
+        var o = preset.options
+        o.seed = seed; o.learningRate = rec.spec.options.learningRate
+        o.learningRateCandidates = candidates; o.rateFromSeed = rec.spec.options.rateFromSeed
+        o.learningRateBounds = preset.learningRateBounds?(m)
+        rec.spec.options = o
+        rec.specHash = rec.spec.hash
+        records.append(rec)
+      }
+    }
+    XCTAssertEqual(Set(records.map { $0.spec.options.learningRateBounds ?? [] }).count, 4, "one pair of bounds per rate group")
+    let results = try StudyResults(records: records)
+    for set in ["full", "query", "layernorm", "random(16)"] {
+      XCTAssertEqual(results.best(CellGroup(task: "rt-vader", set: set, layers: .all))?.n, 3, set)
+    }
+  }
+
+  /// `report A B --compare`: the verdicts side by side, and the cells scored in both paired: three
+  /// seeds of three sets, the head unchanged, full moved by +1 point and query by +3: mean +4/3.
+  func testComparisonPairsCellsAndNamesReversals() throws {
+    func study(_ shift: (String) -> Double) throws -> StudyResults {
+      var records: [JournalRecord] = []
+      for (m, base) in [("full", 0.85), ("classifier", 0.60), ("query", 0.84)] {
+        for seed in UInt64(1)...3 {
+          records.append(Self.seeded([TrainableModule(rawValue: m)!], .all, seed: seed,
+                                     accuracy: base + shift(m) + 0.01 * Double(seed), trainable: 100))
+        }
+      }
+      return try StudyResults(records: records)
+    }
+    let a = try study { _ in 0 }
+    let b = try study { m in m == "full" ? 0.01 : m == "query" ? 0.03 : 0 }
+    let lines = ReportClaims.comparison(a, b, names: ("A", "B"))
+    let paired = try XCTUnwrap(lines.last)
+    XCTAssertTrue(paired.contains("scored in both: 9.") && paired.contains("Mean difference B − A: +1.33 points"), paired)
+    // differences: 0 (classifier), +1 (full) and +3 (query), three seeds each
+    let d = [0.0, 0, 0, 1, 1, 1, 3, 3, 3], m = d.reduce(0, +) / 9
+    let se = (d.map { ($0 - m) * ($0 - m) }.reduce(0, +) / 8).squareRoot() / 3
+    XCTAssertTrue(paired.contains(String(format: "standard error %.2f over cells (beyond one", se)), paired)
+    XCTAssertTrue(paired.contains("3 of 9 cells moved by more than 2 points"), paired)
+    XCTAssertTrue(lines.contains { $0.contains("claim 1") || $0.hasPrefix("| rt-vader | 1 |") }, lines.joined(separator: "\n"))
+  }
+
   func testOneSeedIsNeverAVerdictToQuote() throws {
     let records = [Self.seeded(["full"], .all, seed: 1, accuracy: 0.85, trainable: 1000),
                    Self.seeded(["classifier"], .all, seed: 1, accuracy: 0.60, trainable: 10),
