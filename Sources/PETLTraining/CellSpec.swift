@@ -21,6 +21,14 @@ public enum LayerSelection: Codable, Hashable, Sendable, CustomStringConvertible
     return .indices(out.sorted())
   }
 
+  /// The layer indices on a model of `layers` layers.
+  public func resolved(_ layers: Int) -> [Int] {
+    switch self {
+    case .all: return Array(0..<layers)
+    case .indices(let l): return l
+    }
+  }
+
   public var description: String {
     switch self {
     case .all: return "all"
