@@ -111,7 +111,12 @@ public final class Workspace {
   /// The precision the buffers are sized for (bf16 adds the ones above and widens attention's scratch).
   public private(set) var precision: Precision
 
-  public init(dims: ModelDims, precision: Precision = .fp32) { self.dims = dims; self.precision = precision }
+  /// Buffers for a model of `dims` in `precision` with `lora`'s adapters (a forward sets its model's
+  /// anyway; given here, the first `reserve` already sizes them, and pointers taken after it stay valid).
+  public init(dims: ModelDims, precision: Precision = .fp32, lora: LoRASpec? = nil) {
+    self.dims = dims; self.precision = precision
+    loraShape = (lora?.rank ?? 0, (lora?.dropout ?? 0) > 0)
+  }
 
   /// Sizes the buffers for `p` at the next `reserve` (a forward sets its model's precision; set it
   /// before the first `reserve` so that the steps allocate nothing).

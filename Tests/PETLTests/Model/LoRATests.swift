@@ -84,6 +84,27 @@ final class LoRATests: XCTestCase {
     checkAdapters(m, set, training: true, label: "frozen adapters above")
   }
 
+  /// A LoRA cell whose adapters sit in layer 2 trains through the frozen-prefix cache (layers 0 and 1
+  /// served from it after the first pass) to the parameters it reaches without it (dropout off).
+  func testPrefixCacheServesLoRACells() throws {
+    func train(cache: Bool) throws -> ([Float], PrefixCache?) {
+      let m = loraModel(.roberta, kinds: [.value, .intermediate], layers: [2])
+      m.hiddenDropout = 0; m.attentionDropout = 0; m.classifierDropout = 0
+      let set = try TrainableSet(modules: [.value, .intermediate], layers: .indices([2]), layout: m.layout, method: .lora)
+      XCTAssertEqual(set.plan.frozenPrefix, 2)
+      let step = TrainingStep(model: m, trainable: set, optimizer: .adamw, weightDecay: 0.01, maxGradNorm: 1)
+      if cache { step.prefixCache = PrefixCache(layer: 2, hidden: m.dims.hidden) }
+      let batch = TestSupport.tinyBatch(dims: m.dims)
+      for epoch in 0..<3 { step.run(batch, lr: 1e-2, dropoutKey: UInt64(epoch)) }
+      return (m.snapshot(), step.prefixCache)
+    }
+    let (plain, _) = try train(cache: false)
+    let (cached, cache) = try train(cache: true)
+    XCTAssertEqual(cache?.misses, 1)
+    XCTAssertEqual(cache?.hits, 2)
+    XCTAssertLessThan(zip(plain, cached).map { abs($0 - $1) }.max()!, 1e-5)
+  }
+
   /// Adapter slots never change a module cell's plan, ranges or parameter counts.
   func testModuleCellsIgnoreAdapterSlots() throws {
     for family in EncoderFamily.allCases {
