@@ -44,7 +44,7 @@ public struct TrainableSet: Sendable {
     if method == .lora {
       let kinds = try TrainableModule.loraKinds(modules)
       for (i, s) in layout.slots.enumerated() where s.role.isLoRA && kinds.contains(s.module) && inLayers(s) { chosen[i] = true }
-      let wanted = kinds.count * layerSet.count * 2
+      let wanted = Set(kinds).count * layerSet.count * 2
       guard chosen.count(where: { $0 }) == wanted else {
         throw PETLError("--method lora: the model's layout holds no adapters for \(TrainableModule.name(modules))@\(layers) (build it with TrainOptions.loraSpec)")
       }
