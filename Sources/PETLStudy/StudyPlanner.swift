@@ -101,8 +101,11 @@ public struct StudyPlanner {
       }
     }
     if cells.isEmpty { throw PETLError("the grid is empty") }
-    // LoRA cells: a set LoRA cannot adapt is one error line now, naming it
-    for c in cells where c.spec.options.method == .lora { _ = try c.spec.trainableSet(dims: layout.dims) }
+    // LoRA cells: a set LoRA cannot adapt, or a precision it does not run in, is one error line now
+    for c in cells where c.spec.options.method == .lora {
+      try c.spec.options.validate()  // LoRA in bf16: one line now, not a failed cell each
+      _ = try c.spec.trainableSet(dims: layout.dims)
+    }
     return GridPlan(planned: cells, notes: notes)
   }
 

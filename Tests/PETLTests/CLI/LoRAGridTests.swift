@@ -98,18 +98,25 @@ final class LoRAGridTests: XCTestCase {
   }
 
   /// `--method lora` on a set that is not a weight matrix, or in bf16: one error line naming it, before
-  /// any training.
+  /// any training (bf16: LoRA's refusal, or on a CPU without bf16 the precision's own).
   func testRefusedSetsAreOneLine() throws {
     try requireModelAndData()
     let data = TestSupport.root.appendingPathComponent("data")
     for (args, needle) in [(["--modules", "layernorm"], "--method lora: 'layernorm' is not a weight-matrix module"),
-                           (["--modules", "query", "--precision", "bf16"], "--method lora"),
+                           (["--modules", "query", "--precision", "bf16"], "bf16"),  // or: this CPU has no bf16
                            (["--modules", "query", "--lora-rank", "0"], "--lora-rank 0")] {
       let r = try TestSupport.launch([TestSupport.binary, "train", "--model", TestSupport.modelDir.path, "--data-dir", data.path,
                                       "--task", "rt-vader", "--method", "lora"] + args, extra: Self.env, timeout: 60)
       XCTAssertNotEqual(r.status, 0, r.output)
       XCTAssertTrue(r.output.contains(needle), r.output)
       XCTAssertFalse(r.output.contains("epoch"), r.output)
+    }
+    for (args, needle) in [(["--modules", "query,ln_out"], "--method lora: 'ln_out' is not a weight-matrix module"),
+                           (["--modules", "query", "--precision", "bf16"], "bf16")] {
+      let g = try TestSupport.launch([TestSupport.binary, "grid", "--model", TestSupport.modelDir.path, "--data-dir", data.path,
+                                      "--tasks", "rt-vader", "--method", "lora", "--plan-only"] + args, extra: Self.env, timeout: 60)
+      XCTAssertNotEqual(g.status, 0, g.output)
+      XCTAssertTrue(g.output.contains(needle), g.output)
     }
     let r = try TestSupport.launch([TestSupport.binary, "train", "--model", TestSupport.modelDir.path, "--data-dir", data.path,
                                     "--task", "rt-vader", "--lora-rank", "4"], extra: Self.env, timeout: 60)
