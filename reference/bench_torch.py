@@ -34,7 +34,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-ROWS = ["full", "layernorm_all", "query_l0", "query_l5", "layernorm_l5", "head", "inference"]
+ROWS = ["full", "layernorm_all", "query_l0", "query_l5", "layernorm_l5", "head", "inference",
+        "lora_qv_all", "lora_qv_l5"]
+# LoRA rows: PEFT (0.21.2) LoraConfig on query and value, in all layers or layer 5, r 8, alpha 8,
+# lora_dropout 0, the head as modules_to_save (what `swift-petl bench` times for the same rows)
+LORA = {"lora_qv_all": None, "lora_qv_l5": [5]}
 HEAD = ["classifier.weight", "classifier.bias"]
 
 
@@ -89,9 +93,39 @@ def main():
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def lora_model(layers):
+        from peft import LoraConfig, get_peft_model
+        torch.manual_seed(0)
+        base = BertForSequenceClassification.from_pretrained(
+            a.model, num_labels=2, local_files_only=True, attn_implementation="eager",
+            hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+        cfg = LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=8, lora_dropout=0.0, target_modules=["query", "value"],
+                         layers_to_transform=layers, modules_to_save=["classifier"])
+        return get_peft_model(base, cfg)
+
     for row in a.rows.split(","):
         times = []
-        if row == "inference":
+        if row in LORA:
+            pm = lora_model(LORA[row])
+            pm.train()
+            train = [(n, p) for n, p in pm.named_parameters() if p.requires_grad]
+            params = [p for _, p in train]
+            groups = [g for g in ({"params": [p for n, p in train if not n.endswith(".bias")], "weight_decay": 0.01},
+                                  {"params": [p for n, p in train if n.endswith(".bias")], "weight_decay": 0.0}) if g["params"]]
+            opt = torch.optim.AdamW(groups, lr=2e-5, betas=(0.9, 0.999), eps=1e-8)
+            for i in range(2 + a.steps):
+                t0 = time.perf_counter()
+                opt.zero_grad(set_to_none=True)
+                with autocast():
+                    logits = pm(input_ids=ids, attention_mask=mask, token_type_ids=tt).logits
+                    loss = torch.nn.functional.cross_entropy(logits, labels)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+                if i >= 2:
+                    times.append((time.perf_counter() - t0) * 1000)
+            del opt, pm
+        elif row == "inference":
             model.eval()
             with torch.inference_mode():
                 for i in range(2 + a.steps):

@@ -60,6 +60,9 @@ extension EncoderModel {
   /// oneDNN that can compute it here (`OneDNN.computesBF16`).
   public func setPrecision(_ p: Precision) throws {
     if p == .bf16 {
+      guard layout.lora == nil else {
+        throw PETLError("--precision bf16: LoRA adapters (--method lora) run in fp32 only; use --precision fp32")
+      }
       guard OneDNN.computesBF16 else {
         throw PETLError("--precision bf16: oneDNN \(OneDNN.version) cannot compute bf16 on this CPU (instruction set \(OneDNN.isa))"
           + (OneDNN.startError.map { ": \($0)" } ?? ""))

@@ -11,6 +11,7 @@ extension EncoderModel {
     let C = dims.numLabels
     let ph: Float = training ? hiddenDropout : 0
     let pa: Float = training ? attentionDropout : 0
+    let pl: Float = training ? Float(layout.lora?.dropout ?? 0) : 0
     func key(_ site: DropoutSite, _ layer: Int = 0) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, UInt64(layer)) }
     let offs = batch.offsets, ids = batch.exampleIds
     let grad = GradientTargets(plan: plan, grads: grads, ws: ws)
@@ -57,7 +58,7 @@ extension EncoderModel {
     var l = L - 1
     while l >= max(plan.lowestLayer, 0) {
       guard layerBackward(l, batch, ws: ws, grad: grad, rows: l == L - 1 ? pass.lastLayerRows : .all,
-                          reach: plan.layerReach[l], ph: ph, pa: pa, key: { key($0, $1) }) else { return }
+                          reach: plan.layerReach[l], ph: ph, pa: pa, pl: pl, key: { key($0, $1) }) else { return }
       l -= 1
     }
     guard plan.lowestLayer < 0 else { return }
@@ -93,7 +94,7 @@ extension EncoderModel {
   /// all rows, `ws.dcls` [B,H] for the [CLS] rows. Goes as far as `reach`; returns true when it
   /// went down to the layer input (then `ws.dx` holds dx_l [N,H]).
   private func layerBackward(_ l: Int, _ batch: Batch, ws: Workspace, grad: GradientTargets, rows: QueryRows,
-                             reach: LayerReach, ph: Float, pa: Float, key: (DropoutSite, Int) -> UInt64) -> Bool {
+                             reach: LayerReach, ph: Float, pa: Float, pl: Float, key: (DropoutSite, Int) -> UInt64) -> Bool {
     let H = dims.hidden, I = dims.intermediate, N = batch.tokens, B = batch.count
     let p = layout.layers[l]
     func w(_ t: TensorPair) -> UnsafeMutablePointer<Float> { params + t.weight }
@@ -118,14 +119,20 @@ extension EncoderModel {
       }
     }
     // Linear t from dout [n,o] and its input [n,i]: dW, db; the input's gradient into `dinp` (nil:
-    // not needed), added to what is there with `accumulate`. `rounded`: bf16's rounded `inp`.
+    // not needed), added to what is there with `accumulate`. `rounded`: bf16's rounded `inp`. Then
+    // its LoRA adapter, if any (dropout rows: `offsets`, the R rows unless given).
     func linear(_ t: TensorPair, dout: UnsafeMutablePointer<Float>, inp: UnsafeMutablePointer<Float>,
                 into dinp: UnsafeMutablePointer<Float>?, accumulate: Bool = false, n: Int, i: Int, o: Int,
-                rounded: UnsafePointer<BF16>? = nil) {
+                rounded: UnsafePointer<BF16>? = nil, offsets: [Int]? = nil) {
       grad.linear(t) { dw, db in
         linearBackward(dinp: dinp, accumulateInput: accumulate, dw: dw, db: db, dout: dout, inp: inp, t,
                        n: n, i: i, o: o, ws: ws, rounded: rounded)
       }
+      guard let pair = layout.loraPair(t) else { return }
+      let drop = RowDropout(offsets: offsets ?? rowOffsets, exampleIds: batch.exampleIds, p: pl,
+                            base: loraKey(key(.lora, l), pair))
+      loraBackward(pair, dout: dout, inp: inp, dinp: dinp, dA: grad.whole(pair.aSlot), dB: grad.whole(pair.bSlot),
+                   n: n, i: i, o: o, ws: ws, dropout: drop)
     }
     // LN2: dr2 [R,H] is the residual branch's gradient (straight into dy1) and, through the
     // dropout, the output dense's (dtmp), both from one pass
@@ -178,12 +185,12 @@ extension EncoderModel {
     case .all:
       // dx_in [N,H] = dr1 (residual, already there) + dq·Wq + dk·Wk + dv·Wv
       linear(p.query, dout: ws.dq.p, inp: xq, into: dxIn, accumulate: true, n: N, i: H, o: H, rounded: xb)
-      linear(p.key, dout: ws.dk.p, inp: xq, into: dxIn, accumulate: true, n: N, i: H, o: H, rounded: xb)
-      linear(p.value, dout: ws.dv.p, inp: xq, into: dxIn, accumulate: true, n: N, i: H, o: H, rounded: xb)
+      linear(p.key, dout: ws.dk.p, inp: xq, into: dxIn, accumulate: true, n: N, i: H, o: H, rounded: xb, offsets: batch.offsets)
+      linear(p.value, dout: ws.dv.p, inp: xq, into: dxIn, accumulate: true, n: N, i: H, o: H, rounded: xb, offsets: batch.offsets)
     case .cls:
       // dx_in [N,H] = dk·Wk + dv·Wv, plus at the [CLS] rows dr1 (residual) + dq·Wq (via dtmp [B,H])
-      linear(p.key, dout: ws.dk.p, inp: x, into: dxIn, n: N, i: H, o: H, rounded: xb)
-      linear(p.value, dout: ws.dv.p, inp: x, into: dxIn, accumulate: true, n: N, i: H, o: H, rounded: xb)
+      linear(p.key, dout: ws.dk.p, inp: x, into: dxIn, n: N, i: H, o: H, rounded: xb, offsets: batch.offsets)
+      linear(p.value, dout: ws.dv.p, inp: x, into: dxIn, accumulate: true, n: N, i: H, o: H, rounded: xb, offsets: batch.offsets)
       linear(p.query, dout: ws.dq.p, inp: xq, into: below ? ws.dtmp.p : nil, n: B, i: H, o: H)
       if below {
         for b in 0..<B {
@@ -237,6 +244,12 @@ struct GradientTargets {
     body(target(gammaSlot, scratch: scrG), target(betaSlot, scratch: scrB))
     gather(gammaSlot, from: scrG)
     gather(betaSlot, from: scrB)
+  }
+
+  /// A tensor that trains whole (a LoRA adapter's A or B): its gradient, nil when frozen.
+  func whole(_ slot: Int) -> UnsafeMutablePointer<Float>? {
+    guard case .full(let g)? = plan.targets[slot] else { return nil }
+    return grads + g
   }
 
   func single(_ slot: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {

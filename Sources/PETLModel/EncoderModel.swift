@@ -51,6 +51,7 @@ public final class EncoderModel {
       case .weight, .table: for i in 0..<s.count { p[i] = 0.02 * rng.normal() }
       case .bias, .beta: p.update(repeating: 0, count: s.count)
       case .gamma: p.update(repeating: 1, count: s.count)
+      case .loraA, .loraB: break  // `initializeLoRA`
       }
     }
   }

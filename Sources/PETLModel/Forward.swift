@@ -2,7 +2,7 @@ import Foundation
 import PETLKernels
 
 /// Dropout sites: with the step key, layer and example they make every mask reproducible.
-enum DropoutSite: UInt64 { case embeddings = 1, attentionProbs, attentionOutput, ffnOutput, classifier, headInput }
+enum DropoutSite: UInt64 { case embeddings = 1, attentionProbs, attentionOutput, ffnOutput, classifier, headInput, lora }
 
 /// Which rows a layer computes after its key and value projections: every token, or only each
 /// example's [CLS] row (all the head reads of the last layer; K and V still use every row).
@@ -42,11 +42,13 @@ extension EncoderModel {
                       depth: ForwardDepth = .logits, startLayer: Int = 0, endLayer: Int? = nil,
                       forBackward: Bool = true) -> ForwardPass {
     ws.use(precision)
+    ws.use(lora: layout.lora)
     ws.reserve(for: batch)
     precondition(startLayer >= 0 && startLayer < dims.layers, "forward: startLayer \(startLayer) out of range")
     let H = dims.hidden, B = batch.count
     let ph: Float = training ? hiddenDropout : 0
     let pa: Float = training ? attentionDropout : 0
+    let pl: Float = training ? Float(layout.lora?.dropout ?? 0) : 0
     func key(_ site: DropoutSite, _ layer: Int = 0) -> UInt64 { CounterRNG.key(dropoutKey, site.rawValue, UInt64(layer)) }
 
     if startLayer == 0 { embeddingsForward(batch, ws: ws, p: ph, key: key(.embeddings)) }
@@ -60,7 +62,7 @@ extension EncoderModel {
       if precision == .bf16 {
         layerForwardBF16(l, batch, ws: ws, rows: rows, ph: ph, pa: pa, storeSlope: forBackward, key: { key($0, $1) })
       } else {
-        layerForward(l, batch, ws: ws, rows: rows, ph: ph, pa: pa, storeSlope: forBackward, key: { key($0, $1) })
+        layerForward(l, batch, ws: ws, rows: rows, ph: ph, pa: pa, pl: pl, storeSlope: forBackward, key: { key($0, $1) })
       }
     }
     let pass = ForwardPass(startLayer: startLayer, lastLayerRows: lastRows, storedSlope: forBackward)
@@ -146,7 +148,7 @@ extension EncoderModel {
   /// attention over R rows: all N (the output in `ws.x[l+1]`), or (`.cls`) the B [CLS] rows, compact,
   /// their inputs gathered into `ws.clsIn` and the output in `ws.cls`. The [CLS] rows keep the dropout
   /// streams and counters of the full layer (a [CLS] row is token 0 of its example).
-  private func layerForward(_ l: Int, _ batch: Batch, ws: Workspace, rows: QueryRows, ph: Float, pa: Float,
+  private func layerForward(_ l: Int, _ batch: Batch, ws: Workspace, rows: QueryRows, ph: Float, pa: Float, pl: Float,
                             storeSlope: Bool, key: (DropoutSite, Int) -> UInt64) {
     let H = dims.hidden, I = dims.intermediate, N = batch.tokens, B = batch.count
     let p = layout.layers[l]
@@ -166,6 +168,15 @@ extension EncoderModel {
     Ops.linearForward(ws.q[l].p, xq, w(p.query), b(p.query), n: R, i: H, o: H)
     Ops.linearForward(ws.k[l].p, x, w(p.key), b(p.key), n: N, i: H, o: H)
     Ops.linearForward(ws.v[l].p, x, w(p.value), b(p.value), n: N, i: H, o: H)
+    // LoRA: out += (alpha/R) · (dropout(inp) · Aᵀ) · Bᵀ on the targeted linears (none: no-ops)
+    func lora(_ t: TensorPair, _ inp: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows n: Int, offsets: [Int], i: Int, o: Int) {
+      guard let pair = layout.loraPair(t) else { return }
+      loraForward(pair, inp, out, n: n, i: i, o: o, ws: ws,
+                  dropout: RowDropout(offsets: offsets, exampleIds: batch.exampleIds, p: pl, base: loraKey(key(.lora, l), pair)))
+    }
+    lora(p.query, xq, ws.q[l].p, rows: R, offsets: rowOffsets, i: H, o: H)
+    lora(p.key, x, ws.k[l].p, rows: N, offsets: batch.offsets, i: H, o: H)
+    lora(p.value, x, ws.v[l].p, rows: N, offsets: batch.offsets, i: H, o: H)
     // ctx [R,H] = softmax(q kᵀ/√d) v, per sequence and head
     let packing = ws.attention(batch, dropout: pa, base: key(.attentionProbs, l))
     switch rows {
@@ -175,15 +186,18 @@ extension EncoderModel {
     // y1 [R,H] = LN1(dropout(ctx · Waᵀ + ba) + xq)
     let r1 = ws.dtmp.p
     Ops.linearForward(r1, ws.ctx[l].p, w(p.attnOut), b(p.attnOut), n: R, i: H, o: H)
+    lora(p.attnOut, ws.ctx[l].p, r1, rows: R, offsets: rowOffsets, i: H, o: H)
     Ops.residualLayerNormForward(ws.y1[l].p, xhat: ws.xhat1[l].p, rstd: ws.rstd1[l].p, r1, residual: xq,
                                  gamma: w(p.lnAttn), beta: b(p.lnAttn), c: H, eps: dims.layerNormEps,
                                  dropout: dropout(dims.family.dropsAttentionOutput ? ph : 0, .attentionOutput))
     // u [R,I] = y1 · Wiᵀ + bi ;  g = gelu(u)  (u becomes GELU's slope when a backward follows)
     Ops.linearForward(ws.u[l].p, ws.y1[l].p, w(p.intermediate), b(p.intermediate), n: R, i: H, o: I)
+    lora(p.intermediate, ws.y1[l].p, ws.u[l].p, rows: R, offsets: rowOffsets, i: H, o: I)
     Ops.geluForward(ws.g[l].p, ws.u[l].p, count: R * I, slope: storeSlope ? ws.u[l].p : nil)
     // out [R,H] = LN2(dropout(g · Woᵀ + bo) + y1)
     let r2 = ws.dtmp.p
     Ops.linearForward(r2, ws.g[l].p, w(p.output), b(p.output), n: R, i: I, o: H)
+    lora(p.output, ws.g[l].p, r2, rows: R, offsets: rowOffsets, i: I, o: H)
     Ops.residualLayerNormForward(out, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2, residual: ws.y1[l].p,
                                  gamma: w(p.lnOut), beta: b(p.lnOut), c: H, eps: dims.layerNormEps,
                                  dropout: dropout(ph, .ffnOutput))

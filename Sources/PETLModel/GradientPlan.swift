@@ -72,7 +72,10 @@ public struct GradientPlan: Sendable {
     self.reach = reach
     self.layerReach = layout.layers.enumerated().map { l, p in
       if case .layer(let lowest) = reach, lowest == l {
-        func trains(_ t: TensorPair) -> Bool { Self.trains(t, in: targets) }
+        // a module trains when its weight, its bias or its LoRA adapter does
+        func trains(_ t: TensorPair) -> Bool {
+          Self.trains(t, in: targets) || layout.loraPair(t).map { targets[$0.aSlot] != nil || targets[$0.bSlot] != nil } ?? false
+        }
         if trains(p.query) || trains(p.key) || trains(p.value) { return .projections }
         if trains(p.attnOut) { return .attnOut }
         if trains(p.lnAttn) { return .lnAttn }

@@ -58,11 +58,7 @@ public enum PEFTExport {
   /// Writes `adapter_config.json` and `adapter_model.safetensors` of `plan` with the model's values
   /// into `folder` (which exists). `baseModel` is the model folder, PEFT's `base_model_name_or_path`.
   public static func write(_ plan: Plan, model: EncoderModel, baseModel: String, into folder: URL) throws {
-    let tensors = plan.tensors.map { t in
-      (name: t.name, shape: t.slot.shape, values: UnsafeBufferPointer(start: model.pointer(t.slot), count: t.slot.count))
-    }
-    try SafeTensors.write(to: folder.appendingPathComponent("adapter_model.safetensors"), tensors: tensors,
-                          metadata: ["format": "pt"])
+    try writeTensors(plan, model: model, into: folder)
     let config: [String: Any] = [
       "auto_mapping": NSNull(),
       "base_model_name_or_path": baseModel,
@@ -75,6 +71,20 @@ public enum PEFTExport {
       "target_modules": plan.targetModules,
       "task_type": "SEQ_CLS",
     ]
+    try writeConfig(config, into: folder)
+  }
+
+  /// `adapter_model.safetensors`: the plan's tensors under PEFT's keys.
+  static func writeTensors(_ plan: Plan, model: EncoderModel, into folder: URL) throws {
+    let tensors = plan.tensors.map { t in
+      (name: t.name, shape: t.slot.shape, values: UnsafeBufferPointer(start: model.pointer(t.slot), count: t.slot.count))
+    }
+    try SafeTensors.write(to: folder.appendingPathComponent("adapter_model.safetensors"), tensors: tensors,
+                          metadata: ["format": "pt"])
+  }
+
+  /// `adapter_config.json`, sorted keys.
+  static func writeConfig(_ config: [String: Any], into folder: URL) throws {
     var data = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
     data.append(UInt8(ascii: "\n"))
     try SequenceClassificationExport.write(data, to: folder.appendingPathComponent("adapter_config.json"))

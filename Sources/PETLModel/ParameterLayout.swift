@@ -61,8 +61,11 @@ public enum ModuleKind: String, CaseIterable, Sendable, Codable {
 /// What a tensor is, for weight decay and for the `bias` (BitFit) set.
 public enum ParameterRole: String, Sendable {
   case weight, bias, table, gamma, beta
+  /// A LoRA adapter's down and up projections (`LoRASpec`); they decay like weights.
+  case loraA = "lora_A", loraB = "lora_B"
   /// AdamW applies no decay to LayerNorm parameters and biases.
-  public var decays: Bool { self == .weight || self == .table }
+  public var decays: Bool { self == .weight || self == .table || isLoRA }
+  public var isLoRA: Bool { self == .loraA || self == .loraB }
 }
 
 /// One tensor in the slab, under its HuggingFace name.
@@ -133,9 +136,15 @@ public struct ParameterLayout: Sendable {
   public let embeddings: EmbeddingParameters
   public let layers: [LayerParameters]
   public let head: HeadParameters
+  /// The LoRA adapters (nil: none). Their A and B follow the head, target by target.
+  public let lora: LoRASpec?
+  /// Per slot: for a targeted linear layer's weight, its adapter; nil elsewhere.
+  private let loraPairs: [LoRAPair?]
   private let index: [String: Int]
 
-  public init(dims d: ModelDims) {
+  /// The layout of `d`'s model, with `lora`'s adapters appended after the head (nil: none, the
+  /// layout every module-wise cell uses; the base part is the same with or without them).
+  public init(dims d: ModelDims, lora: LoRASpec? = nil) {
     var slots: [ParameterSlot] = []
     var off = 0
     func add(_ name: String, _ m: ModuleKind, _ layer: Int?, _ role: ParameterRole, _ shape: [Int]) {
@@ -175,6 +184,17 @@ public struct ParameterLayout: Sendable {
     add(densePath + ".bias", denseKind, nil, .bias, [H])
     add(outPath + ".weight", .classifier, nil, .weight, [d.numLabels, H])
     add(outPath + ".bias", .classifier, nil, .bias, [d.numLabels])
+    // LoRA: <module>.lora_A.weight [R, in], <module>.lora_B.weight [out, R], PEFT's names
+    var loraSlots: [(base: String, a: Int, kind: Int)] = []
+    if let lora {
+      for t in lora.targets {
+        precondition(t.layer >= 0 && t.layer < d.layers, "LoRA target layer \(t.layer) out of range")
+        let p = family.path(t.module, layer: t.layer), (i, o) = t.module.linearWidths(d)
+        loraSlots.append((p + ".weight", slots.count, ModuleKind.perLayer.firstIndex(of: t.module)!))
+        add(p + ".lora_A.weight", t.module, t.layer, .loraA, [lora.rank, i])
+        add(p + ".lora_B.weight", t.module, t.layer, .loraB, [o, lora.rank])
+      }
+    }
     var index: [String: Int] = [:]
     for (i, s) in slots.enumerated() { index[s.name] = i }
     func pair(_ path: String) -> TensorPair {
@@ -190,6 +210,12 @@ public struct ParameterLayout: Sendable {
     self.slots = slots
     self.count = off
     self.index = index
+    self.lora = lora
+    var pairs = [LoRAPair?](repeating: nil, count: slots.count)
+    for (base, a, kind) in loraSlots {
+      pairs[index[base]!] = LoRAPair(aSlot: a, a: slots[a].offset, b: slots[a + 1].offset, rank: lora!.rank, kindIndex: kind)
+    }
+    self.loraPairs = pairs
     func single(_ name: String) -> TensorRef { let i = index[name]!; return TensorRef(slot: i, offset: slots[i].offset) }
     self.embeddings = EmbeddingParameters(
       word: single("embeddings.word_embeddings.weight"), position: single("embeddings.position_embeddings.weight"),
@@ -201,10 +227,17 @@ public struct ParameterLayout: Sendable {
 
   public func slot(named name: String) -> ParameterSlot? { index[name].map { slots[$0] } }
 
+  /// The adapter of a linear layer (nil: not targeted, or no LoRA).
+  @inline(__always)
+  public func loraPair(_ t: TensorPair) -> LoRAPair? { loraPairs[t.slot] }
+
+  /// Floats of the model without its adapters (a prefix of the slab).
+  public var baseCount: Int { lora == nil ? count : slots.first(where: { $0.role.isLoRA })?.offset ?? count }
+
   /// The contiguous range of a module type, in one layer or (layer nil) in all layers; empty when the
-  /// family has no such module (the pooler outside BERT).
+  /// family has no such module (the pooler outside BERT). LoRA adapters are not part of it.
   public func range(of module: ModuleKind, layer: Int? = nil) -> Range<Int> {
-    let s = slots.filter { $0.module == module && (layer == nil || $0.layer == layer) }
+    let s = slots.filter { $0.module == module && (layer == nil || $0.layer == layer) && !$0.role.isLoRA }
     guard let first = s.first, let last = s.last else { return 0..<0 }
     return first.offset..<(last.offset + last.count)
   }

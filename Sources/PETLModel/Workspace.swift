@@ -103,16 +103,34 @@ public final class Workspace {
   // gradient [N, max(H,I)], dctx [N,H]; attention's per-worker bf16 scratch.
   var bfIn = BF16Buffer(0), bfOut = BF16Buffer(0), dctxb = BF16Buffer(0)
   var attnScratchBF16 = BF16Buffer(0)
+  // LoRA (`LoRAPass`): t = dropout(x) · Aᵀ and its gradient [N,R], the dropped input [N, max(H,I)]
+  // (dropout on only); one set, reused by every adapter in turn.
+  var loraT = FloatBuffer(0), loraDT = FloatBuffer(0), loraIn = FloatBuffer(0)
+  /// The adapters the buffers are sized for (`use(lora:)`).
+  private var loraShape: (rank: Int, dropout: Bool) = (0, false)
   /// The precision the buffers are sized for (bf16 adds the ones above and widens attention's scratch).
   public private(set) var precision: Precision
 
-  public init(dims: ModelDims, precision: Precision = .fp32) { self.dims = dims; self.precision = precision }
+  /// Buffers for a model of `dims` in `precision` with `lora`'s adapters (a forward sets its model's
+  /// anyway; given here, the first `reserve` already sizes them, and pointers taken after it stay valid).
+  public init(dims: ModelDims, precision: Precision = .fp32, lora: LoRASpec? = nil) {
+    self.dims = dims; self.precision = precision
+    loraShape = (lora?.rank ?? 0, (lora?.dropout ?? 0) > 0)
+  }
 
   /// Sizes the buffers for `p` at the next `reserve` (a forward sets its model's precision; set it
   /// before the first `reserve` so that the steps allocate nothing).
   public func use(_ p: Precision) {
     guard p != precision else { return }
     precision = p
+    maxTokens = 0; maxBatch = 0; maxLen = 0; maxProbs = 0  // force the next reserve to rebuild
+  }
+
+  /// Sizes the LoRA buffers for `lora`'s adapters at the next `reserve` (a forward sets its model's).
+  public func use(lora: LoRASpec?) {
+    let shape = (lora?.rank ?? 0, (lora?.dropout ?? 0) > 0)
+    guard shape != loraShape else { return }
+    loraShape = shape
     maxTokens = 0; maxBatch = 0; maxLen = 0; maxProbs = 0  // force the next reserve to rebuild
   }
 
@@ -217,6 +235,8 @@ public final class Workspace {
     let wide = max(H, I, E)
     bfIn = BF16Buffer(bf16 ? N * wide : 0); bfOut = BF16Buffer(bf16 ? N * max(H, I) : 0)
     dctxb = BF16Buffer(bf16 ? N * H : 0)
+    loraT = FloatBuffer(N * loraShape.rank); loraDT = FloatBuffer(N * loraShape.rank)
+    loraIn = FloatBuffer(loraShape.dropout ? N * max(H, I) : 0)
     attnScratchBF16 = BF16Buffer(bf16 ? Parallel.maxWorkers * Attention.scratchPerWorkerBF16(maxLen: maxLen, heads: dims.heads).halves : 0)
   }
 

@@ -101,6 +101,11 @@ public struct StudyPlanner {
       }
     }
     if cells.isEmpty { throw PETLError("the grid is empty") }
+    // LoRA cells: a set LoRA cannot adapt, or a precision it does not run in, is one error line now
+    for c in cells where c.spec.options.method == .lora {
+      try c.spec.options.validate()  // LoRA in bf16: one line now, not a failed cell each
+      _ = try c.spec.trainableSet(dims: layout.dims)
+    }
     return GridPlan(planned: cells, notes: notes)
   }
 
@@ -133,10 +138,10 @@ public struct StudyPlanner {
     var bySet: [String: (cells: Int, params: Int)] = [:]
     var order: [String] = []
     for c in plan.cells {
-      let key = TrainableModule.name(c.modules) + (c.layers == .all ? "@all" : "@layer") + (c.randomCount.map { "(\($0))" } ?? "")
+      let lora = c.options.method == .lora ? "lora:" : ""
+      let key = lora + TrainableModule.name(c.modules) + (c.layers == .all ? "@all" : "@layer") + (c.randomCount.map { "(\($0))" } ?? "")
       if bySet[key] == nil {
-        let n = (try? TrainableSet(modules: c.modules, layers: c.layers, layout: layout, randomCount: c.randomCount,
-                                   seed: c.options.seed).count) ?? 0
+        let n = (try? c.trainableSet(dims: layout.dims).count) ?? 0
         order.append(key); bySet[key] = (0, n)
       }
       bySet[key]!.cells += 1

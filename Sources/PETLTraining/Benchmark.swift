@@ -65,6 +65,10 @@ public struct Benchmark: Sendable {
     print(bf16 ? "row              bf16 ms  GFLOP/s  %bf16gemm   fp32 ms  speed-up   MB fp32   MB bf16"
                : "row              ms     GFLOP/s  %gemm  (GEMM GFLOP/step)   cell MB")
     for row in BenchRow.all where rows.contains(row.name) {
+      if bf16 && row.lora != nil {
+        print(pad(row.name) + " skipped: LoRA runs in fp32 only (docs/lora.md)")
+        continue
+      }
       try m.setPrecision(.fp32)
       let f = bf16 && !fp32Baseline ? Timed(ms: .nan, flops: 0, bytes: 0) : try time(row, model: m, batch: b)
       guard bf16 else {
@@ -133,8 +137,13 @@ public struct Benchmark: Sendable {
       }
       bytes = ws.bytes
     } else {
-      let set = try TrainableSet(modules: row.modules, layers: row.layers, layout: m.layout)
-      let step = TrainingStep(model: m, trainable: set, optimizer: .adamw, weightDecay: 0.01, maxGradNorm: 1.0)
+      // a LoRA row trains a copy of the model with the row's adapters (PEFT's init: B zero)
+      let spec = row.lora.map { LoRASpec(rank: $0.rank, alpha: $0.alpha, dropout: 0, kinds: row.modules.flatMap(\.kinds),
+                                         layers: row.layers.resolved(m.dims.layers)) }
+      let trained = spec.map { m.withLoRA($0, seed: 0) } ?? m
+      let set = try TrainableSet(modules: row.modules, layers: row.layers, layout: trained.layout,
+                                 method: row.lora == nil ? .module : .lora)
+      let step = TrainingStep(model: trained, trainable: set, optimizer: .adamw, weightDecay: 0.01, maxGradNorm: 1.0)
       step.workspace.reserve(for: b)
       for i in 0..<(warmup + steps) {
         let f0 = BLAS.flops, t0 = DispatchTime.now().uptimeNanoseconds
@@ -202,8 +211,10 @@ public struct BenchRow: Sendable {
   public let name: String
   public let modules: [TrainableModule]
   public let layers: LayerSelection
-  /// Goal: at most this fraction of PyTorch fp32's time.
+  /// Goal: at most this fraction of PyTorch fp32's time (LoRA rows: of PEFT's LoRA step).
   public let goalFP32: Double
+  /// LoRA rows: the adapters' rank and alpha on `modules` in `layers` (PyTorch runs PEFT's LoRA).
+  public var lora: (rank: Int, alpha: Double)? = nil
 
   /// The goal against PyTorch at `precision` (issue 22: every training row at most 0.6x PyTorch's
   /// autocast bf16, inference 0.5x).
@@ -219,5 +230,8 @@ public struct BenchRow: Sendable {
     BenchRow(name: "layernorm_l5", modules: [.layernorm], layers: .indices([5]), goalFP32: 0.5),
     BenchRow(name: "head", modules: [.classifier], layers: .all, goalFP32: 0.5),
     BenchRow(name: "inference", modules: [], layers: .all, goalFP32: 0.5),
+    // issue 25: a LoRA step at most 0.5x PEFT's, on query+value in all layers and in one layer
+    BenchRow(name: "lora_qv_all", modules: [.query, .value], layers: .all, goalFP32: 0.5, lora: (8, 8)),
+    BenchRow(name: "lora_qv_l5", modules: [.query, .value], layers: .indices([5]), goalFP32: 0.5, lora: (8, 8)),
   ]
 }

@@ -21,6 +21,14 @@ public enum LayerSelection: Codable, Hashable, Sendable, CustomStringConvertible
     return .indices(out.sorted())
   }
 
+  /// The layer indices on a model of `layers` layers.
+  public func resolved(_ layers: Int) -> [Int] {
+    switch self {
+    case .all: return Array(0..<layers)
+    case .indices(let l): return l
+    }
+  }
+
   public var description: String {
     switch self {
     case .all: return "all"
@@ -78,6 +86,7 @@ public struct CellSpec: Codable, Hashable, Sendable {
       ?? String(format: "%.0e", options.learningRate)
     var m = TrainableModule.name(modules)
     if let k = randomCount { m += "(\(k))" }
+    if options.method == .lora { m = "lora:" + m }
     return "\(task) \(m)@\(layers) seed\(options.seed) lr\(lr)"
   }
 }

@@ -110,7 +110,8 @@ public struct CellTrainer {
   /// A fresh model (pretrained weights, the seed's head) with its optimizer, ready to train at `lr`.
   func makeRun(lr: Double, data: TaskData, seed: UInt64, totalSteps: Int, announce: Bool) throws -> CellRun {
     let o = spec.options
-    let (model, report) = try context.freshModel(numLabels: data.task.numLabels, seed: seed)
+    let (model, report) = try context.freshModel(numLabels: data.task.numLabels, seed: seed,
+                                                 lora: spec.loraSpec(layerCount: context.config.numHiddenLayers))
     if announce, let msg = report.message { log(msg) }
     if let adapter {
       let names = try AdapterFile.load(adapter, into: model)
@@ -120,7 +121,7 @@ public struct CellTrainer {
       model.hiddenDropout = Float(p); model.attentionDropout = Float(p); model.classifierDropout = Float(p)
     }
     let trainable = try TrainableSet(modules: spec.modules, layers: spec.layers, layout: model.layout,
-                                     randomCount: spec.randomCount, seed: seed)
+                                     randomCount: spec.randomCount, seed: seed, method: o.method)
     try model.setPrecision(o.precision)
     try checkSamePlan(trainable)
     let ranks = group?.size ?? 1

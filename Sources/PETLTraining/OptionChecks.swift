@@ -19,6 +19,14 @@ extension TrainOptions {
     if let v = lengthBuckets { guard v >= 2 else { throw PETLError("--length-buckets \(v): must be at least 2 (batches per pool)") } }
     if let v = maxTrain { guard v > 0 else { throw PETLError("--max-train \(v): must be positive") } }
     if let v = maxEval { guard v > 0 else { throw PETLError("--max-eval \(v): must be positive") } }
+    if method == .lora {
+      guard loraRank > 0 && loraRank <= 4096 else { throw PETLError("--lora-rank \(loraRank): must be in 1...4096") }
+      guard loraAlpha > 0 && loraAlpha.isFinite else { throw PETLError("--lora-alpha \(loraAlpha): must be positive") }
+      guard loraDropout >= 0 && loraDropout < 1 else { throw PETLError("--lora-dropout \(loraDropout): must be in [0, 1)") }
+      guard precision == .fp32 else {
+        throw PETLError("--method lora: LoRA runs in fp32 only, not --precision \(precision.rawValue) (use --precision fp32)")
+      }
+    }
     guard restarts >= 0 && restarts <= 10 else { throw PETLError("--restarts \(restarts): must be in 0...10") }
     if let rates = learningRateCandidates {
       guard !rates.isEmpty, Set(rates).count == rates.count, rates.allSatisfy({ $0 > 0 && $0.isFinite }) else {

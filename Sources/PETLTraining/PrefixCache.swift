@@ -34,6 +34,8 @@ public final class PrefixCache {
   /// one eval pass through the prefix (whose rows are then cached while the bound allows). The
   /// forward pass then starts at `layer`.
   func prepare(_ batch: Batch, model: EncoderModel, ws: Workspace) {
+    // sized for the model's adapters first: the forward below must not rebuild the buffers under `x`
+    ws.use(lora: model.layout.lora)
     ws.reserve(for: batch)
     if layer == model.dims.layers { return prepareHead(batch, model: model, ws: ws) }
     let x = ws.layerInput(layer, tokens: batch.tokens)

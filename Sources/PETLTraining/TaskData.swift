@@ -143,17 +143,19 @@ public final class StudyContext {
   }
 
   /// A fresh model with the pretrained weights and a head of `numLabels` initialised from `seed`
-  /// (so every cell of the same seed starts from the same head).
-  public func freshModel(numLabels: Int, seed: UInt64) throws -> (EncoderModel, EncoderModel.LoadReport) {
+  /// (so every cell of the same seed starts from the same head), and `lora`'s adapters (nil: none)
+  /// drawn from `seed` as PEFT draws them (`EncoderModel.initializeLoRA`).
+  public func freshModel(numLabels: Int, seed: UInt64, lora: LoRASpec? = nil) throws -> (EncoderModel, EncoderModel.LoadReport) {
     let base: (EncoderModel, EncoderModel.LoadReport)
     if let b = baseWeights[numLabels] { base = b } else {
       base = try EncoderModel.load(directory: modelDirectory, config: config, numLabels: numLabels, seed: 0)
       baseWeights[numLabels] = base
     }
     let (b, report) = base
-    let m = EncoderModel(dims: b.dims, hiddenDropout: b.hiddenDropout, attentionDropout: b.attentionDropout,
-                      classifierDropout: b.classifierDropout)
+    let m = EncoderModel(layout: ParameterLayout(dims: b.dims, lora: lora), hiddenDropout: b.hiddenDropout,
+                         attentionDropout: b.attentionDropout, classifierDropout: b.classifierDropout)
     m.params.update(from: b.params, count: b.layout.count)
+    if lora != nil { m.initializeLoRA(seed: seed) }
     var r = report
     r.seed = seed
     let fresh = m.layout.slots.filter { s in r.initialized.contains(m.layout.modulePath(of: s)) }

@@ -1,5 +1,9 @@
 import PETLKernels
 
+/// How a cell's modules train: their own weights (`module`, every cell before LoRA existed) or
+/// through low-rank adapters beside their frozen weights (`lora`, PEFT's `LoraConfig`; docs/lora.md).
+public enum TuningMethod: String, Codable, Sendable, CaseIterable { case module, lora }
+
 /// Everything that decides how one cell trains, apart from what is trainable. Codable so a grid cell's
 /// spec (and its hash) carries it whole: two cells with different options are different cells.
 public struct TrainOptions: Codable, Hashable, Sendable {
@@ -50,6 +54,12 @@ public struct TrainOptions: Codable, Hashable, Sendable {
   /// The precision of the GEMMs (`Precision`): part of a cell's identity, so bf16 and fp32 results
   /// are different cells (and, through `CellInputs`, never pooled by `report`).
   public var precision: Precision = .fp32
+  public var method: TuningMethod = .module
+  /// LoRA's rank R, alpha (the update is scaled by alpha/R) and dropout on the adapter's input;
+  /// PEFT's defaults. Part of a cell's identity only with `method` lora.
+  public var loraRank: Int = 8
+  public var loraAlpha: Double = 8
+  public var loraDropout: Double = 0
 
   public init() {}
 
@@ -57,6 +67,7 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     case epochs, maxSteps, learningRate, batchSize, maxLength, optimizer, weightDecay, warmupRatio, maxGradNorm
     case dropout, shuffle, maxTrain, maxEval, seed, prefixCache, lengthBuckets, learningRateCandidates
     case minSteps, learningRateBounds, rateFromSeed, restarts, precision
+    case method, loraRank, loraAlpha, loraDropout
   }
 
   /// Missing keys keep their defaults, so journals written before an option existed still read (and
@@ -86,6 +97,10 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     rateFromSeed = try c.decodeIfPresent(UInt64.self, forKey: .rateFromSeed)
     restarts = try c.decodeIfPresent(Int.self, forKey: .restarts) ?? d.restarts
     precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? d.precision
+    method = try c.decodeIfPresent(TuningMethod.self, forKey: .method) ?? d.method
+    loraRank = try c.decodeIfPresent(Int.self, forKey: .loraRank) ?? d.loraRank
+    loraAlpha = try c.decodeIfPresent(Double.self, forKey: .loraAlpha) ?? d.loraAlpha
+    loraDropout = try c.decodeIfPresent(Double.self, forKey: .loraDropout) ?? d.loraDropout
   }
 
   /// Options added after the first journals are written only when set, so the spec hash of a cell
@@ -114,5 +129,11 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     try c.encodeIfPresent(rateFromSeed, forKey: .rateFromSeed)
     if restarts != 0 { try c.encode(restarts, forKey: .restarts) }
     if precision != .fp32 { try c.encode(precision, forKey: .precision) }
+    if method == .lora {
+      try c.encode(method, forKey: .method)
+      try c.encode(loraRank, forKey: .loraRank)
+      try c.encode(loraAlpha, forKey: .loraAlpha)
+      try c.encode(loraDropout, forKey: .loraDropout)
+    }
   }
 }

@@ -10,6 +10,7 @@ import PETLSupport
 public struct TrainableSet: Sendable {
   public let modules: [TrainableModule]
   public let layers: LayerSelection
+  public let method: TuningMethod
   /// What the engine sees of this set: which slots (or elements) train and where their gradients go.
   public let plan: GradientPlan
 
@@ -17,8 +18,11 @@ public struct TrainableSet: Sendable {
   /// Number of trainable scalars: the gradient slab's length.
   public var count: Int { plan.count }
 
+  /// `method` lora: the LoRA adapters of the modules in the layers (the layout must hold them:
+  /// `TrainOptions.loraSpec`), never their weights. A module-wise set never touches adapters the
+  /// layout may hold, so its plan is the same with or without them.
   public init(modules: [TrainableModule], layers: LayerSelection, layout: ParameterLayout,
-              randomCount: Int? = nil, seed: UInt64 = 0) throws {
+              randomCount: Int? = nil, seed: UInt64 = 0, method: TuningMethod = .module) throws {
     guard !modules.isEmpty else { throw PETLError("--modules: no trainable set given") }
     let L = layout.dims.layers
     var layerSet: Set<Int>
@@ -34,10 +38,18 @@ public struct TrainableSet: Sendable {
     var chosen = [Bool](repeating: false, count: layout.slots.count)
     var partialIdx: [Int: [Int]] = [:]
     func mark(_ pred: (ParameterSlot) -> Bool) {
-      for (i, s) in layout.slots.enumerated() where pred(s) { chosen[i] = true }
+      for (i, s) in layout.slots.enumerated() where !s.role.isLoRA && pred(s) { chosen[i] = true }
     }
     func inLayers(_ s: ParameterSlot) -> Bool { s.layer.map { layerSet.contains($0) } ?? false }
-    for m in modules {
+    if method == .lora {
+      let kinds = try TrainableModule.loraKinds(modules)
+      for (i, s) in layout.slots.enumerated() where s.role.isLoRA && kinds.contains(s.module) && inLayers(s) { chosen[i] = true }
+      let wanted = Set(kinds).count * layerSet.count * 2
+      guard chosen.count(where: { $0 }) == wanted else {
+        throw PETLError("--method lora: the model's layout holds no adapters for \(TrainableModule.name(modules))@\(layers) (build it with TrainOptions.loraSpec)")
+      }
+    }
+    for m in modules where method == .module {
       switch m {
       case .query, .key, .value, .attnOut, .intermediate, .output, .lnAttn, .lnOut, .layernorm:
         let kinds = m.kinds
@@ -61,7 +73,7 @@ public struct TrainableSet: Sendable {
         }
         // Drawn from the chosen layers' parameters (all encoder layers for `all`): a control for a
         // layer-wise set compares with any scalars of the same layer.
-        let encoder = layout.slots.enumerated().filter { inLayers($0.element) }
+        let encoder = layout.slots.enumerated().filter { inLayers($0.element) && !$0.element.role.isLoRA }
         let total = encoder.reduce(0) { $0 + $1.element.count }
         guard k <= total else { throw PETLError("--random-count \(k) exceeds the \(total) parameters of layers \(layers)") }
         var rng = SeededGenerator(seed: CounterRNG.key(seed, 0x7261_6E64))
@@ -83,6 +95,7 @@ public struct TrainableSet: Sendable {
 
     self.modules = modules
     self.layers = layers
+    self.method = method
     self.plan = GradientPlan(layout: layout, whole: chosen, partial: partialIdx)
   }
 
@@ -103,6 +116,12 @@ extension AdapterFile {
     var meta = extra
     meta["swift_petl.modules"] = trainable.modules.map(\.rawValue).joined(separator: ",")
     meta["swift_petl.layers"] = trainable.layers.description
+    if trainable.method == .lora, let lora = model.layout.lora {
+      meta["swift_petl.method"] = "lora"
+      meta["swift_petl.lora_rank"] = String(lora.rank)
+      meta["swift_petl.lora_alpha"] = String(lora.alpha)
+      meta["swift_petl.lora_dropout"] = String(lora.dropout)
+    }
     try save(model, plan: trainable.plan, to: url, metadata: meta)
   }
 }

@@ -24,7 +24,7 @@ public final class TrainingStep {
               weightDecay: Double, maxGradNorm: Double) {
     self.model = model
     self.trainable = trainable
-    self.workspace = Workspace(dims: model.dims, precision: model.precision)
+    self.workspace = Workspace(dims: model.dims, precision: model.precision, lora: model.layout.lora)
     bf16Slots = model.bf16Slots(of: trainable.plan)
     workspace.storeActivations(from: trainable.plan.lowestLayer)
     self.optimizer = Optimizer(kind: optimizer, trainable: trainable, weightDecay: weightDecay)

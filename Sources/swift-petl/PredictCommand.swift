@@ -44,10 +44,11 @@ struct PredictCommand: ParsableCommand {
     let config = try EncoderConfig.load(configURL)
     try config.checkInputs(task: t, maxLength: maxLength, configPath: configURL.path)
     let tokenizer = try loadTokenizer(modelDirectory: location.modelURL, config: config)
-    let (m, report) = try EncoderModel.load(directory: location.modelURL, config: config, numLabels: t.numLabels)
+    let (base, report) = try EncoderModel.load(directory: location.modelURL, config: config, numLabels: t.numLabels)
     if let summary = report.summary { print("checkpoint: " + summary) }
+    var m = base
     if let a = adapter {
-      try AdapterFile.load(URL(fileURLWithPath: a), into: m)
+      m = try AdapterFile.apply(URL(fileURLWithPath: a), to: base).0
     } else if let msg = report.message {
       print("warning: no --adapter: " + msg)
     }

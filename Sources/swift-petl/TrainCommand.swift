@@ -53,6 +53,9 @@ struct TrainCommand: ParsableCommand {
                         model: URL(fileURLWithPath: location.model).lastPathComponent,
                         options: options)
     let context = try StudyContext(modelDirectory: location.modelURL, dataDirectory: location.dataURL, tasks: catalog)
+    // a set LoRA cannot adapt, LoRA in bf16: one error line before any data is read
+    try spec.options.validate()
+    _ = try spec.trainableSet(dims: ModelDims(config: context.config, numLabels: resolved.numLabels))
     guard progressEvery > 0 && progressEvery.isFinite else { throw ValidationError("--progress-every must be a positive number of seconds") }
     var trainer = CellTrainer(spec: spec, context: context, adapter: adapter.map { URL(fileURLWithPath: $0) },
                               log: quiet ? { _ in } : { print($0); fflush(stdout) })

@@ -63,6 +63,11 @@ struct TrainingFlags: ParsableArguments {
   @Option(help: "A collapsed run (dev predictions almost all one class, or training loss never below chance) is trained again from a fresh seed up to K times.") var restarts: Int?
   @Option(help: "LOW,HIGH: hard bounds of the learning-rate search; a rate chosen at an end of the candidates is challenged by the next one beyond it, up to these.") var lrBounds: String?
   @Option(help: "Evaluate on at most N dev examples.") var maxEval: Int?
+  @Option(help: ArgumentHelp("module or lora (default module).",
+                             discussion: "module trains the chosen modules' own weights; lora freezes them and trains PEFT-style low-rank adapters beside them (query, key, value, attn_out, intermediate, output only; docs/lora.md).")) var method: TuningMethod?
+  @Option(help: "LoRA rank R (with --method lora; default 8).") var loraRank: Int?
+  @Option(help: "LoRA alpha: the update is scaled by alpha/R (with --method lora; default 8).") var loraAlpha: Double?
+  @Option(help: "Dropout on the LoRA adapters' input (with --method lora; default 0).") var loraDropout: Double?
   @OptionGroup var precisionFlag: PrecisionFlag
   @Flag(inversion: .prefixedNo, help: ArgumentHelp("Frozen-prefix cache: compute the layers below the lowest trainable one once per example.",
                            discussion: "The frozen prefix then runs WITHOUT dropout (always, first epoch included); trainable layers keep theirs. Training and dev examples are cached (dev evaluation has no dropout, so its cache is exact), each bounded at 1 GiB per task, layer and split per rank; examples beyond it are recomputed. Default: on in the quick preset, off otherwise.")) var prefixCache: Bool?
@@ -86,6 +91,14 @@ struct TrainingFlags: ParsableArguments {
     if let v = maxTrain { o.maxTrain = v }
     if let v = maxEval { o.maxEval = v }
     if let v = restarts { o.restarts = v }
+    if let v = method { o.method = v }
+    if let v = loraRank { o.loraRank = v }
+    if let v = loraAlpha { o.loraAlpha = v }
+    if let v = loraDropout { o.loraDropout = v }
+    if o.method != .lora, let flag = [(loraRank != nil, "--lora-rank"), (loraAlpha != nil, "--lora-alpha"),
+                                      (loraDropout != nil, "--lora-dropout")].first(where: { $0.0 })?.1 {
+      throw ValidationError("\(flag): only with --method lora")
+    }
     if let v = lrBounds {
       let parts = commaList(v).map(Double.init)
       guard parts.count == 2, let lo = parts[0], let hi = parts[1] else {
@@ -111,3 +124,4 @@ func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
 }
 
 extension TrainOptions.Optimizer: ExpressibleByArgument {}
+extension TuningMethod: ExpressibleByArgument {}

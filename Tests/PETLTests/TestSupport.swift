@@ -68,6 +68,7 @@ enum TestSupport {
         case .gamma: p[i] = 1 + 0.2 * rng.normal()
         case .weight, .table: p[i] = 0.25 * rng.normal()
         case .bias, .beta: p[i] = 0.1 * rng.normal()
+        case .loraA, .loraB: p[i] = 0.25 * rng.normal()
         }
       }
     }
