@@ -66,6 +66,17 @@ public enum StopSignal {
     if let sig = receivedSignal, sig > 0 { raise(sig) }
   }
 
+  /// Runs `body`, which starts a child process, with the stop signals unblocked on the calling thread:
+  /// a child inherits the mask of the thread that starts it, and an mpirun that blocks them never sees
+  /// (nor forwards) a stop request. For a process that called `install()` (a test process; the grid
+  /// itself starts no child).
+  public static func unblockedForChildren<T>(_ body: () throws -> T) rethrows -> T {
+    var set = signalSet(), before = sigset_t()
+    pthread_sigmask(SIG_UNBLOCK, &set, &before)
+    defer { pthread_sigmask(SIG_SETMASK, &before, nil) }
+    return try body()
+  }
+
   /// The first stop request received, if any: a signal number, or `stopFileRequest`.
   public static var receivedSignal: Int32? {
     let sig = pendingStopSignal.load(ordering: .sequentiallyConsistent)

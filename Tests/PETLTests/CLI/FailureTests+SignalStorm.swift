@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETLDistributed
 @testable import PETLStudy
 
 extension FailureTests {
@@ -25,7 +26,7 @@ extension FailureTests {
     let handle = try FileHandle(forWritingTo: log)
     p.standardOutput = handle
     p.standardError = handle
-    try p.run()
+    try StopSignal.unblockedForChildren { try p.run() }
     // Once the cell trains (its first line), signals until the process ends or the bound passes.
     let deadline = Date().addingTimeInterval(120)
     func text() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }

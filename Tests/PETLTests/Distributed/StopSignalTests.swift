@@ -45,4 +45,29 @@ final class StopSignalTests: XCTestCase {
     while StopSignal.receivedSignal == nil && Date() < deadline { usleep(1_000) }
     XCTAssertEqual(StopSignal.receivedSignal, SIGUSR1)
   }
+
+  /// A child started through `unblockedForChildren` by a thread that blocks the stop signals does not
+  /// block them (an mpirun started by a test would otherwise never see, nor forward, SIGUSR1).
+  func testAChildStartedThroughUnblockedForChildrenDoesNotBlockThem() throws {
+    var blockedInChild: String?
+    var stillBlocked = false
+    let done = DispatchSemaphore(value: 0)
+    Thread {
+      defer { done.signal() }
+      StopSignal.install()
+      let p = Process()
+      p.executableURL = URL(fileURLWithPath: "/bin/sh")
+      p.arguments = ["-c", "grep SigBlk /proc/self/status"]
+      let pipe = Pipe()
+      p.standardOutput = pipe
+      guard (try? StopSignal.unblockedForChildren { try p.run() }) != nil else { return }
+      p.waitUntilExit()
+      blockedInChild = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      stillBlocked = Self.blocksAll()
+    }.start()
+    done.wait()
+    let mask = try XCTUnwrap(blockedInChild?.split(separator: "\t").last.flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) })
+    for sig in StopSignal.handled { XCTAssertEqual(mask & (1 << UInt64(sig - 1)), 0, "signal \(sig) blocked in the child: \(blockedInChild ?? "")") }
+    XCTAssertTrue(stillBlocked, "the calling thread blocks them again afterwards")
+  }
 }
