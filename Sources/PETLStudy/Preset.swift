@@ -29,6 +29,17 @@ public struct Preset: Sendable {
   /// (nil: none).
   public var layerRandomCount: Int?
   public var options: TrainOptions
+  /// LoRA cells (`TuningMethod.lora`) beside the module cells: sets with their adapters' rank.
+  public var loraFamilies: [LoRAFamily] = []
+
+  /// Sets trained with LoRA adapters of one rank, in all layers or in each layer. Alpha equals the
+  /// rank (PEFT's scale alpha/r is 1), so cells of different ranks share one parametrisation and one
+  /// set of learning-rate candidates.
+  public struct LoRAFamily: Sendable {
+    public var sets: [[TrainableModule]]
+    public var layers: GridLayers
+    public var rank: Int
+  }
 
   /// The paper's module types (PEFT names) as the study runs them.
   public static let paperModules: [TrainableModule] = [.query, .key, .value, .attnOut, .intermediate, .output, .layernorm]
@@ -88,6 +99,47 @@ public struct Preset: Sendable {
     case .vector: return [1e-4, 0.5]
     case .scattered: return [5e-3, 2]
     }
+  }
+
+  /// The weight-matrix kinds LoRA adapts (PEFT's `target_modules` of the study).
+  public static let loraModules: [TrainableModule] = [.query, .key, .value, .attnOut, .intermediate, .output]
+  /// The `lora` preset's rank for its module x layer grid (PEFT's default r).
+  public static let loraRank = 8
+
+  /// `lora`: where LoRA should go, on the quick preset's task, budget, seeds and search. Each of the
+  /// six weight-matrix kinds with LoRA adapters of rank `loraRank`, module-wise and in each layer,
+  /// beside the same module trained in full (the same cells as the quick preset's); then at matched
+  /// parameter counts: LoRA on query and value at the rank whose adapters hold as many scalars as all
+  /// LayerNorms, beside the LayerNorms and as many random scalars; and the two common recipes,
+  /// attention-only (query, value) against MLP-only (intermediate, output), at the smallest ranks that
+  /// give both the same count (`matchedRanks`). Full fine-tuning and the head alone anchor the verdicts.
+  public static func lora(hidden H: Int, intermediate I: Int, layers L: Int) -> Preset {
+    var p = quick(layerNormCountOneLayer: 4 * H, layers: L)
+    p.name = "lora"
+    p.moduleWise = [[.full], [.classifier], [.layernorm], [.random]] + loraModules.map { [$0] }
+    p.layerWise = loraModules.map { [$0] }
+    p.randomCounts = [4 * H * L]
+    p.layerRandomCount = nil
+    let (attention, mlp) = matchedRanks(hidden: H, intermediate: I)
+    p.loraFamilies = [LoRAFamily(sets: loraModules.map { [$0] }, layers: .all, rank: loraRank),
+                      LoRAFamily(sets: loraModules.map { [$0] }, layers: .each, rank: loraRank),
+                      // 2 x (H + H) scalars per layer and rank: all LayerNorms' 4H per layer at rank 1
+                      LoRAFamily(sets: [[.query, .value]], layers: .all, rank: 1),
+                      LoRAFamily(sets: [[.query, .value]], layers: .all, rank: attention),
+                      LoRAFamily(sets: [[.intermediate, .output]], layers: .all, rank: mlp)]
+    return p
+  }
+
+  /// The smallest ranks at which LoRA on query+value (4H scalars per layer and rank) and on
+  /// intermediate+output (2(H+I) per layer and rank) train the same number of scalars; when that
+  /// needs more than rank 16 (widths without a small common multiple), rank 2 for the MLP and the
+  /// nearest rank for attention, so the counts are close but not equal (the report prints both).
+  public static func matchedRanks(hidden H: Int, intermediate I: Int) -> (attention: Int, mlp: Int) {
+    let a = 4 * H, b = 2 * (H + I)
+    func gcd(_ x: Int, _ y: Int) -> Int { y == 0 ? x : gcd(y, x % y) }
+    let g = gcd(a, b)
+    if b / g <= 16 { return (b / g, a / g) }
+    return (max(1, Int((2 * Double(b) / Double(a)).rounded())), 2)
   }
 
   /// `paper`: the GLUE tasks found in the data folder, learning rates chosen on dev from a small grid

@@ -53,7 +53,11 @@ enum ReportClaims {
     let line: String
   }
 
-  static func claims(_ results: StudyResults) -> [String] { verdicts(results).map(\.line) }
+  /// The paper's three claims' lines (the LoRA questions have their own section: `loraClaims`).
+  static func claims(_ results: StudyResults) -> [String] { verdicts(results).filter { $0.number <= 3 }.map(\.line) }
+
+  /// Where LoRA should go (`ReportLoRA`), when the journals hold LoRA cells.
+  static func loraClaims(_ results: StudyResults) -> [String] { verdicts(results).filter { $0.number > 3 }.map(\.line) }
 
   static func verdicts(_ results: StudyResults) -> [Claim] {
     var out: [Claim] = []
@@ -132,7 +136,7 @@ enum ReportClaims {
         out.append(Claim(task: task, number: 3, verdict: v, line: "\(t), " + line))
       }
     }
-    return out
+    return out + ReportLoRA.verdicts(results)
   }
 
   /// 3. Transferability tied to weight magnitude: Spearman's ρ between the pretrained mean |w| of the
@@ -227,13 +231,21 @@ enum ReportClaims {
         for (seed, x) in bySeed { if let y = otherSeeds[seed] { d.append(y - x) } }
       }
     }
-    guard d.count > 1 else { return "Paired cells: \(d.count) scored in both, too few for a mean difference." }
-    let n = Double(d.count), mean = d.reduce(0, +) / n
-    let sd = (d.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (n - 1)).squareRoot()
-    let se = sd / n.squareRoot()
-    let meanAbs = d.map(abs).reduce(0, +) / n
-    return String(format: "Paired cells (same task, set, layers, learning-rate axis and seed) scored in both: %d. Mean difference %@ − %@: %+.2f points, standard error %.2f over cells (%@ one standard error of zero); mean |difference| %.2f, largest %.2f; %d of %d cells moved by more than 2 points.",
-                  d.count, names.1, names.0, mean, se, abs(mean) <= se ? "within" : "beyond", meanAbs,
-                  d.map(abs).max() ?? 0, d.filter { abs($0) > 2 }.count, d.count)
+    // Studies of other seeds share no cell: their sets' scores (each the mean over its seeds) pair instead.
+    var sets: [Double] = []
+    for group in a.scores.keys.sorted(by: { "\($0)" < "\($1)" }) {
+      if let x = a.best(group), let y = b.best(group) { sets.append(y.mean - x.mean) }
+    }
+    func line(_ d: [Double], _ what: String, _ unit: String) -> String {
+      guard d.count > 1 else { return "Paired \(unit)s (\(what)): \(d.count) scored in both, too few for a mean difference." }
+      let n = Double(d.count), mean = d.reduce(0, +) / n
+      let sd = (d.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (n - 1)).squareRoot()
+      let se = sd / n.squareRoot()
+      return String(format: "Paired %@s (%@) scored in both: %d. Mean difference %@ − %@: %+.2f points, standard error %.2f over %@s (%@ one standard error of zero); mean |difference| %.2f, largest %.2f; %d of %d %@s moved by more than 2 points.",
+                    unit, what, d.count, names.1, names.0, mean, se, unit, abs(mean) <= se ? "within" : "beyond",
+                    d.map(abs).reduce(0, +) / n, d.map(abs).max() ?? 0, d.filter { abs($0) > 2 }.count, d.count, unit)
+    }
+    let cells = line(d, "same task, set, layers, learning-rate axis and seed", "cell")
+    return d.isEmpty ? cells + " " + line(sets, "same task, set and layers; each its mean over seeds", "set") : cells
   }
 }

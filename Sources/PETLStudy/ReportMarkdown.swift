@@ -27,6 +27,13 @@ extension StudyReport {
       : ["A set is a *winning ticket* when the 95% interval (over seeds and dev examples, paired: the same seeds and examples on both sides) of its gap to full fine-tuning lies above −\(ReportFormat.score(ReportClaims.ticketGap)) points and that of its gap to the head-only cell above 0; *not* a ticket when either interval lies wholly on the wrong side; *undecided* otherwise. A verdict over several cells is **undecided** when its undecided cells could move it between supported, partly supported and not supported. Each verdict names its seeds per cell.", ""]
         + claims.map { "- " + $0 }
 
+    let lora = ReportClaims.loraClaims(results)
+    if !lora.isEmpty {
+      md += ["", "## Where LoRA should go", "",
+             "The same rules on LoRA cells (`--method lora`; sets named `lora(r=R):modules`, alpha = R unless named): LoRA 1 is claim 1's ticket rule; LoRA 2 asks whether LoRA on a module comes within \(ReportFormat.score(ReportClaims.ticketGap)) points of training that module in full, beyond the interval; LoRA 3 and 4 compare sets at matched parameter counts (supported when the first is better beyond the interval, contradicted when the second is, undecided otherwise).", ""]
+        + lora.map { "- " + $0 }
+    }
+
     md += ["", "## Findings", ""]
     let findings = ReportFindings.lines(results)
     md += findings.isEmpty ? ["No finding: the journals hold no comparison the findings need (full fine-tuning, two layers of a module, or layernorm and random at equal count)."] : findings.map { "- " + $0 }

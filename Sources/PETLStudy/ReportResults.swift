@@ -61,7 +61,9 @@ public struct CollapsedCell: Sendable {
 /// What one (task, trainable set, layers) group of cells trained: e.g. rte / layernorm / all.
 public struct CellGroup: Hashable, Sendable {
   public let task: String
-  /// Modules joined by `+`; the random control is `random(K)` so different counts stay apart.
+  /// Modules joined by `+`; the random control is `random(K)` so different counts stay apart; LoRA
+  /// cells `lora(r=R):modules` (`lora(r=R,alpha=A):...` when alpha is not the rank), apart from the
+  /// same modules trained in full.
   public let set: String
   public let layers: LayerSelection
 
@@ -73,10 +75,26 @@ public struct CellGroup: Hashable, Sendable {
     task = spec.task
     if let k = spec.randomCount {
       set = TrainableModule.name(spec.modules) + "(\(k))"
+    } else if spec.options.method == .lora {
+      set = Self.loraName(spec.modules, rank: spec.options.loraRank, alpha: spec.options.loraAlpha)
     } else {
       set = TrainableModule.name(spec.modules)
     }
     layers = spec.layers
+  }
+
+  /// The set name of LoRA cells: `lora(r=8):query+value`.
+  public static func loraName(_ modules: [TrainableModule], rank: Int, alpha: Double) -> String {
+    let a = alpha == Double(rank) ? "" : ",alpha=" + String(format: "%g", alpha)
+    return "lora(r=\(rank)\(a)):" + TrainableModule.name(modules)
+  }
+
+  /// A LoRA set's rank and modules (nil: not a LoRA set).
+  static func loraParts(_ set: String) -> (rank: Int, modules: String)? {
+    guard set.hasPrefix("lora(r="), let close = set.firstIndex(of: ")"), let colon = set.firstIndex(of: ":") else { return nil }
+    let inside = set[set.index(set.startIndex, offsetBy: 7)..<close]
+    guard let r = Int(inside.split(separator: ",").first ?? "") else { return nil }
+    return (r, String(set[set.index(after: colon)...]))
   }
 }
 
@@ -122,6 +140,9 @@ public struct StudyResults: Sendable {
       setting.modules = []; setting.layers = .all; setting.randomCount = nil
       setting.options.seed = 0; setting.options.learningRate = 0; setting.options.learningRateCandidates = nil
       setting.options.learningRateBounds = nil; setting.options.rateFromSeed = nil
+      // The method and the adapters' shape name the set (`CellGroup`); their dropout stays a setting.
+      setting.options.method = .module; setting.options.loraRank = TrainOptions().loraRank
+      setting.options.loraAlpha = TrainOptions().loraAlpha
       if let first = settings[group.task], first != setting {
         throw PETLError("task '\(group.task)' mixes training settings (\(first.canonicalJSON) vs \(setting.canonicalJSON)); report them separately")
       }
@@ -215,10 +236,15 @@ enum StudyOrder {
   static func task(_ a: String, _ b: String) -> Bool { ranked(a, b, taskOrder, a.lowercased().replacingOccurrences(of: "-", with: ""), b.lowercased().replacingOccurrences(of: "-", with: "")) }
 
   static func set(_ a: String, _ b: String) -> Bool {
-    // The random control goes last, by count.
+    // The random control goes last, by count; LoRA sets before it, by rank, then as their modules.
     let (ra, rb) = (a.hasPrefix("random"), b.hasPrefix("random"))
     if ra != rb { return rb }
     if ra { return (randomCount(a) ?? 0, a) < (randomCount(b) ?? 0, b) }
+    let (la, lb) = (CellGroup.loraParts(a), CellGroup.loraParts(b))
+    if (la == nil) != (lb == nil) { return lb != nil }
+    if let la, let lb {
+      return la.rank != lb.rank ? la.rank > lb.rank : ranked(a, b, setOrder, la.modules, lb.modules)
+    }
     return ranked(a, b, setOrder, a, b)
   }
 

@@ -6,7 +6,7 @@ import PETLSupport
 
 /// The named study designs `grid --preset` takes.
 public enum PresetName: String, CaseIterable, Sendable {
-  case quick, paper
+  case quick, paper, lora
 }
 
 /// How a cell's learning rate is chosen among several candidates (`grid --lr-selection`).
@@ -72,9 +72,11 @@ public struct StudyPlanner {
     if let k = request.randomCount { counts = [k]; layerCounts = [k] }
     if let m = request.match { counts = [try matchedCount(m.set, layers: m.layers)]; layerCounts = counts }
     let select = request.selection.map { $0 == .halving } ?? (p.selectLearningRate && request.learningRates == nil)
-    var families: [(sets: [[TrainableModule]], layers: GridLayers, counts: [Int])] =
-      [(p.moduleWise, .all, counts), (p.layerWise, .each, layerCounts)]
-    if let m = request.modules { families = [(m, request.layers, counts)] }
+    // A family's LoRA rank: nil for module cells (or the method and rank the flags give).
+    var families: [(sets: [[TrainableModule]], layers: GridLayers, counts: [Int], loraRank: Int?)] =
+      [(p.moduleWise, .all, counts, nil), (p.layerWise, .each, layerCounts, nil)]
+      + p.loraFamilies.map { ($0.sets, $0.layers, [], $0.rank) }
+    if let m = request.modules { families = [(m, request.layers, counts, nil)] }
     let base = try options(p.options)
     // The model's tables bound what the tasks may feed it: one error line now, on every rank alike.
     for t in p.tasks {
@@ -85,7 +87,11 @@ public struct StudyPlanner {
     var cells: [PlannedCell] = [], notes: [String] = [], seen = Set<String>()
     for task in p.tasks {
       let taskSeeds = request.seeds ?? p.seeds(task)
-      for (sets, layers, familyCounts) in families {
+      for (sets, layers, familyCounts, loraRank) in families {
+        var familyBase = base
+        if let r = loraRank {
+          familyBase.method = .lora; familyBase.loraRank = r; familyBase.loraAlpha = Double(r)
+        }
         for set in sets {
           let rates = request.learningRates ?? p.learningRates?(set, layers != .all)
           // The preset's bounds fit the preset's candidates only; --lr-bounds (in `base`) fits any.
@@ -93,7 +99,7 @@ public struct StudyPlanner {
           for k in set.contains(.random) ? familyCounts.map(Optional.some) : [nil] {
             let plan = try GridPlan(tasks: [task], modules: [set], layers: layers, seeds: taskSeeds, learningRates: rates,
                                     selectLearningRate: select, reuseRates: request.reuseRates ?? p.reuseRates,
-                                    bounds: bounds, base: base, model: modelName, numLayers: L, randomCount: k)
+                                    bounds: bounds, base: familyBase, model: modelName, numLayers: L, randomCount: k)
             for c in plan.planned where seen.insert(c.id).inserted { cells.append(c) }
             for n in plan.notes where !notes.contains(n) { notes.append(n) }
           }
@@ -113,6 +119,8 @@ public struct StudyPlanner {
     switch request.preset {
     case .quick:
       return .quick(layerNormCountOneLayer: 4 * config.hiddenSize, layers: config.numHiddenLayers)
+    case .lora:
+      return .lora(hidden: config.hiddenSize, intermediate: config.intermediateSize, layers: config.numHiddenLayers)
     case .paper:
       let found = TaskDescriptor.all.filter { $0.name != "rt-vader" && FileManager.default.fileExists(
         atPath: dataDirectory.appendingPathComponent($0.folder).appendingPathComponent("train.tsv").path) }
@@ -138,7 +146,7 @@ public struct StudyPlanner {
     var bySet: [String: (cells: Int, params: Int)] = [:]
     var order: [String] = []
     for c in plan.cells {
-      let lora = c.options.method == .lora ? "lora:" : ""
+      let lora = c.options.method == .lora ? "lora(r=\(c.options.loraRank)):" : ""
       let key = lora + TrainableModule.name(c.modules) + (c.layers == .all ? "@all" : "@layer") + (c.randomCount.map { "(\($0))" } ?? "")
       if bySet[key] == nil {
         let n = (try? c.trainableSet(dims: layout.dims).count) ?? 0

@@ -22,7 +22,7 @@ struct GridCommand: ParsableCommand {
       Exit code 75 means the grid stopped on a signal with cells left: rerun the same command to resume.
       """)
 
-  @Option(help: "quick (rt-vader) or paper (GLUE tasks in --data-dir).") var preset: PresetName = .quick
+  @Option(help: "quick (rt-vader), paper (GLUE tasks in --data-dir) or lora (where LoRA should go: the quick preset's task and budget, docs/lora.md).") var preset: PresetName = .quick
   @OptionGroup var location: LocationFlags
   @Option(help: "Tasks, comma-separated: built-in names or paths of folders of your own tasks (docs/tasks.md; default: the preset's).") var tasks: String?
   @Option(help: "Trainable sets, comma-separated; a+b trains both in one cell (default: the preset's).") var modules: String?
@@ -30,7 +30,7 @@ struct GridCommand: ParsableCommand {
   @Option(help: "Seeds, comma-separated (default: the preset's).") var seeds: String?
   @Option(help: "Learning rates for every cell, comma-separated (default: per module family).") var lrs: String?
   @Option(help: ArgumentHelp("How a cell's learning rate is chosen among several: grid (one cell per rate; the report takes the best on dev) or halving (one cell: every rate trains a twelfth of the steps, the two lowest losses on half of dev a fifth, the better of them to the end).",
-                             discussion: "Default: halving in the quick preset, grid in the paper preset and with --lrs.")) var lrSelection: LearningRateChoice?
+                             discussion: "Default: halving in the quick and lora presets, grid in the paper preset and with --lrs.")) var lrSelection: LearningRateChoice?
   @Option(help: "Scalars the `random` control trains.") var randomCount: Int?
   @Option(help: "Match the `random` control to a set's size: SET[@LAYERS], e.g. layernorm@0 (one layer's LayerNorms).") var match: String?
   @Option(help: "Ranks per data-parallel group; must divide the number of ranks.") var dp: Int = 1

@@ -130,12 +130,12 @@ final class ClaimsTests: XCTestCase {
   /// `report A B --compare`: the verdicts side by side, and the cells scored in both paired: three
   /// seeds of three sets, the head unchanged, full moved by +1 point and query by +3: mean +4/3.
   func testComparisonPairsCellsAndNamesReversals() throws {
-    func study(_ shift: (String) -> Double) throws -> StudyResults {
+    func study(seeds: ClosedRange<UInt64> = 1...3, _ shift: (String) -> Double) throws -> StudyResults {
       var records: [JournalRecord] = []
       for (m, base) in [("full", 0.85), ("classifier", 0.60), ("query", 0.84)] {
-        for seed in UInt64(1)...3 {
+        for seed in seeds {
           records.append(Self.seeded([TrainableModule(rawValue: m)!], .all, seed: seed,
-                                     accuracy: base + shift(m) + 0.01 * Double(seed), trainable: 100))
+                                     accuracy: base + shift(m) + 0.01 * Double(seed - seeds.lowerBound + 1), trainable: 100))
         }
       }
       return try StudyResults(records: records)
@@ -151,6 +151,11 @@ final class ClaimsTests: XCTestCase {
     XCTAssertTrue(paired.contains(String(format: "standard error %.2f over cells (beyond one", se)), paired)
     XCTAssertTrue(paired.contains("3 of 9 cells moved by more than 2 points"), paired)
     XCTAssertTrue(lines.contains { $0.contains("claim 1") || $0.hasPrefix("| rt-vader | 1 |") }, lines.joined(separator: "\n"))
+    // Other seeds share no cell: the sets pair instead, each its mean over seeds (+0, +1, +3).
+    let other = try XCTUnwrap(ReportClaims.comparison(a, try study(seeds: 4...6) { m in m == "full" ? 0.01 : m == "query" ? 0.03 : 0 },
+                                                     names: ("A", "C")).last)
+    XCTAssertTrue(other.contains("Paired cells (") && other.contains("0 scored in both"), other)
+    XCTAssertTrue(other.contains("Paired sets (") && other.contains("scored in both: 3. Mean difference C − A: +1.33 points"), other)
   }
 
   func testOneSeedIsNeverAVerdictToQuote() throws {
