@@ -53,13 +53,14 @@ public enum BLASCore {
     var cargs: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
     cargs.append(nil)
     // Handlers do not survive an exec, a blocked signal stays pending across it: the new image
-    // receives a stop request sent meanwhile once it has installed its own handlers.
-    var stops = sigset_t()
+    // receives a stop request sent meanwhile once it has installed its own handlers. (`StopSignal`
+    // has blocked them already; a failed exec leaves the mask as it was.)
+    var stops = sigset_t(), before = sigset_t()
     sigemptyset(&stops)
     for sig in [SIGUSR1, SIGTERM, SIGINT] { sigaddset(&stops, sig) }
-    sigprocmask(SIG_BLOCK, &stops, nil)
+    pthread_sigmask(SIG_BLOCK, &stops, &before)
     execv("/proc/self/exe", &cargs)
-    sigprocmask(SIG_UNBLOCK, &stops, nil)
+    pthread_sigmask(SIG_SETMASK, &before, nil)
     // execv returned: it failed; carry on with the slow kernel.
     FileHandle.standardError.write(Data("swift-petl: re-exec failed (errno \(errno)); continuing with '\(core)'\n".utf8))
   }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETLDistributed
 @testable import PETLKernels
 @testable import PETLModel
 @testable import PETLTraining
@@ -111,7 +112,7 @@ enum TestSupport {
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
-    try p.run()
+    try StopSignal.unblockedForChildren { try p.run() }
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     let output = String(decoding: data, as: UTF8.self)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETLDistributed
 @testable import PETLStudy
 
 /// Failure semantics under a real `mpirun`: every error on any rank ends the whole job within seconds
@@ -200,7 +201,7 @@ final class FailureTests: XCTestCase {
     let handle = try FileHandle(forWritingTo: log)
     p.standardOutput = handle
     p.standardError = handle
-    try p.run()
+    try StopSignal.unblockedForChildren { try p.run() }
     return p
   }
 

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import PETLDistributed
 @testable import PETLModel
 
 /// The grid as users launch it: the built binary under a real `mpirun`, on the real model and the
@@ -317,7 +318,7 @@ final class GridTests: XCTestCase {
     p.environment = env
     p.standardOutput = FileHandle.nullDevice
     p.standardError = FileHandle.nullDevice
-    try p.run()
+    try StopSignal.unblockedForChildren { try p.run() }
     let journal = out.appendingPathComponent("journal.jsonl")
     let deadline = Date().addingTimeInterval(300)
     while Date() < deadline {
