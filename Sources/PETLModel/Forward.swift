@@ -156,11 +156,7 @@ extension EncoderModel {
     func b(_ t: TensorPair) -> UnsafeMutablePointer<Float> { params + t.bias }
     let x = ws.x[l].p
     // R rows after K and V: their inputs xq, the output, and their offsets for the row dropout
-    let (R, xq, out, rowOffsets) = switch rows {
-    case .all: (N, x, ws.x[l + 1].p, batch.offsets)
-    case .cls: (B, ws.clsIn.p, ws.cls.p, ws.clsOffsets)
-    }
-    if rows == .cls { for bi in 0..<B { (xq + bi * H).update(from: x + batch.offsets[bi] * H, count: H) } }
+    let (R, xq, out, rowOffsets) = queryRows(l, batch, ws: ws, rows: rows)
     func dropout(_ p: Float, _ site: DropoutSite) -> RowDropout {
       RowDropout(offsets: rowOffsets, exampleIds: batch.exampleIds, p: p, base: key(site, l))
     }
@@ -201,6 +197,20 @@ extension EncoderModel {
     Ops.residualLayerNormForward(out, xhat: ws.xhat2[l].p, rstd: ws.rstd2[l].p, r2, residual: ws.y1[l].p,
                                  gamma: w(p.lnOut), beta: b(p.lnOut), c: H, eps: dims.layerNormEps,
                                  dropout: dropout(ph, .ffnOutput))
+  }
+
+  /// The R rows layer l computes after K and V (`QueryRows`): their count, their inputs (the [CLS]
+  /// rows gathered into `ws.clsIn`), where the layer's output goes, and the offsets the row dropout
+  /// reads. One definition for the fp32 and the bf16 layer.
+  func queryRows(_ l: Int, _ batch: Batch, ws: Workspace, rows: QueryRows)
+    -> (count: Int, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, offsets: [Int]) {
+    let H = dims.hidden, x = ws.x[l].p
+    switch rows {
+    case .all: return (batch.tokens, x, ws.x[l + 1].p, batch.offsets)
+    case .cls:
+      for bi in 0..<batch.count { (ws.clsIn.p + bi * H).update(from: x + batch.offsets[bi] * H, count: H) }
+      return (batch.count, ws.clsIn.p, ws.cls.p, ws.clsOffsets)
+    }
   }
 
   /// Loss of the last forward pass (cross-entropy, or MSE when numLabels == 1), summed over the

@@ -12,11 +12,7 @@ extension EncoderModel {
     let H = dims.hidden, I = dims.intermediate, N = batch.tokens, B = batch.count
     let p = layout.layers[l]
     let x = ws.x[l].p
-    let (R, xq, out, rowOffsets) = switch rows {
-    case .all: (N, x, ws.x[l + 1].p, batch.offsets)
-    case .cls: (B, ws.clsIn.p, ws.cls.p, ws.clsOffsets)
-    }
-    if rows == .cls { for bi in 0..<B { (xq + bi * H).update(from: x + batch.offsets[bi] * H, count: H) } }
+    let (R, xq, out, rowOffsets) = queryRows(l, batch, ws: ws, rows: rows)
     func dropout(_ p: Float, _ site: DropoutSite) -> RowDropout {
       RowDropout(offsets: rowOffsets, exampleIds: batch.exampleIds, p: p, base: key(site, l))
     }

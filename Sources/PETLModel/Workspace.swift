@@ -13,17 +13,18 @@ enum BufferAccount {
   static let liveBytes = Atomic<Int>(0)
 }
 
-/// An owned Float buffer; freed with its owner. The workspace allocates all of them once per shape
+/// An owned buffer (fp32 activations and gradients, or `Precision.bf16`'s product operands); freed
+/// with its owner and counted in `BufferAccount`. The workspace allocates all of them once per shape
 /// capacity, so a training step allocates nothing.
-final class FloatBuffer: WorkspaceBuffer {
-  let p: UnsafeMutablePointer<Float>
+final class OwnedBuffer<Element: Numeric>: WorkspaceBuffer {
+  let p: UnsafeMutablePointer<Element>
   let count: Int
-  var byteCount: Int { count * MemoryLayout<Float>.stride }
+  var byteCount: Int { count * MemoryLayout<Element>.stride }
 
   init(_ count: Int) {
     self.count = max(count, 1)
     p = .allocate(capacity: self.count)
-    p.initialize(repeating: 0, count: self.count)
+    p.initialize(repeating: .zero, count: self.count)
     BufferAccount.liveBytes.add(byteCount, ordering: .relaxed)
   }
   deinit {
@@ -32,23 +33,8 @@ final class FloatBuffer: WorkspaceBuffer {
   }
 }
 
-/// An owned bf16 buffer (`Precision.bf16`'s product operands), counted like `FloatBuffer`.
-final class BF16Buffer: WorkspaceBuffer {
-  let p: UnsafeMutablePointer<BF16>
-  let count: Int
-  var byteCount: Int { count * MemoryLayout<BF16>.stride }
-
-  init(_ count: Int) {
-    self.count = max(count, 1)
-    p = .allocate(capacity: self.count)
-    p.initialize(repeating: 0, count: self.count)
-    BufferAccount.liveBytes.add(byteCount, ordering: .relaxed)
-  }
-  deinit {
-    BufferAccount.liveBytes.subtract(byteCount, ordering: .relaxed)
-    p.deallocate()
-  }
-}
+typealias FloatBuffer = OwnedBuffer<Float>
+typealias BF16Buffer = OwnedBuffer<BF16>
 
 /// Activations kept for the backward pass, and gradient scratch, sized for a maximum batch shape.
 /// Layer l's input is `x[l]`; `x[layers]` is the encoder output.
