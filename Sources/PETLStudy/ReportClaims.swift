@@ -233,7 +233,7 @@ enum ReportClaims {
     }
     // Studies of other seeds share no cell: their sets' scores (each the mean over its seeds) pair instead.
     var sets: [Double] = []
-    for group in a.scores.keys.sorted(by: { "\($0)" < "\($1)" }) {
+    for group in a.scores.keys {
       if let x = a.best(group), let y = b.best(group) { sets.append(y.mean - x.mean) }
     }
     func line(_ d: [Double], _ what: String, _ unit: String) -> String {

@@ -1,6 +1,5 @@
 import Foundation
 import XCTest
-import PETLDistributed
 @testable import PETLStudy
 
 extension FailureTests {
@@ -15,20 +14,11 @@ extension FailureTests {
     try requireModelAndData()
     for run in 1...3 {
       let out = try temporaryFolder("petl-fail")
-      let p = Process()
-      p.executableURL = URL(fileURLWithPath: TestSupport.binary)
-      p.arguments = ["grid", "--model", TestSupport.modelDir.path, "--data-dir", Self.data.path, "--tasks", "rt-vader",
-                     "--results", out.path, "--max-train", "400", "--max-eval", "64", "--max-length", "48", "--epochs", "1",
-                     "--batch-size", "16", "--no-prefix-cache", "--lrs", "5e-3", "--modules", "ln_out", "--layers", "3"]
-      var env = TestSupport.childEnvironment(GridTests.env)
-      env["XDG_CACHE_HOME"] = out.appendingPathComponent("cache").path
-      p.environment = env
-      let log = out.appendingPathComponent("storm.log")
-      _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-      let handle = try FileHandle(forWritingTo: log)
-      p.standardOutput = handle
-      p.standardError = handle
-      try StopSignal.unblockedForChildren { try p.run() }
+      let p = try spawn([TestSupport.binary, "grid", "--model", TestSupport.modelDir.path, "--data-dir", Self.data.path,
+                         "--tasks", "rt-vader", "--results", out.path, "--max-train", "400", "--max-eval", "64",
+                         "--max-length", "48", "--epochs", "1", "--batch-size", "16", "--no-prefix-cache", "--lrs", "5e-3",
+                         "--modules", "ln_out", "--layers", "3"], results: out)
+      let log = out.appendingPathComponent("spawn.log")
       // Once the cell trains (its first line), signals until the process ends or the bound passes.
       let deadline = Date().addingTimeInterval(120)
       func text() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }

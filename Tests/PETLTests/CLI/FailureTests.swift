@@ -190,9 +190,15 @@ final class FailureTests: XCTestCase {
 
   /// Starts mpirun (no `timeout` wrapper: the signal goes to mpirun itself, which forwards it).
   func spawnGrid(_ ranks: Int, _ args: [String], results: URL) throws -> Process {
+    try spawn(gridArgv(ranks, args, results: results), results: results)
+  }
+
+  /// Starts `argv` (through env) with the grid tests' environment, its output in `results`/spawn.log,
+  /// the stop signals unblocked; the caller ends it with `end(_:within:)`.
+  func spawn(_ argv: [String], results: URL) throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = gridArgv(ranks, args, results: results)
+    p.arguments = argv
     var env = TestSupport.childEnvironment(GridTests.env)
     env["XDG_CACHE_HOME"] = results.appendingPathComponent("cache").path
     p.environment = env
