@@ -66,6 +66,7 @@ public struct StudyPlanner {
     if request.modules != nil {
       p.seeds = [1]; p.smallTaskSeeds = nil
       p.options.minSteps = nil; p.options.restarts = 0
+      p.smallTaskOptions?.minSteps = nil; p.smallTaskOptions?.restarts = 0
     }
     for t in p.tasks { _ = try tasks.named(t) }
     var counts = p.randomCounts, layerCounts = p.layerRandomCount.map { [$0] } ?? []
@@ -77,18 +78,20 @@ public struct StudyPlanner {
       [(p.moduleWise, .all, counts, nil), (p.layerWise, .each, layerCounts, nil)]
       + p.loraFamilies.map { ($0.sets, $0.layers, [], $0.rank) }
     if let m = request.modules { families = [(m, request.layers, counts, nil)] }
-    let base = try options(p.options)
-    // The model's tables bound what the tasks may feed it: one error line now, on every rank alike.
+    var bases: [String: TrainOptions] = [:]
     for t in p.tasks {
+      let base = try options(p.options(t))
+      // The model's tables bound what the tasks may feed it: one error line now, on every rank alike.
       try config.checkInputs(task: tasks.named(t), maxLength: base.maxLength,
                              configPath: modelDirectory.appendingPathComponent("config.json").path)
+      bases[t] = base
     }
     let modelName = modelDirectory.standardizedFileURL.lastPathComponent
     var cells: [PlannedCell] = [], notes: [String] = [], seen = Set<String>()
     for task in p.tasks {
       let taskSeeds = request.seeds ?? p.seeds(task)
       for (sets, layers, familyCounts, loraRank) in families {
-        var familyBase = base
+        var familyBase = bases[task]!
         if let r = loraRank {
           familyBase.method = .lora; familyBase.loraRank = r; familyBase.loraAlpha = Double(r)
         }

@@ -53,6 +53,37 @@ final class LoRAStudyTests: XCTestCase {
     XCTAssertTrue(lora.filter { $0.options.seed != 1 }.allSatisfy { $0.options.rateFromSeed == 1 })
   }
 
+  /// The quick preset's rule for small GLUE tasks: all examples, batches of 16, 128 tokens, at least
+  /// `quickSmallTaskMinSteps` updates; the default task keeps its own budget, and the user's flags win.
+  func testQuickPresetGivesSmallTasksTheirOwnBudget() throws {
+    let planner = StudyPlanner(config: config, modelDirectory: URL(fileURLWithPath: "/nonexistent/all-MiniLM-L6-v2"),
+                               dataDirectory: URL(fileURLWithPath: "/nonexistent"))
+    var request = StudyRequest()
+    request.tasks = ["rt-vader", "mrpc"]
+    let plan = try planner.plan(request) { $0 }
+    let mrpc = plan.cells.filter { $0.task == "mrpc" }, vader = plan.cells.filter { $0.task == "rt-vader" }
+    XCTAssertEqual(mrpc.count, 180)
+    XCTAssertEqual(vader.count, 180)
+    for c in mrpc {
+      XCTAssertNil(c.options.maxTrain); XCTAssertEqual(c.options.batchSize, 16)
+      XCTAssertEqual(c.options.maxLength, 128); XCTAssertEqual(c.options.minSteps, Preset.quickSmallTaskMinSteps)
+      XCTAssertEqual(c.options.restarts, 2)
+    }
+    for c in vader {
+      XCTAssertEqual(c.options.maxTrain, 2000); XCTAssertEqual(c.options.batchSize, 32)
+      XCTAssertEqual(c.options.maxLength, 64); XCTAssertEqual(c.options.minSteps, Preset.quickMinSteps)
+    }
+    // The default study's cells are unchanged by the rule (same identity as a plan of rt-vader alone).
+    let alone = try planner.plan(StudyRequest()) { $0 }
+    XCTAssertEqual(Set(alone.cells.map(\.hash)), Set(vader.map(\.hash)))
+    // A flag wins over the rule; a grid of the user's own sets has no least number of updates.
+    let flagged = try planner.plan(request) { var o = $0; o.batchSize = 32; return o }
+    XCTAssertTrue(flagged.cells.allSatisfy { $0.options.batchSize == 32 })
+    var own = StudyRequest(); own.tasks = ["mrpc"]; own.modules = [[.layernorm]]
+    let ownPlan = try planner.plan(own) { $0 }
+    XCTAssertTrue(ownPlan.cells.allSatisfy { $0.options.minSteps == nil && $0.options.restarts == 0 && $0.options.batchSize == 16 })
+  }
+
   /// Synthetic LoRA records whose answers are known: every LoRA module within a point of full (a
   /// ticket), LoRA on a module 1 point under the module in full (matches), attention-only 4 points
   /// above MLP-only at the same count, LoRA at the LayerNorms' count 5 points under them.
