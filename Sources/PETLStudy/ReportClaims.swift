@@ -11,7 +11,8 @@ import PETLTraining
 /// and every verdict names how many seeds stand behind its cells.
 enum ReportClaims {
   /// A set is a "winning ticket" when it comes within this many points (x100) of full fine-tuning
-  /// and above the head-only cell: it transfers, and not only through the head.
+  /// and above the head-only cell: it transfers, and not only through the head. Where the head alone
+  /// collapsed in every run, the floor is the dev set's majority class (`StudyResults.floor`).
   static let ticketGap = 3.0
 
   enum Decision: String { case yes, no, undecided }
@@ -65,8 +66,16 @@ enum ReportClaims {
     for task in results.tasks {
       let t = "**\(results.label(task: task))**"
       let fullGroup = CellGroup(task: task, set: "full", layers: .all)
-      let headGroup = CellGroup(task: task, set: "classifier", layers: .all)
-      let full = results.best(fullGroup), head = results.best(headGroup)
+      var headGroup = CellGroup(task: task, set: "classifier", layers: .all)
+      let full = results.best(fullGroup)
+      var head = results.best(headGroup), headName = "head only"
+      // A collapsed head is never scored; what it could score at best, the majority class, is the floor.
+      let floor = head == nil ? results.floor(task) : nil
+      if let floor {
+        headGroup = StudyResults.floorGroup(task); head = floor
+        headName = "head only collapsed in every run, so the floor is the dev majority class"
+      }
+      let headSeeds = floor == nil ? head.map { [$0] } ?? [] : []
       let layers = results.layerWiseAxes(task: task).layers
       /// A group is a ticket: within `ticketGap` of full and above the head, both beyond the interval.
       func ticket(_ g: CellGroup) -> Decision {
@@ -85,7 +94,7 @@ enum ReportClaims {
           let v1 = verdict(d)
           var line = "\(t), claim 1 (every module, trained in all layers, is a winning ticket): **\(v1)**, "
             + "\(d.filter { $0 == .yes }.count) of \(modules.count) modules tickets, \(d.filter { $0 == .undecided }.count) undecided "
-            + "(\(seeds(modules.map(\.1) + [full, head]))); full \(ReportFormat.summary(full)), head only \(ReportFormat.summary(head)): "
+            + "(\(seeds(modules.map(\.1) + [full] + headSeeds))); full \(ReportFormat.summary(full)), \(headName) \(ReportFormat.summary(head)): "
             + modules.map { "\($0.0) \(ReportFormat.summary($0.1)) \($0.2 == .yes ? "ticket" : $0.2 == .no ? "not" : "undecided")" }
               .joined(separator: "; ") + "."
           let layerCells = Preset.paperModules.map(\.rawValue).flatMap { m in
@@ -107,7 +116,7 @@ enum ReportClaims {
       if let head, !lnCells.isEmpty {
         let count = results.parameters[CellGroup(task: task, set: "layernorm", layers: lnCells[0].0)]
           .map { $0.trainable - ReportFindings.headCount(results, task) }
-        var decisions: [Decision] = [], parts: [String] = [], summaries = [head]
+        var decisions: [Decision] = [], parts: [String] = [], summaries = headSeeds
         for (l, ln) in lnCells {
           let g = CellGroup(task: task, set: "layernorm", layers: l)
           let d = decide(boot.difference(g, headGroup))
@@ -122,7 +131,7 @@ enum ReportClaims {
           }
           parts.append(text)
         }
-        var line = "\(t), claim 2 (one layer's LayerNorms alone give acceptable scores, i.e. above the head only "
+        var line = "\(t), claim 2 (one layer's LayerNorms alone give acceptable scores, i.e. above the \(headName) "
           + "\(ReportFormat.summary(head)) beyond the interval): **\(verdict(decisions))**, "
           + "\(decisions.filter { $0 == .yes }.count) of \(lnCells.count) layers, \(decisions.filter { $0 == .undecided }.count) undecided "
           + "(\(seeds(summaries))): " + parts.joined(separator: "; ") + "."

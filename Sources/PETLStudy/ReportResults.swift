@@ -1,5 +1,6 @@
 import Foundation
 import PETLTraining
+import PETLData
 import PETLSupport
 
 /// A result over seeds at one learning rate (or one set of learning-rate candidates): the unit every
@@ -113,8 +114,22 @@ public struct StudyResults: Sendable {
   public let metrics: [String: String]
   /// Cells whose run collapsed after every restart: listed, never scored.
   public let collapsed: [CollapsedCell]
+  /// Per classification task whose head-only cells all collapsed: what the claims compare against
+  /// instead of the head, the dev set's majority class predicted for every example (the most a
+  /// collapsed head scores). One deterministic score; its interval is over dev examples, paired with
+  /// every group's.
+  public let floors: [String: SeedSummary]
   /// Intervals over seeds and dev examples at each group's best learning rate.
   let bootstrap: SeedExampleBootstrap
+
+  /// The bootstrap's name for a task's majority-class floor (`floors`).
+  static func floorGroup(_ task: String) -> CellGroup { CellGroup(task: task, set: "majority class", layers: .all) }
+
+  /// The task's majority-class floor with its interval over dev examples (nil: the head has a counted run).
+  public func floor(_ task: String) -> SeedSummary? {
+    guard let f = floors[task] else { return nil }
+    return bootstrap.interval(Self.floorGroup(task)).map { f.with(combined: $0) } ?? f
+  }
 
   public init(records: [JournalRecord]) throws {
     self.records = records
@@ -177,6 +192,24 @@ public struct StudyResults: Sendable {
       let d = details[group]?[best.learningRate] ?? [:]
       predictions[group] = (scores[group]?[best.learningRate] ?? [:]).keys.sorted().map { d[$0]?.predictions }
     }
+    var floors: [String: SeedSummary] = [:]
+    for task in tasks {
+      let head = CellGroup(task: task, set: TrainableModule.classifier.rawValue, layers: .all)
+      guard scores[head] == nil, let gold = records.lazy
+        .filter({ $0.status == .ok && $0.result.collapsed && CellGroup($0.spec) == head })
+        .compactMap({ $0.result.devPredictions?.classes?.gold }).first else { continue }
+      let classes = max(2, (gold.max() ?? 0) + 1)
+      var counts = [Int](repeating: 0, count: classes)
+      for y in gold { counts[y] += 1 }
+      let majority = counts.indices.max { counts[$0] < counts[$1] } ?? 0
+      let predicted = [Int](repeating: majority, count: gold.count)
+      let group = Self.floorGroup(task)
+      let value = 100 * score(metric: metrics[task] ?? "accuracy", predicted: predicted, gold: gold, classes: classes)
+      floors[task] = SeedSummary(learningRate: 0, scores: [value])
+      plain[group] = floors[task]
+      predictions[group] = [DevPredictions(predicted: predicted, gold: gold, classes: classes)]
+    }
+    self.floors = floors
     bootstrap = SeedExampleBootstrap(groups: predictions, summaries: plain, metrics: metrics)
   }
 

@@ -114,6 +114,12 @@ public struct DevPredictions: Codable, Hashable, Sendable {
     }
   }
 
+  /// Class indices as a record keeps them (a constant baseline's, for one).
+  public init(predicted: [Int], gold: [Int], classes: Int) {
+    self.predicted = Self.encode(predicted, classes: classes)
+    self.gold = Self.encode(gold, classes: classes)
+  }
+
   /// The recorded class indices, predicted and gold; nil for a regression record or a malformed one.
   public var classes: (predicted: [Int], gold: [Int])? {
     guard let p = predicted, let g = gold else { return nil }

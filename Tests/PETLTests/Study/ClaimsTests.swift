@@ -61,6 +61,38 @@ final class ClaimsTests: XCTestCase {
     return rec
   }
 
+  /// A head that collapsed in every run is never scored: claims 1 and 2 compare against the dev set's
+  /// majority class instead (here 50.0 on balanced labels), with its interval over dev examples, and
+  /// name the substitution; its one deterministic score does not count as a seed.
+  func testCollapsedHeadLeavesTheMajorityClassAsTheFloor() throws {
+    var records: [JournalRecord] = []
+    let gold = (0..<400).map { $0 % 2 }
+    for seed in UInt64(1)...3 {
+      records.append(Self.seeded(["full"], .all, seed: seed, accuracy: 0.85, trainable: 1000))
+      records.append(Self.seeded(["layernorm"], .all, seed: seed, accuracy: 0.84, trainable: 26))
+      records.append(Self.seeded(["layernorm"], .indices([0]), seed: seed, accuracy: 0.80, trainable: 18))
+      records.append(Self.seeded(["layernorm"], .indices([1]), seed: seed, accuracy: 0.52, trainable: 18))
+      var head = Self.seeded(["classifier"], .all, seed: seed, accuracy: 0.5, trainable: 10)
+      head.result.devPredictions = DevPredictions(predicted: [Int](repeating: 1, count: 400), gold: gold, classes: 2)
+      head.result.collapse = Collapse(predictedShare: 1, goldShare: 0.5, reason: "100.0% of dev predictions in one class")
+      records.append(head)
+    }
+    let results = try StudyResults(records: records)
+    XCTAssertNil(results.best(CellGroup(task: "rt-vader", set: "classifier", layers: .all)), "a collapsed head is not scored")
+    let floor = try XCTUnwrap(results.floor("rt-vader"))
+    XCTAssertEqual(floor.mean, 50.0, accuracy: 1e-9)
+    let i = try XCTUnwrap(floor.interval)
+    XCTAssertEqual(i[1] - i[0], 2 * 1.96 * 100 * (0.25 / 400).squareRoot(), accuracy: 2.5, "binomial width over 400 examples")
+    let claims = ReportClaims.claims(results)
+    let c1 = try XCTUnwrap(claims.first { $0.contains("claim 1") }), c2 = try XCTUnwrap(claims.first { $0.contains("claim 2") })
+    XCTAssertTrue(c1.contains("head only collapsed in every run, so the floor is the dev majority class 50.0"), c1)
+    XCTAssertTrue(c1.contains("layernorm 84.0") && c1.contains("ticket"), c1)
+    XCTAssertTrue(c1.contains("3 seeds per cell"), c1)
+    XCTAssertTrue(c2.contains("floor is the dev majority class"), c2)
+    // Layer 0 (80) is far above 50: acceptable; layer 1 (52) is within the interval: undecided.
+    XCTAssertTrue(c2.contains("**undecided (partly supported to supported)**, 1 of 2 layers, 1 undecided (3 seeds per cell)"), c2)
+  }
+
   func testClaimsHaveVerdictsSeedsAndControlsBesideTheirCells() throws {
     var records: [JournalRecord] = []
     func add(_ m: [TrainableModule], _ l: LayerSelection, _ scores: [Double], trainable: Int, meanAbs: Double? = nil, k: Int? = nil) {
