@@ -34,17 +34,8 @@ import XCTest
 ///   autocast's own plus 1e-3 (worst seen 2.5x: RoBERTa's value A in layer 0), and where autocast's
 ///   own A/B cosine to fp32 is below 0.999 (the last-layer FFN adapters: 0.63-0.998) a cosine defect
 ///   1 − cos at most 9x autocast's plus 1e-4 (worst seen 5.5x); elsewhere cosine >= 0.999.
-final class LoRABF16Tests: XCTestCase {
+final class LoRABF16ReferenceTests: XCTestCase {
   static let dir = TestSupport.fixtures.appendingPathComponent("lora_bf16")
-
-  /// A tiny model of `family` with adapters on `kinds` in `layers`, B nonzero (as LoRATests builds it).
-  static func loraModel(_ family: EncoderFamily, kinds: [ModuleKind], layers: [Int], dropout: Double = 0) -> EncoderModel {
-    let base = TestSupport.tinyModel(dims: TestSupport.tinyDims(family))
-    let m = base.withLoRA(LoRASpec(rank: 3, alpha: 6, dropout: dropout, kinds: kinds, layers: layers), seed: 3)
-    var rng = SeededGenerator(seed: 17)
-    for s in m.layout.slots where s.role == .loraB { for i in 0..<s.count { m.pointer(s)[i] = 0.3 * rng.normal() } }
-    return m
-  }
 
   struct Result { let logits: [[Float]]; let loss: Double; let grads: [Float] }
 
@@ -136,9 +127,22 @@ final class LoRABF16Tests: XCTestCase {
         XCTAssertEqual(checked, (ci["trainable"] as! [String]).count, c.name)
       }
     }
-    print("LoRABF16Tests: lowest A/B gradient cosine bf16-fp32 \(String(format: "%.6f", lowestMiniLM)) on MiniLM, "
+    print("LoRABF16ReferenceTests: lowest A/B gradient cosine bf16-fp32 \(String(format: "%.6f", lowestMiniLM)) on MiniLM, "
           + "\(String(format: "%.6f", lowest.0)) overall (\(lowest.1)); "
           + "largest distance / autocast's \(String(format: "%.2f", worstRatio))")
+  }
+}
+
+/// The bf16 LoRA engine against itself and its fp32 path on tiny random models (debug-fast): fresh
+/// adapters, adapter dropout, the re-rounding after an update, the frozen-prefix cache.
+final class LoRABF16Tests: XCTestCase {
+  /// A tiny model of `family` with adapters on `kinds` in `layers`, B nonzero (as LoRATests builds it).
+  static func loraModel(_ family: EncoderFamily, kinds: [ModuleKind], layers: [Int], dropout: Double = 0) -> EncoderModel {
+    let base = TestSupport.tinyModel(dims: TestSupport.tinyDims(family))
+    let m = base.withLoRA(LoRASpec(rank: 3, alpha: 6, dropout: dropout, kinds: kinds, layers: layers), seed: 3)
+    var rng = SeededGenerator(seed: 17)
+    for s in m.layout.slots where s.role == .loraB { for i in 0..<s.count { m.pointer(s)[i] = 0.3 * rng.normal() } }
+    return m
   }
 
   /// Fresh adapters (B zero, PEFT's start) leave the bf16 model exactly as it was: the q, k and v
