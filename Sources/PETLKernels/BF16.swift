@@ -54,4 +54,11 @@ public enum BFloat16 {
   public static func convertParallel(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<BF16>, count: Int) {
     Parallel.forFloats(count, minChunk: 1 << 15) { lo, hi in convert(src + lo, dst + lo, count: hi - lo) }
   }
+
+  /// dst[i] = src[i] widened to Float (exact), split across the workers.
+  public static func widenParallel(_ src: UnsafePointer<BF16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+    Parallel.forFloats(count, minChunk: 1 << 15) { lo, hi in
+      forEachBlock(hi - lo) { i, l in PETLKernels.store16(load16(src + lo, i, l), dst + lo, i, l) }
+    }
+  }
 }

@@ -124,15 +124,21 @@ extension EncoderModel {
     func linear(_ t: TensorPair, dout: UnsafeMutablePointer<Float>, inp: UnsafeMutablePointer<Float>,
                 into dinp: UnsafeMutablePointer<Float>?, accumulate: Bool = false, n: Int, i: Int, o: Int,
                 rounded: UnsafePointer<BF16>? = nil, offsets: [Int]? = nil) {
+      var doutRounded = false  // bf16: the frozen layer's backward left dout rounded in ws.bfOut
       grad.linear(t) { dw, db in
+        doutRounded = dinp != nil || dw != nil
         linearBackward(dinp: dinp, accumulateInput: accumulate, dw: dw, db: db, dout: dout, inp: inp, t,
                        n: n, i: i, o: o, ws: ws, rounded: rounded)
       }
       guard let pair = layout.loraPair(t) else { return }
       let drop = RowDropout(offsets: offsets ?? rowOffsets, exampleIds: batch.exampleIds, p: pl,
                             base: loraKey(key(.lora, l), pair))
-      loraBackward(pair, dout: dout, inp: inp, dinp: dinp, dA: grad.whole(pair.aSlot), dB: grad.whole(pair.bSlot),
-                   n: n, i: i, o: o, ws: ws, dropout: drop)
+      let (dA, dB) = (grad.whole(pair.aSlot), grad.whole(pair.bSlot))
+      guard precision == .bf16 else {
+        return loraBackward(pair, dout: dout, inp: inp, dinp: dinp, dA: dA, dB: dB, n: n, i: i, o: o, ws: ws, dropout: drop)
+      }
+      loraBackwardBF16(pair, dout: dout, doutRounded: doutRounded, inp: inp, rounded: rounded, dinp: dinp, dA: dA, dB: dB,
+                       n: n, i: i, o: o, ws: ws, dropout: drop)
     }
     // LN2: dr2 [R,H] is the residual branch's gradient (straight into dy1) and, through the
     // dropout, the output dense's (dtmp), both from one pass
@@ -176,11 +182,14 @@ extension EncoderModel {
       Attention.backwardCLSBF16(dq: ws.dq.p, dk: ws.dk.p, dv: ws.dv.p, dctx: ws.dctx.p, probs: ws.probs[l].p,
                                 q: ws.qb[l].p, k: ws.kb[l].p, v: ws.vb[l].p, packing)
     }
-    // q, k, v dense; dW += dᵀ · input (bf16: the layer input rounded once for the three)
+    // q, k, v dense; dW += dᵀ · input (bf16: the layer input rounded once for the three, and for
+    // their LoRA adapters' dA, dB)
     let dxIn = below ? ws.dxIn.p : nil
     let x = ws.x[l].p
-    let xb = precision == .bf16 && [p.key, p.value, p.query].contains(where: { grad.plan.trains($0.slot) })
-      ? roundedInput(x, count: N * H, ws: ws) : nil
+    func reads(_ t: TensorPair) -> Bool {
+      grad.plan.trains(t.slot) || layout.loraPair(t).map { grad.plan.trains($0.aSlot) || grad.plan.trains($0.bSlot) } ?? false
+    }
+    let xb = precision == .bf16 && [p.key, p.value, p.query].contains(where: reads) ? roundedInput(x, count: N * H, ws: ws) : nil
     switch rows {
     case .all:
       // dx_in [N,H] = dr1 (residual, already there) + dq·Wq + dk·Wk + dv·Wv

@@ -60,7 +60,7 @@ extension EncoderModel {
     for l in startLayer..<end {
       let rows: QueryRows = l == dims.layers - 1 ? lastRows : .all
       if precision == .bf16 {
-        layerForwardBF16(l, batch, ws: ws, rows: rows, ph: ph, pa: pa, storeSlope: forBackward, key: { key($0, $1) })
+        layerForwardBF16(l, batch, ws: ws, rows: rows, ph: ph, pa: pa, pl: pl, storeSlope: forBackward, key: { key($0, $1) })
       } else {
         layerForward(l, batch, ws: ws, rows: rows, ph: ph, pa: pa, pl: pl, storeSlope: forBackward, key: { key($0, $1) })
       }

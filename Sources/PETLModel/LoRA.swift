@@ -66,7 +66,8 @@ extension ModuleKind {
 extension EncoderModel {
   /// This model's weights in a model whose layout also holds `lora`'s adapters: the slab is this
   /// one's followed by the adapters', A drawn as PEFT draws it (`kaiming_uniform_(a=√5)` on [R, in],
-  /// i.e. U(-1/√in, 1/√in)) from `seed`, B zero, so the new model computes what this one does.
+  /// i.e. U(-1/√in, 1/√in)) from `seed`, B zero, so the new model computes what this one does. The new
+  /// model computes in fp32 until its own `setPrecision` (which rounds A and B with the weights).
   public func withLoRA(_ lora: LoRASpec, seed: UInt64) -> EncoderModel {
     precondition(layout.lora == nil, "withLoRA: the model has adapters already")
     let m = EncoderModel(layout: ParameterLayout(dims: dims, lora: lora), hiddenDropout: hiddenDropout,

@@ -92,6 +92,8 @@ public final class Workspace {
   // LoRA (`LoRAPass`): t = dropout(x) · Aᵀ and its gradient [N,R], the dropped input [N, max(H,I)]
   // (dropout on only); one set, reused by every adapter in turn.
   var loraT = FloatBuffer(0), loraDT = FloatBuffer(0), loraIn = FloatBuffer(0)
+  // LoRA in bf16 (`LoRAPassBF16`): t and dt rounded [N,R], the dropped input rounded [N, max(H,I)].
+  var loraTb = BF16Buffer(0), loraDTb = BF16Buffer(0), loraInb = BF16Buffer(0)
   /// The adapters the buffers are sized for (`use(lora:)`).
   private var loraShape: (rank: Int, dropout: Bool) = (0, false)
   /// The precision the buffers are sized for (bf16 adds the ones above and widens attention's scratch).
@@ -223,6 +225,8 @@ public final class Workspace {
     dctxb = BF16Buffer(bf16 ? N * H : 0)
     loraT = FloatBuffer(N * loraShape.rank); loraDT = FloatBuffer(N * loraShape.rank)
     loraIn = FloatBuffer(loraShape.dropout ? N * max(H, I) : 0)
+    loraTb = BF16Buffer(bf16 ? N * loraShape.rank : 0); loraDTb = BF16Buffer(bf16 ? N * loraShape.rank : 0)
+    loraInb = BF16Buffer(bf16 && loraShape.dropout ? N * max(H, I) : 0)
     attnScratchBF16 = BF16Buffer(bf16 ? Parallel.maxWorkers * Attention.scratchPerWorkerBF16(maxLen: maxLen, heads: dims.heads).halves : 0)
   }
 

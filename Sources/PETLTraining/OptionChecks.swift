@@ -23,9 +23,6 @@ extension TrainOptions {
       guard loraRank > 0 && loraRank <= 4096 else { throw PETLError("--lora-rank \(loraRank): must be in 1...4096") }
       guard loraAlpha > 0 && loraAlpha.isFinite else { throw PETLError("--lora-alpha \(loraAlpha): must be positive") }
       guard loraDropout >= 0 && loraDropout < 1 else { throw PETLError("--lora-dropout \(loraDropout): must be in [0, 1)") }
-      guard precision == .fp32 else {
-        throw PETLError("--method lora: LoRA runs in fp32 only, not --precision \(precision.rawValue) (use --precision fp32)")
-      }
     }
     guard restarts >= 0 && restarts <= 10 else { throw PETLError("--restarts \(restarts): must be in 0...10") }
     if let rates = learningRateCandidates {

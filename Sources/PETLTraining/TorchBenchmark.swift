@@ -1,11 +1,12 @@
 import Foundation
+import PETLKernels
 import PETLSupport
 
 extension Benchmark {
   /// Runs the PyTorch benchmark script (one JSON line per row: `{"row": ..., "ms": ...}`) with the
-  /// same model, batch, steps, threads and precision (bf16: autocast), offline; the median ms per row it reports. (The CLI checks
+  /// same model, batch, steps, threads and `precision` (bf16: autocast), offline; the median ms per row it reports. (The CLI checks
   /// that the script exists before any row runs.)
-  func runTorch(python: String, threads: Int, rows: [String]) throws -> [String: Double] {
+  func runTorch(python: String, threads: Int, rows: [String], precision: Precision) throws -> [String: Double] {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: python)
     p.arguments = [torchScript, "--model", model, "--steps", "\(steps)", "--threads", "\(threads)",

@@ -25,7 +25,7 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "With --tokenizers: a RoBERTa tokenizer folder (vocab.json, merges.txt).") var bpe: String = "Tests/Fixtures/bpe"
   @Option(help: "With --tokenizers: the line's size in MB.") var lineMb: Double = 10
   @OptionGroup var precisionFlag: PrecisionFlag
-  @Flag(inversion: .prefixedNo, help: "With --precision bf16, also time every row in fp32 (the speed-up and both memories).") var fp32Baseline = true
+  @Flag(inversion: .prefixedNo, help: "With --precision bf16, also time every row in fp32 (the speed-up and both memories; with --torch, PyTorch fp32 too).") var fp32Baseline = true
 
   func validate() throws {
     if torch != nil, !FileManager.default.fileExists(atPath: torchScript) {

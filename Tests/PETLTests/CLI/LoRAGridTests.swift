@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
+@testable import PETLKernels
 @testable import PETLModel
+@testable import PETLTraining
 
 /// LoRA cells through the binary under a real `mpirun`: a `--dp 2` grid trains A and B (and the head)
 /// to what one rank trains, the all-reduce carries exactly their 4 bytes per scalar, the adapters
@@ -97,13 +99,54 @@ final class LoRAGridTests: XCTestCase {
     }
   }
 
-  /// `--method lora` on a set that is not a weight matrix, or in bf16: one error line naming it, before
-  /// any training (bf16: LoRA's refusal, or on a CPU without bf16 the precision's own).
+  /// LoRA cells in bf16 under `mpirun` with `--dp 2`: the journal names the precision (part of the
+  /// cell's identity: the spec hash differs from the fp32 cell's), the all-reduce carries A, B and the
+  /// head only, every B moved; `predict --precision bf16` reads the adapter back.
+  func testBF16LoRAGridUnderDataParallel() throws {
+    try BF16KernelTests.requireBF16()
+    guard !BF16Hardware.instructions().isEmpty else {
+      throw XCTSkip("this CPU has no bf16 dot-product instructions (\(BF16Hardware.required)): --precision bf16 refuses to run")
+    }
+    try requireModelAndData()
+    var o = TrainOptions(); o.method = .lora; o.loraRank = 4
+    let fp32 = CellSpec(task: "rt-vader", modules: [.query, .value], layers: .all, model: "m", options: o)
+    o.precision = .bf16
+    let bf16 = CellSpec(task: "rt-vader", modules: [.query, .value], layers: .all, model: "m", options: o)
+    XCTAssertNotEqual(fp32.hash, bf16.hash, "a bf16 LoRA cell is not the fp32 one")
+    let data = TestSupport.root.appendingPathComponent("data")
+    let out = try temporaryFolder("petl-lora-bf16")
+    let r = try TestSupport.launch(["mpirun", "-n", "2", TestSupport.binary, "grid", "--model", TestSupport.modelDir.path,
+                                    "--data-dir", data.path, "--tasks", "rt-vader", "--results", out.path, "--method", "lora",
+                                    "--modules", "query+value,output", "--layers", "5", "--lora-rank", "4", "--dp", "2",
+                                    "--precision", "bf16", "--save-adapters", "--quiet"] + Self.tiny, extra: Self.env, timeout: 300)
+    XCTAssertEqual(r.status, 0, r.output)
+    let lines = try journal(out)
+    XCTAssertEqual(lines.count, 2, r.output)
+    for line in lines {
+      XCTAssertEqual(line["status"] as? String, "ok", "\(line)")
+      let options = (line["spec"] as! [String: Any])["options"] as! [String: Any]
+      XCTAssertEqual(options["precision"] as? String, "bf16")
+      XCTAssertEqual(line["allreduce_bytes_per_step"] as? Int, 4 * (line["trainable_parameters"] as! Int))
+      let file = out.appendingPathComponent("adapters/\(line["spec_hash"] as! String).safetensors")
+      let st = try SafeTensors.open(file)
+      XCTAssertTrue(st.names.allSatisfy { $0.contains(".lora_") || $0.hasPrefix("classifier.") }, "\(st.names)")
+      XCTAssertTrue(st.names.contains { $0.hasPrefix("encoder.layer.5.") }, "\(st.names)")
+      for name in st.names where name.contains(".lora_B.") {
+        XCTAssertTrue(try st.floats(name).contains { $0 != 0 }, "\(name) left zero")
+      }
+      let predict = try TestSupport.launch([TestSupport.binary, "predict", "--model", TestSupport.modelDir.path, "--data-dir", data.path,
+                                            "--task", "rt-vader", "--adapter", file.path, "--max-examples", "16", "--max-length", "24",
+                                            "--precision", "bf16"], extra: Self.env, timeout: 120)
+      XCTAssertEqual(predict.status, 0, predict.output)
+    }
+  }
+
+  /// `--method lora` on a set that is not a weight matrix, or with a bad option: one error line naming
+  /// it, before any training.
   func testRefusedSetsAreOneLine() throws {
     try requireModelAndData()
     let data = TestSupport.root.appendingPathComponent("data")
     for (args, needle) in [(["--modules", "layernorm"], "--method lora: 'layernorm' is not a weight-matrix module"),
-                           (["--modules", "query", "--precision", "bf16"], "bf16"),  // or: this CPU has no bf16
                            (["--modules", "query", "--lora-rank", "0"], "--lora-rank 0")] {
       let r = try TestSupport.launch([TestSupport.binary, "train", "--model", TestSupport.modelDir.path, "--data-dir", data.path,
                                       "--task", "rt-vader", "--method", "lora"] + args, extra: Self.env, timeout: 60)
@@ -111,8 +154,7 @@ final class LoRAGridTests: XCTestCase {
       XCTAssertTrue(r.output.contains(needle), r.output)
       XCTAssertFalse(r.output.contains("epoch"), r.output)
     }
-    for (args, needle) in [(["--modules", "query,ln_out"], "--method lora: 'ln_out' is not a weight-matrix module"),
-                           (["--modules", "query", "--precision", "bf16"], "bf16")] {
+    for (args, needle) in [(["--modules", "query,ln_out"], "--method lora: 'ln_out' is not a weight-matrix module")] {
       let g = try TestSupport.launch([TestSupport.binary, "grid", "--model", TestSupport.modelDir.path, "--data-dir", data.path,
                                       "--tasks", "rt-vader", "--method", "lora", "--plan-only"] + args, extra: Self.env, timeout: 60)
       XCTAssertNotEqual(g.status, 0, g.output)

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""PEFT LoRA under PyTorch CPU autocast bf16: the reference for `--method lora --precision bf16`.
+
+Usage (from the repository root):
+    HF_HUB_OFFLINE=1 /work/main/.venv-ref/bin/python reference/lora_bf16_fixtures.py --out Tests/Fixtures/lora_bf16
+
+Pinned stack: torch 2.13.0 (CPU), transformers 5.24.0, peft 0.21.2.
+
+The models, batches and LoRA configurations of reference/lora_fixtures.py (the four tiny family
+checkpoints with three configurations each, all-MiniLM-L6-v2 with two), with A as
+Tests/Fixtures/lora/<model>.safetensors holds it and B as it holds it times `B_SCALE[config]` (read
+from there, so both fixtures describe the same adapters). The scale, a power of two (exact), makes
+the adapters matter: with the fp32 fixture's B the last-layer FFN adapters of the tiny checkpoints
+(`ffn_last`, r 2) move the logits by 5e-5, below what bf16 rounding alone moves them (2-5e-4), so a
+wrong adapter there would pass unseen; x64 moves them by about 3e-3. The other configurations move
+the logits by 1e-3 to 4e-3 already and keep B (a x64 B there is as large as the weights it adapts,
+an unrealistic model that only amplifies rounding). Per configuration, eval mode, every dropout 0, one thread:
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = peft_model(**batch).logits
+        loss = F.cross_entropy(logits, labels)
+    loss.backward()          # outside autocast, as autocast is meant to be used
+
+and the same in plain fp32, for the distance bf16 itself makes. Checked here: autocast runs
+`lora_A` and `lora_B` in bf16 (their outputs are bf16: forward hooks), the logits come out bf16,
+and the trainable tensors' gradients arrive fp32.
+
+Writes <out>/<model>.safetensors: `<config>.logits` (autocast's, widened), `<config>.grad.<name>`
+(every A, B and head gradient under autocast, whole tensors; engine names as in lora_fixtures.py),
+and <out>/<model>.json: per configuration B's scale, the loss (bf16 and fp32), the logits' max |bf16 - fp32|,
+and per tensor the relative L2 distance (`bf16_vs_fp32`) and cosine (`bf16_vs_fp32_cosine`) between
+autocast's gradient and fp32's. A rerun gives the same bytes.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import peft  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from peft import LoraConfig, get_peft_model  # noqa: E402
+from safetensors import safe_open  # noqa: E402
+from safetensors.numpy import save_file  # noqa: E402
+from transformers import AutoTokenizer, BertForSequenceClassification  # noqa: E402
+
+import family_fixtures as ff  # noqa: E402
+import lora_fixtures as lf  # noqa: E402
+
+B_SCALE = {"ffn_last": 64.0}
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    den = np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / den) if den > 0 else float(np.linalg.norm(a - b))
+
+
+def cosine(a, b):
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    den = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / den) if den > 0 else 1.0
+
+
+def step(pm, enc, labels, bf16, lora_dtypes):
+    pm.zero_grad(set_to_none=True)
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
+    lora_dtypes.clear()
+    with ctx:
+        logits = pm(**enc).logits
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+    loss.backward()
+    return logits.detach(), loss.detach()
+
+
+def run(model_key, make_model, enc, labels, configs, L, lora_fixture, tensors, info):
+    for cname, (kinds, lspec, r, alpha, naming) in configs.items():
+        layers = lf.layers_of(lspec, L)
+        targets = [lf.module_path(model_key, k, l) for k in kinds for l in layers]
+        if naming == "suffix":
+            tm = [lf.PATHS[model_key][k].split(".")[-1] if model_key == "distilbert" else lf.PATHS[model_key][k] for k in kinds]
+            lt = None if lspec == "all" else layers
+        else:
+            tm, lt = targets, None
+        cfg = LoraConfig(task_type="SEQ_CLS", r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=tm,
+                         layers_to_transform=lt, modules_to_save=list(lf.HEAD[model_key]))
+        torch.manual_seed(1234)
+        pm = get_peft_model(make_model(), cfg)
+        ff.no_dropout(pm)
+        pmap = dict(pm.named_parameters())
+        trainable = [n for n, p in pm.named_parameters() if p.requires_grad]
+        names = {n: lf.engine_name(model_key, n) for n in trainable}
+        with torch.no_grad():
+            for n in trainable:
+                for part, tag, scale in ((".lora_A.", "A", 1.0), (".lora_B.", "B", B_SCALE.get(cname, 1.0))):
+                    if part in n:
+                        pmap[n].copy_(scale * torch.from_numpy(lora_fixture.get_tensor(f"{cname}.{tag}.{names[n]}")))
+        lora_dtypes = []
+        for mn, m in pm.named_modules():
+            if isinstance(m, peft.tuners.lora.Linear):
+                for sub in (m.lora_A["default"], m.lora_B["default"]):
+                    sub.register_forward_hook(lambda _m, _i, out: lora_dtypes.append(out.dtype))
+        l16, loss16 = step(pm, enc, labels, True, lora_dtypes)
+        assert lora_dtypes and all(d == torch.bfloat16 for d in lora_dtypes), lora_dtypes  # autocast runs lora_A, lora_B in bf16
+        assert l16.dtype == torch.bfloat16 and loss16.dtype == torch.float32, (l16.dtype, loss16.dtype)
+        g16 = {n: pmap[n].grad.detach().clone() for n in trainable}
+        l32, loss32 = step(pm, enc, labels, False, lora_dtypes)
+        g32 = {n: pmap[n].grad.detach().clone() for n in trainable}
+        tensors[f"{cname}.logits"] = ff.tensor_to_np(l16.float())
+        distances, cosines = {}, {}
+        for n in trainable:
+            assert g16[n].dtype == torch.float32, (n, g16[n].dtype)
+            tensors[f"{cname}.grad.{names[n]}"] = ff.tensor_to_np(g16[n])
+            distances[names[n]] = rel(g16[n].numpy(), g32[n].numpy())
+            cosines[names[n]] = cosine(g16[n].numpy(), g32[n].numpy())
+        info[cname] = {"kinds": kinds, "layers": layers, "r": r, "lora_alpha": alpha, "b_scale": B_SCALE.get(cname, 1.0),
+                       "target_modules": tm, "layers_to_transform": lt,
+                       "loss": float(loss16), "loss_fp32": float(loss32),
+                       "logits_max_abs_bf16_vs_fp32": float((l16.float() - l32).abs().max()),
+                       "trainable": [names[n] for n in trainable],
+                       "bf16_vs_fp32": distances, "bf16_vs_fp32_cosine": cosines}
+        worst = max((v, k) for k, v in distances.items())
+        print(f"[{model_key}/{cname}] loss bf16 {float(loss16):.6f} fp32 {float(loss32):.6f}; logits max |bf16-fp32| "
+              f"{info[cname]['logits_max_abs_bf16_vs_fp32']:.3e}; largest gradient distance {worst[0]:.3e} ({worst[1]})")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--glue", default="/work/shared/data/glue")
+    ap.add_argument("--minilm", default="models/all-MiniLM-L6-v2")
+    ap.add_argument("--bpe", default="Tests/Fixtures/bpe")
+    ap.add_argument("--families", default="Tests/Fixtures/families")
+    ap.add_argument("--lora", default="Tests/Fixtures/lora")
+    ap.add_argument("--out", default="Tests/Fixtures/lora_bf16")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    transformers.logging.set_verbosity_error()
+    assert torch.__version__.startswith("2.13.0") and transformers.__version__ == "5.24.0" and peft.__version__ == "0.21.2"
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.bpe, "vocab.json"), encoding="utf-8") as f:
+        bpe_size = len(json.load(f))
+    ff.FAMILIES["roberta"]["config"] = lambda: ff.RobertaConfig(
+        vocab_size=bpe_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=37, max_position_embeddings=66, type_vocab_size=1, pad_token_id=1,
+        bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5)
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
+    autocast = "torch.autocast('cpu', dtype=torch.bfloat16) around forward and loss; backward outside"
+
+    def batch_of(family_dir, tok):
+        ex = ff.rte_batch(args.glue)
+        enc = tok([e["sentence1"] for e in ex], [e["sentence2"] for e in ex], truncation=True,
+                  max_length=ff.MAX_LEN, padding="longest", return_tensors="pt")
+        enc = {k: enc[k] for k in enc.keys()}
+        with safe_open(os.path.join(args.families, family_dir, "reference.safetensors"), "np") as f:
+            assert np.array_equal(f.get_tensor("input_ids"), enc["input_ids"].numpy()), "batch differs from the family fixture"
+        return enc, torch.tensor([e["label"] for e in ex], dtype=torch.int64)
+
+    def write(key, tensors, info):
+        save_file(tensors, os.path.join(args.out, key + ".safetensors"))
+        ff.write_json(os.path.join(args.out, key + ".json"), info)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for family, fam in ff.FAMILIES.items():
+            src = args.minilm if fam["tokenizer"]["source"] == "minilm" else args.bpe
+            tok = ff.make_tokenizer(family, fam["tokenizer"], src, tmp)
+            ckpt = os.path.join(tmp, "ckpt_" + family)
+            ff.build_checkpoint(family, fam, fam["config"](), ckpt)
+            enc, labels = batch_of(family, tok)
+            tensors, info = {}, {"versions": versions, "autocast": autocast, "adapters": f"{args.lora}/{family}.safetensors",
+                                 "batch": f"Tests/Fixtures/families/{family}/reference.safetensors"}
+            with safe_open(os.path.join(args.lora, family + ".safetensors"), "np") as fixture:
+                run(family, lambda: ff.load_classifier(family, fam, ckpt)[0], enc, labels, lf.CONFIGS, 2, fixture, tensors, info)
+            write(family, tensors, info)
+
+        tok = AutoTokenizer.from_pretrained(args.minilm, local_files_only=True)
+        enc, labels = batch_of("bert", tok)
+
+        def minilm():
+            m, li = BertForSequenceClassification.from_pretrained(
+                args.minilm, num_labels=2, attn_implementation="eager", local_files_only=True, output_loading_info=True)
+            with torch.no_grad():
+                for n, p in m.named_parameters():
+                    if n in li["missing_keys"]:
+                        p.copy_(torch.from_numpy(ff.recipe(n, list(p.shape))))
+            assert sorted(li["missing_keys"]) == ["classifier.bias", "classifier.weight"], li["missing_keys"]
+            return ff.no_dropout(m)
+
+        tensors, info = {}, {"versions": versions, "autocast": autocast, "adapters": f"{args.lora}/minilm.safetensors",
+                             "batch": "Tests/Fixtures/families/bert/reference.safetensors",
+                             "model": "models/all-MiniLM-L6-v2, head from the recipe"}
+        with safe_open(os.path.join(args.lora, "minilm.safetensors"), "np") as fixture:
+            run("minilm", minilm, enc, labels, lf.MINILM_CONFIGS, 6, fixture, tensors, info)
+        write("minilm", tensors, info)
+    size = sum(os.path.getsize(os.path.join(args.out, f)) for f in os.listdir(args.out))
+    print(f"wrote {sorted(os.listdir(args.out))}, {size} bytes")
+
+
+if __name__ == "__main__":
+    main()
