@@ -33,7 +33,6 @@ autocast's gradient and fp32's. A rerun gives the same bytes.
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -48,7 +47,7 @@ import transformers  # noqa: E402
 from peft import LoraConfig, get_peft_model  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 from safetensors.numpy import save_file  # noqa: E402
-from transformers import AutoTokenizer, BertForSequenceClassification  # noqa: E402
+from transformers import AutoTokenizer  # noqa: E402
 
 import family_fixtures as ff  # noqa: E402
 import lora_fixtures as lf  # noqa: E402
@@ -139,28 +138,8 @@ def main():
     ap.add_argument("--lora", default="Tests/Fixtures/lora")
     ap.add_argument("--out", default="Tests/Fixtures/lora_bf16")
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    transformers.logging.set_verbosity_error()
-    assert torch.__version__.startswith("2.13.0") and transformers.__version__ == "5.24.0" and peft.__version__ == "0.21.2"
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.bpe, "vocab.json"), encoding="utf-8") as f:
-        bpe_size = len(json.load(f))
-    ff.FAMILIES["roberta"]["config"] = lambda: ff.RobertaConfig(
-        vocab_size=bpe_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=37, max_position_embeddings=66, type_vocab_size=1, pad_token_id=1,
-        bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5)
-    versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
+    versions = lf.prepare(args)
     autocast = "torch.autocast('cpu', dtype=torch.bfloat16) around forward and loss; backward outside"
-
-    def batch_of(family_dir, tok):
-        ex = ff.rte_batch(args.glue)
-        enc = tok([e["sentence1"] for e in ex], [e["sentence2"] for e in ex], truncation=True,
-                  max_length=ff.MAX_LEN, padding="longest", return_tensors="pt")
-        enc = {k: enc[k] for k in enc.keys()}
-        with safe_open(os.path.join(args.families, family_dir, "reference.safetensors"), "np") as f:
-            assert np.array_equal(f.get_tensor("input_ids"), enc["input_ids"].numpy()), "batch differs from the family fixture"
-        return enc, torch.tensor([e["label"] for e in ex], dtype=torch.int64)
 
     def write(key, tensors, info):
         save_file(tensors, os.path.join(args.out, key + ".safetensors"))
@@ -172,7 +151,7 @@ def main():
             tok = ff.make_tokenizer(family, fam["tokenizer"], src, tmp)
             ckpt = os.path.join(tmp, "ckpt_" + family)
             ff.build_checkpoint(family, fam, fam["config"](), ckpt)
-            enc, labels = batch_of(family, tok)
+            enc, labels = lf.batch_of(args, family, tok)
             tensors, info = {}, {"versions": versions, "autocast": autocast, "adapters": f"{args.lora}/{family}.safetensors",
                                  "batch": f"Tests/Fixtures/families/{family}/reference.safetensors"}
             with safe_open(os.path.join(args.lora, family + ".safetensors"), "np") as fixture:
@@ -180,23 +159,13 @@ def main():
             write(family, tensors, info)
 
         tok = AutoTokenizer.from_pretrained(args.minilm, local_files_only=True)
-        enc, labels = batch_of("bert", tok)
-
-        def minilm():
-            m, li = BertForSequenceClassification.from_pretrained(
-                args.minilm, num_labels=2, attn_implementation="eager", local_files_only=True, output_loading_info=True)
-            with torch.no_grad():
-                for n, p in m.named_parameters():
-                    if n in li["missing_keys"]:
-                        p.copy_(torch.from_numpy(ff.recipe(n, list(p.shape))))
-            assert sorted(li["missing_keys"]) == ["classifier.bias", "classifier.weight"], li["missing_keys"]
-            return ff.no_dropout(m)
+        enc, labels = lf.batch_of(args, "bert", tok)
 
         tensors, info = {}, {"versions": versions, "autocast": autocast, "adapters": f"{args.lora}/minilm.safetensors",
                              "batch": "Tests/Fixtures/families/bert/reference.safetensors",
                              "model": "models/all-MiniLM-L6-v2, head from the recipe"}
         with safe_open(os.path.join(args.lora, "minilm.safetensors"), "np") as fixture:
-            run("minilm", minilm, enc, labels, lf.MINILM_CONFIGS, 6, fixture, tensors, info)
+            run("minilm", lambda: lf.minilm_model(args), enc, labels, lf.MINILM_CONFIGS, 6, fixture, tensors, info)
         write("minilm", tensors, info)
     size = sum(os.path.getsize(os.path.join(args.out, f)) for f in os.listdir(args.out))
     print(f"wrote {sorted(os.listdir(args.out))}, {size} bytes")

@@ -164,14 +164,9 @@ def run(model_key, make_model, enc, labels, configs, L, tensors, info):
               f"loss {loss.item():.6f}, pre-clip norm {pre:.6f}")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--glue", default="/work/shared/data/glue")
-    ap.add_argument("--minilm", default="models/all-MiniLM-L6-v2")
-    ap.add_argument("--bpe", default="Tests/Fixtures/bpe")
-    ap.add_argument("--families", default="Tests/Fixtures/families")
-    ap.add_argument("--out", default="Tests/Fixtures/lora")
-    args = ap.parse_args()
+def prepare(args):
+    """What both LoRA fixture scripts set up alike: one thread, deterministic kernels, the pinned
+    stack, and the tiny RoBERTa sized to the committed BPE vocabulary."""
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     transformers.logging.set_verbosity_error()
@@ -183,16 +178,41 @@ def main():
         vocab_size=bpe_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
         intermediate_size=37, max_position_embeddings=66, type_vocab_size=1, pad_token_id=1,
         bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5)
-    versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
 
-    def batch_of(family_dir, tok):
-        ex = ff.rte_batch(args.glue)
-        enc = tok([e["sentence1"] for e in ex], [e["sentence2"] for e in ex], truncation=True,
-                  max_length=ff.MAX_LEN, padding="longest", return_tensors="pt")
-        enc = {k: enc[k] for k in enc.keys()}
-        with safe_open(os.path.join(args.families, family_dir, "reference.safetensors"), "np") as f:
-            assert np.array_equal(f.get_tensor("input_ids"), enc["input_ids"].numpy()), "batch differs from the family fixture"
-        return enc, torch.tensor([e["label"] for e in ex], dtype=torch.int64)
+
+def batch_of(args, family_dir, tok):
+    """The RTE batch of the family fixtures, tokenized by `tok` (checked against that fixture's ids)."""
+    ex = ff.rte_batch(args.glue)
+    enc = tok([e["sentence1"] for e in ex], [e["sentence2"] for e in ex], truncation=True,
+              max_length=ff.MAX_LEN, padding="longest", return_tensors="pt")
+    enc = {k: enc[k] for k in enc.keys()}
+    with safe_open(os.path.join(args.families, family_dir, "reference.safetensors"), "np") as f:
+        assert np.array_equal(f.get_tensor("input_ids"), enc["input_ids"].numpy()), "batch differs from the family fixture"
+    return enc, torch.tensor([e["label"] for e in ex], dtype=torch.int64)
+
+
+def minilm_model(args):
+    """MiniLM with the recipe's head, without dropout."""
+    m, li = BertForSequenceClassification.from_pretrained(
+        args.minilm, num_labels=2, attn_implementation="eager", local_files_only=True, output_loading_info=True)
+    with torch.no_grad():
+        for n, p in m.named_parameters():
+            if n in li["missing_keys"]:
+                p.copy_(torch.from_numpy(ff.recipe(n, list(p.shape))))
+    assert sorted(li["missing_keys"]) == ["classifier.bias", "classifier.weight"], li["missing_keys"]
+    return ff.no_dropout(m)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--glue", default="/work/shared/data/glue")
+    ap.add_argument("--minilm", default="models/all-MiniLM-L6-v2")
+    ap.add_argument("--bpe", default="Tests/Fixtures/bpe")
+    ap.add_argument("--families", default="Tests/Fixtures/families")
+    ap.add_argument("--out", default="Tests/Fixtures/lora")
+    args = ap.parse_args()
+    versions = prepare(args)
 
     total = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -202,7 +222,7 @@ def main():
             ckpt = os.path.join(tmp, "ckpt_" + family)
             config = fam["config"]()
             ff.build_checkpoint(family, fam, config, ckpt)
-            enc, labels = batch_of(family, tok)
+            enc, labels = batch_of(args, family, tok)
             tensors, info = {}, {"versions": versions, "batch": f"Tests/Fixtures/families/{family}/reference.safetensors"}
             run(family, lambda: ff.load_classifier(family, fam, ckpt)[0], enc, labels, CONFIGS, 2, tensors, info)
             path = os.path.join(args.out, family + ".safetensors")
@@ -211,21 +231,11 @@ def main():
             total += os.path.getsize(path)
 
         tok = AutoTokenizer.from_pretrained(args.minilm, local_files_only=True)
-        enc, labels = batch_of("bert", tok)
-
-        def minilm():
-            m, li = BertForSequenceClassification.from_pretrained(
-                args.minilm, num_labels=2, attn_implementation="eager", local_files_only=True, output_loading_info=True)
-            with torch.no_grad():
-                for n, p in m.named_parameters():
-                    if n in li["missing_keys"]:
-                        p.copy_(torch.from_numpy(ff.recipe(n, list(p.shape))))
-            assert sorted(li["missing_keys"]) == ["classifier.bias", "classifier.weight"], li["missing_keys"]
-            return ff.no_dropout(m)
+        enc, labels = batch_of(args, "bert", tok)
 
         tensors, info = {}, {"versions": versions, "batch": "Tests/Fixtures/families/bert/reference.safetensors",
                              "model": "models/all-MiniLM-L6-v2, head from the recipe"}
-        run("minilm", minilm, enc, labels, MINILM_CONFIGS, 6, tensors, info)
+        run("minilm", lambda: minilm_model(args), enc, labels, MINILM_CONFIGS, 6, tensors, info)
         path = os.path.join(args.out, "minilm.safetensors")
         save_file(tensors, path)
         ff.write_json(os.path.join(args.out, "minilm.json"), info)
