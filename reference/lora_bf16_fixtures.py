@@ -51,20 +51,9 @@ from transformers import AutoTokenizer  # noqa: E402
 
 import family_fixtures as ff  # noqa: E402
 import lora_fixtures as lf  # noqa: E402
+from bf16_fixtures import cosine, rel  # noqa: E402
 
 B_SCALE = {"ffn_last": 64.0}
-
-
-def rel(a, b):
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    den = np.linalg.norm(b)
-    return float(np.linalg.norm(a - b) / den) if den > 0 else float(np.linalg.norm(a - b))
-
-
-def cosine(a, b):
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    den = np.linalg.norm(a) * np.linalg.norm(b)
-    return float(a @ b / den) if den > 0 else 1.0
 
 
 def step(pm, enc, labels, bf16, lora_dtypes):
