@@ -15,18 +15,19 @@ public struct PETLError: Error, CustomStringConvertible, Equatable {
 /// `DecodingError` as what went wrong and where, anything else its description without line breaks.
 public func oneLine(_ error: Error) -> String {
   func at(_ path: [CodingKey]) -> String {
-    path.isEmpty ? "" : " at '" + path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") + "'"
+    path.isEmpty ? "" : " at '" + path.map { $0.intValue.map(String.init) ?? shown($0.stringValue) }.joined(separator: ".") + "'"
   }
   let text: String
   switch error {
   case let e as PETLError: text = e.message
-  case DecodingError.keyNotFound(let key, let ctx): text = "missing '\(key.stringValue)'\(at(ctx.codingPath))"
+  case DecodingError.keyNotFound(let key, let ctx): text = "missing '\(shown(key.stringValue))'\(at(ctx.codingPath))"
   case DecodingError.typeMismatch(let type, let ctx): text = "expected \(jsonKind(type))\(at(ctx.codingPath))"
   case DecodingError.valueNotFound(let type, let ctx): text = "expected \(jsonKind(type)), found null\(at(ctx.codingPath))"
   case DecodingError.dataCorrupted(let ctx):
     let underlying = ctx.underlyingError.map { " (\($0))" } ?? ""
-    text = ctx.debugDescription + underlying + at(ctx.codingPath)
-  default: text = String(describing: error)
+    // Foundation's description quotes the offending value whole: a hostile file's 10 MB string.
+    text = shown(ctx.debugDescription + underlying, limit: 100) + at(ctx.codingPath)
+  default: text = shown(String(describing: error), limit: 100)
   }
   return text.replacingOccurrences(of: "\n", with: " ")
 }

@@ -133,6 +133,26 @@ final class JournalTests: XCTestCase {
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), ["j.jsonl"])
   }
 
+  /// A hostile value in a record (here a 10,000-character status) is named, not quoted whole: the
+  /// report's error stays one short line naming the file and line (found by launch/test's fuzz).
+  func testAHostileValueGivesAShortErrorLine() throws {
+    let url = folder.appendingPathComponent("j.jsonl")
+    do {
+      let j = try Journal(url: url)
+      try j.append(JournalRecord(spec: Self.spec(1), result: Self.okResult(0.6), worker: 0))
+    }
+    let text = try String(contentsOf: url, encoding: .utf8)
+    let hostile = text.replacingOccurrences(of: "\"status\":\"ok\"", with: "\"status\":\"" + String(repeating: "x", count: 10_000) + "\"")
+    XCTAssertNotEqual(hostile, text, "the record has a status to replace")
+    try Data((text + hostile).utf8).write(to: url)
+    XCTAssertThrowsError(try StudyJournal.load([url])) { error in
+      let line = "\(error)"
+      XCTAssertTrue(line.contains("j.jsonl:2: not a journal record"), line)
+      XCTAssertLessThan(line.count, 300, line)
+      XCTAssertFalse(line.contains("\n"))
+    }
+  }
+
   func testFailedFsyncMeansTheCellIsNotDone() throws {
     let j = try Journal(url: folder.appendingPathComponent("j.jsonl"), sync: { _ in errno = EIO; return -1 })
     XCTAssertThrowsError(try j.append(JournalRecord(spec: Self.spec(1), result: Self.okResult(0.6), worker: 0))) {
