@@ -32,7 +32,6 @@ and per tensor the relative L2 distance (`bf16_vs_fp32`) and cosine (`bf16_vs_fp
 autocast's gradient and fp32's. A rerun gives the same bytes.
 """
 
-import argparse
 import os
 import sys
 import tempfile
@@ -42,11 +41,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import peft  # noqa: E402
 import torch  # noqa: E402
-import transformers  # noqa: E402
 from peft import LoraConfig, get_peft_model  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 from safetensors.numpy import save_file  # noqa: E402
-from transformers import AutoTokenizer  # noqa: E402
 
 import family_fixtures as ff  # noqa: E402
 import lora_fixtures as lf  # noqa: E402
@@ -118,43 +115,19 @@ def run(model_key, make_model, enc, labels, configs, L, lora_fixture, tensors, i
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--glue", default="/work/shared/data/glue")
-    ap.add_argument("--minilm", default="models/all-MiniLM-L6-v2")
-    ap.add_argument("--bpe", default="Tests/Fixtures/bpe")
-    ap.add_argument("--families", default="Tests/Fixtures/families")
+    ap = lf.parser("Tests/Fixtures/lora_bf16")
     ap.add_argument("--lora", default="Tests/Fixtures/lora")
-    ap.add_argument("--out", default="Tests/Fixtures/lora_bf16")
     args = ap.parse_args()
     versions = lf.prepare(args)
     autocast = "torch.autocast('cpu', dtype=torch.bfloat16) around forward and loss; backward outside"
-
-    def write(key, tensors, info):
-        save_file(tensors, os.path.join(args.out, key + ".safetensors"))
-        ff.write_json(os.path.join(args.out, key + ".json"), info)
-
     with tempfile.TemporaryDirectory() as tmp:
-        for family, fam in ff.FAMILIES.items():
-            src = args.minilm if fam["tokenizer"]["source"] == "minilm" else args.bpe
-            tok = ff.make_tokenizer(family, fam["tokenizer"], src, tmp)
-            ckpt = os.path.join(tmp, "ckpt_" + family)
-            ff.build_checkpoint(family, fam, fam["config"](), ckpt)
-            enc, labels = lf.batch_of(args, family, tok)
-            tensors, info = {}, {"versions": versions, "autocast": autocast, "adapters": f"{args.lora}/{family}.safetensors",
-                                 "batch": f"Tests/Fixtures/families/{family}/reference.safetensors"}
-            with safe_open(os.path.join(args.lora, family + ".safetensors"), "np") as fixture:
-                run(family, lambda: ff.load_classifier(family, fam, ckpt)[0], enc, labels, lf.CONFIGS, 2, fixture, tensors, info)
-            write(family, tensors, info)
-
-        tok = AutoTokenizer.from_pretrained(args.minilm, local_files_only=True)
-        enc, labels = lf.batch_of(args, "bert", tok)
-
-        tensors, info = {}, {"versions": versions, "autocast": autocast, "adapters": f"{args.lora}/minilm.safetensors",
-                             "batch": "Tests/Fixtures/families/bert/reference.safetensors",
-                             "model": "models/all-MiniLM-L6-v2, head from the recipe"}
-        with safe_open(os.path.join(args.lora, "minilm.safetensors"), "np") as fixture:
-            run("minilm", lambda: lf.minilm_model(args), enc, labels, lf.MINILM_CONFIGS, 6, fixture, tensors, info)
-        write("minilm", tensors, info)
+        for key, make_model, enc, labels, configs, layers, batch, extra in lf.cases(args, tmp):
+            tensors, info = {}, {"versions": versions, "autocast": autocast, "adapters": f"{args.lora}/{key}.safetensors",
+                                 "batch": batch, **extra}
+            with safe_open(os.path.join(args.lora, key + ".safetensors"), "np") as fixture:
+                run(key, make_model, enc, labels, configs, layers, fixture, tensors, info)
+            save_file(tensors, os.path.join(args.out, key + ".safetensors"))
+            ff.write_json(os.path.join(args.out, key + ".json"), info)
     size = sum(os.path.getsize(os.path.join(args.out, f)) for f in os.listdir(args.out))
     print(f"wrote {sorted(os.listdir(args.out))}, {size} bytes")
 

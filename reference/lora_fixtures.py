@@ -204,42 +204,47 @@ def minilm_model(args):
     return ff.no_dropout(m)
 
 
-def main():
+def parser(out):
+    """The arguments of both LoRA fixture scripts (`out`: where each writes by default)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--glue", default="/work/shared/data/glue")
     ap.add_argument("--minilm", default="models/all-MiniLM-L6-v2")
     ap.add_argument("--bpe", default="Tests/Fixtures/bpe")
     ap.add_argument("--families", default="Tests/Fixtures/families")
-    ap.add_argument("--out", default="Tests/Fixtures/lora")
-    args = ap.parse_args()
-    versions = prepare(args)
+    ap.add_argument("--out", default=out)
+    return ap
 
+
+def cases(args, tmp):
+    """The fixture models in turn, each as (key, make_model, enc, labels, configs, layers, batch, extra):
+    the tiny checkpoint of every family (built in `tmp`), then MiniLM; `batch` names the family fixture
+    whose ids the batch equals, `extra` is what the case adds to its JSON."""
+    for family, fam in ff.FAMILIES.items():
+        src = args.minilm if fam["tokenizer"]["source"] == "minilm" else args.bpe
+        tok = ff.make_tokenizer(family, fam["tokenizer"], src, tmp)
+        ckpt = os.path.join(tmp, "ckpt_" + family)
+        ff.build_checkpoint(family, fam, fam["config"](), ckpt)
+        enc, labels = batch_of(args, family, tok)
+        yield (family, lambda: ff.load_classifier(family, fam, ckpt)[0], enc, labels, CONFIGS, 2,
+               f"Tests/Fixtures/families/{family}/reference.safetensors", {})
+    tok = AutoTokenizer.from_pretrained(args.minilm, local_files_only=True)
+    enc, labels = batch_of(args, "bert", tok)
+    yield ("minilm", lambda: minilm_model(args), enc, labels, MINILM_CONFIGS, 6,
+           "Tests/Fixtures/families/bert/reference.safetensors", {"model": "models/all-MiniLM-L6-v2, head from the recipe"})
+
+
+def main():
+    args = parser("Tests/Fixtures/lora").parse_args()
+    versions = prepare(args)
     total = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for family, fam in ff.FAMILIES.items():
-            src = args.minilm if fam["tokenizer"]["source"] == "minilm" else args.bpe
-            tok = ff.make_tokenizer(family, fam["tokenizer"], src, tmp)
-            ckpt = os.path.join(tmp, "ckpt_" + family)
-            config = fam["config"]()
-            ff.build_checkpoint(family, fam, config, ckpt)
-            enc, labels = batch_of(args, family, tok)
-            tensors, info = {}, {"versions": versions, "batch": f"Tests/Fixtures/families/{family}/reference.safetensors"}
-            run(family, lambda: ff.load_classifier(family, fam, ckpt)[0], enc, labels, CONFIGS, 2, tensors, info)
-            path = os.path.join(args.out, family + ".safetensors")
+        for key, make_model, enc, labels, configs, layers, batch, extra in cases(args, tmp):
+            tensors, info = {}, {"versions": versions, "batch": batch, **extra}
+            run(key, make_model, enc, labels, configs, layers, tensors, info)
+            path = os.path.join(args.out, key + ".safetensors")
             save_file(tensors, path)
-            ff.write_json(os.path.join(args.out, family + ".json"), info)
+            ff.write_json(os.path.join(args.out, key + ".json"), info)
             total += os.path.getsize(path)
-
-        tok = AutoTokenizer.from_pretrained(args.minilm, local_files_only=True)
-        enc, labels = batch_of(args, "bert", tok)
-
-        tensors, info = {}, {"versions": versions, "batch": "Tests/Fixtures/families/bert/reference.safetensors",
-                             "model": "models/all-MiniLM-L6-v2, head from the recipe"}
-        run("minilm", lambda: minilm_model(args), enc, labels, MINILM_CONFIGS, 6, tensors, info)
-        path = os.path.join(args.out, "minilm.safetensors")
-        save_file(tensors, path)
-        ff.write_json(os.path.join(args.out, "minilm.json"), info)
-        total += os.path.getsize(path)
     print(f"total {total} bytes of tensors")
 
 
