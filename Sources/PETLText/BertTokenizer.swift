@@ -69,7 +69,9 @@ public struct BertTokenizer: Tokenizer {
   }
 
   /// `[CLS] a [SEP]`: 2; `[CLS] a [SEP] b [SEP]`: 3.
-  public func specialTokenCount(pair: Bool) -> Int { pair ? 3 : 2 }
+  public func specialTokenCount(pair: Bool) -> Int { layout.count(pair: pair) }
+
+  var layout: SpecialTokenLayout { SpecialTokenLayout(cls: clsId, sep: sepId, pairSeparators: 1, secondType: 1) }
 
   /// The vocabulary entry of `id` (which must be below `vocabularySize`).
   public func token(for id: Int32) -> String { vocabulary.tokens[Int(id)] }
@@ -81,29 +83,10 @@ public struct BertTokenizer: Tokenizer {
     return sink.ids
   }
 
-  /// `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, truncated longest-first to `maxLength` as HuggingFace's
-  /// `truncation=True, max_length=maxLength`. An empty `b` is still a pair (as in a batched HF call).
-  /// `maxLength` must leave room for the special tokens (2, or 3 with `b`). Only the ids kept are
-  /// held: a single text stops at `maxLength`, a pair counts the rest of each text.
+  /// `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` (token types 0, then 1 from `b`), truncated
+  /// longest-first as HuggingFace's `truncation=True, max_length=maxLength` (`SpecialTokenLayout`).
   public func encode(_ a: String, _ b: String? = nil, maxLength: Int = 128) -> Encoding {
-    guard let b else {
-      precondition(maxLength >= 2, "maxLength \(maxLength) leaves no room for [CLS] and [SEP]")
-      var first = TokenSink(keep: maxLength - 2, stopWhenFull: true)
-      tokenize(a, into: &first)
-      return Encoding(inputIds: [clsId] + first.ids + [sepId],
-                      tokenTypeIds: [Int32](repeating: 0, count: first.ids.count + 2))
-    }
-    precondition(maxLength >= 3, "maxLength \(maxLength) leaves no room for [CLS] and two [SEP]")
-    let budget = maxLength - 3
-    var first = TokenSink(keep: budget), second = TokenSink(keep: budget)
-    tokenize(a, into: &first)
-    tokenize(b, into: &second)
-    let (n1, n2) = longestFirstLengths(first.count, second.count, budget: budget)
-    var inputIds: [Int32] = [clsId]
-    inputIds.reserveCapacity(n1 + n2 + 3)
-    inputIds += first.ids.prefix(n1); inputIds.append(sepId); inputIds += second.ids.prefix(n2); inputIds.append(sepId)
-    return Encoding(inputIds: inputIds,
-                    tokenTypeIds: [Int32](repeating: 0, count: n1 + 2) + [Int32](repeating: 1, count: n2 + 1))
+    layout.encode(a, b, maxLength: maxLength) { tokenize($0, into: &$1) }
   }
 
   /// The ids of `text` into `sink`: special tokens matched in the raw text, every stretch between

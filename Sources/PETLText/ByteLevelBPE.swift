@@ -106,7 +106,9 @@ public struct ByteLevelBPETokenizer: Tokenizer {
   }
 
   /// `<s> a </s>`: 2; `<s> a </s></s> b </s>`: 4.
-  public func specialTokenCount(pair: Bool) -> Int { pair ? 4 : 2 }
+  public func specialTokenCount(pair: Bool) -> Int { layout.count(pair: pair) }
+
+  var layout: SpecialTokenLayout { SpecialTokenLayout(cls: clsId, sep: sepId, pairSeparators: 2, secondType: 0) }
 
   /// The vocabulary entry of `id` in the byte-level alphabet ("Ġthe"), as `convert_ids_to_tokens`.
   public func token(for id: Int32) -> String { tokens[Int(id)] }
@@ -118,29 +120,10 @@ public struct ByteLevelBPETokenizer: Tokenizer {
     return sink.ids
   }
 
-  /// `<s> a </s>` or `<s> a </s></s> b </s>`, truncated longest-first to `maxLength` as HuggingFace's
-  /// `truncation=True, max_length=maxLength`; all token types 0 (RoBERTa has one type). An empty `b`
-  /// is still a pair (as in a batched HF call). `maxLength` must leave room for the special tokens
-  /// (2, or 4 with `b`). Only the ids kept are held: a single text stops at `maxLength`, a pair
-  /// counts the rest of each text.
+  /// `<s> a </s>` or `<s> a </s></s> b </s>` (all token types 0: RoBERTa has one type), truncated
+  /// longest-first as HuggingFace's `truncation=True, max_length=maxLength` (`SpecialTokenLayout`).
   public func encode(_ a: String, _ b: String? = nil, maxLength: Int = 128) -> Encoding {
-    guard let b else {
-      precondition(maxLength >= 2, "maxLength \(maxLength) leaves no room for <s> and </s>")
-      var first = TokenSink(keep: maxLength - 2, stopWhenFull: true)
-      tokenize(a, into: &first)
-      return Encoding(inputIds: [clsId] + first.ids + [sepId],
-                      tokenTypeIds: [Int32](repeating: 0, count: first.ids.count + 2))
-    }
-    precondition(maxLength >= 4, "maxLength \(maxLength) leaves no room for <s> and three </s>")
-    let budget = maxLength - 4
-    var first = TokenSink(keep: budget), second = TokenSink(keep: budget)
-    tokenize(a, into: &first)
-    tokenize(b, into: &second)
-    let (n1, n2) = longestFirstLengths(first.count, second.count, budget: budget)
-    var inputIds: [Int32] = [clsId]
-    inputIds.reserveCapacity(n1 + n2 + 4)
-    inputIds += first.ids.prefix(n1); inputIds += [sepId, sepId]; inputIds += second.ids.prefix(n2); inputIds.append(sepId)
-    return Encoding(inputIds: inputIds, tokenTypeIds: [Int32](repeating: 0, count: inputIds.count))
+    layout.encode(a, b, maxLength: maxLength) { tokenize($0, into: &$1) }
   }
 
   /// The ids of `text` into `sink`, walking its UTF-8 bytes: added tokens split out, each stretch
