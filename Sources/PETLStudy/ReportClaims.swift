@@ -38,7 +38,7 @@ enum ReportClaims {
     guard let lo = ns.min(), let hi = ns.max() else { return "no cells" }
     var text = lo == hi ? "\(lo) seed\(lo == 1 ? "" : "s") per cell" : "\(lo)-\(hi) seeds per cell"
     let few = ns.filter { $0 < 3 }.count
-    if few > 0 { text += "; \(few) of \(ns.count) cells have fewer than 3, too few for a verdict to quote" }
+    if few > 0 { text += "; \(few) of \(ns.count) cells \(few == 1 ? "has" : "have") fewer than 3, too few for a verdict to quote" }
     return text
   }
 

@@ -197,6 +197,14 @@ final class ClaimsTests: XCTestCase {
     let claims = ReportClaims.claims(try StudyResults(records: records))
     XCTAssertTrue(claims[0].contains("1 seed per cell; 3 of 3 cells have fewer than 3, too few for a verdict to quote"), claims[0])
     XCTAssertFalse(claims[0].contains("±"), claims[0])
+    // Three seeds everywhere but the head (its other seeds collapsed, say): the one short cell is named
+    // as such, in the singular.
+    let mixed = (1...3).flatMap { seed in
+      [Self.seeded(["full"], .all, seed: seed, accuracy: 0.85, trainable: 1000),
+       Self.seeded(["query"], .all, seed: seed, accuracy: 0.85, trainable: 100)]
+    } + [Self.seeded(["classifier"], .all, seed: 1, accuracy: 0.60, trainable: 10)]
+    let claim = ReportClaims.claims(try StudyResults(records: mixed))[0]
+    XCTAssertTrue(claim.contains("1-3 seeds per cell; 1 of 3 cells has fewer than 3, too few for a verdict to quote"), claim)
   }
 
   /// Known case: three seeds at 60, 70 and 80 (large dev set, so the example noise is small): the mean
