@@ -225,7 +225,7 @@ def cases(args, tmp):
         ckpt = os.path.join(tmp, "ckpt_" + family)
         ff.build_checkpoint(family, fam, fam["config"](), ckpt)
         enc, labels = batch_of(args, family, tok)
-        yield (family, lambda: ff.load_classifier(family, fam, ckpt)[0], enc, labels, CONFIGS, 2,
+        yield (family, lambda family=family, fam=fam, ckpt=ckpt: ff.load_classifier(family, fam, ckpt)[0], enc, labels, CONFIGS, 2,
                f"Tests/Fixtures/families/{family}/reference.safetensors", {})
     tok = AutoTokenizer.from_pretrained(args.minilm, local_files_only=True)
     enc, labels = batch_of(args, "bert", tok)
