@@ -174,7 +174,8 @@ extension StudyReport {
     guard coverage.isPartial else { return ["None."] }
     var out = ["\(coverage.missingCells) of \(coverage.expectedCells) cells missing (the grid is inferred from the cells present: sets x layers x learning rates x seeds per task)."]
     for gap in coverage.gaps {
-      let which = gap.missing.map { "lr \(ReportFormat.learningRate($0.learningRate)) seed \($0.seed)" }
+      // A searched cell's spec carries rate 0 (chosen on dev): name its seed alone.
+      let which = gap.missing.map { $0.learningRate > 0 ? "lr \(ReportFormat.learningRate($0.learningRate)) seed \($0.seed)" : "seed \($0.seed)" }
       out.append("- \(gap.group.task) \(gap.group.set)@\(gap.group.layers): \(gap.missing.count) of \(gap.expected) missing (\(which.joined(separator: ", ")))")
     }
     return out

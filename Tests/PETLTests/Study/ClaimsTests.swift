@@ -157,6 +157,16 @@ final class ClaimsTests: XCTestCase {
     for set in ["full", "query", "layernorm", "random(16)"] {
       XCTAssertEqual(results.best(CellGroup(task: "rt-vader", set: set, layers: .all))?.n, 3, set)
     }
+    // A searched cell not yet run is named by its seed (its spec's rate is 0: chosen on dev).
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("partial-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let url = folder.appendingPathComponent("journal.jsonl")
+    do {
+      let j = try Journal(url: url)
+      for r in records where !(r.spec.modules == [.query] && r.spec.options.seed == 3) { try j.append(r) }
+    }
+    let md = try StudyReport(journals: [url]).markdown()
+    XCTAssertTrue(md.contains("- rt-vader query@all: 1 of 3 missing (seed 3)"), md)
   }
 
   /// `report A B --compare`: the verdicts side by side, and the cells scored in both paired: three
