@@ -12,7 +12,7 @@ import PETLTraining
 enum ReportClaims {
   /// A set is a "winning ticket" when it comes within this many points (x100) of full fine-tuning
   /// and above the head-only cell: it transfers, and not only through the head. Where the head alone
-  /// collapsed in every run, the floor is the dev set's majority class (`StudyResults.floor`).
+  /// collapsed in most seeds, the floor is the dev set's majority class (`StudyResults.headFloor`).
   static let ticketGap = 3.0
 
   enum Decision: String { case yes, no, undecided }
@@ -52,6 +52,15 @@ enum ReportClaims {
     let number: Int
     let verdict: String
     let line: String
+    /// The seeds behind the cells it compares: "3", or "1-3" when some have fewer.
+    let seeds: String
+
+    init(task: String, number: Int, verdict: String, line: String, cells: [SeedSummary]) {
+      (self.task, self.number, self.verdict, self.line) = (task, number, verdict, line)
+      let ns = cells.map(\.n)
+      let lo = ns.min() ?? 0, hi = ns.max() ?? 0
+      seeds = lo == hi ? "\(lo)" : "\(lo)-\(hi)"
+    }
   }
 
   /// The paper's three claims' lines (the LoRA questions have their own section: `loraClaims`).
@@ -66,16 +75,11 @@ enum ReportClaims {
     for task in results.tasks {
       let t = "**\(results.label(task: task))**"
       let fullGroup = CellGroup(task: task, set: "full", layers: .all)
-      var headGroup = CellGroup(task: task, set: "classifier", layers: .all)
       let full = results.best(fullGroup)
-      var head = results.best(headGroup), headName = "head only"
-      // A collapsed head is never scored; what it could score at best, the majority class, is the floor.
-      let floor = head == nil ? results.floor(task) : nil
-      if let floor {
-        headGroup = StudyResults.floorGroup(task); head = floor
-        headName = "head only collapsed in every run, so the floor is the dev majority class"
-      }
-      let headSeeds = floor == nil ? head.map { [$0] } ?? [] : []
+      // The head-only cell, or the majority class where the head collapsed in most seeds.
+      let floor = results.headFloor(task)
+      let headGroup = floor?.group ?? CellGroup(task: task, set: "classifier", layers: .all)
+      let head = floor?.summary, headName = floor?.name ?? "head only", headSeeds = floor?.seeds ?? []
       let layers = results.layerWiseAxes(task: task).layers
       /// A group is a ticket: within `ticketGap` of full and above the head, both beyond the interval.
       func ticket(_ g: CellGroup) -> Decision {
@@ -107,7 +111,7 @@ enum ReportClaims {
             line += " Layer-wise: \(layerCells.filter { $0 == .yes }.count) of \(layerCells.count) (module, layer) cells are tickets, "
               + "\(layerCells.filter { $0 == .undecided }.count) undecided."
           }
-          out.append(Claim(task: task, number: 1, verdict: v1, line: line))
+          out.append(Claim(task: task, number: 1, verdict: v1, line: line, cells: modules.map(\.1) + [full] + headSeeds))
         }
       }
       // 2. One layer's LayerNorms give acceptable scores: above the head alone beyond the interval
@@ -139,10 +143,10 @@ enum ReportClaims {
           line += " The same count drawn from the whole encoder: \(ReportFormat.summary(whole))."
         }
         if let full { line += " Full fine-tuning: \(ReportFormat.summary(full))." }
-        out.append(Claim(task: task, number: 2, verdict: verdict(decisions), line: line))
+        out.append(Claim(task: task, number: 2, verdict: verdict(decisions), line: line, cells: summaries))
       }
-      if let (v, line) = magnitudeClaim(results, task: task, layers: layers) {
-        out.append(Claim(task: task, number: 3, verdict: v, line: "\(t), " + line))
+      if let (v, line, cells) = magnitudeClaim(results, task: task, layers: layers) {
+        out.append(Claim(task: task, number: 3, verdict: v, line: "\(t), " + line, cells: cells))
       }
     }
     return out + ReportLoRA.verdicts(results)
@@ -152,7 +156,7 @@ enum ReportClaims {
   /// trained module and its layer-wise score, over (module, layer) cells. Significant at 5% beyond
   /// ±1.96/√(n−1); the verdict holds only if the whole interval of ρ over seeds and examples is on one
   /// side of that bound (or within both: not supported).
-  static func magnitudeClaim(_ results: StudyResults, task: String, layers: [LayerSelection]) -> (String, String)? {
+  static func magnitudeClaim(_ results: StudyResults, task: String, layers: [LayerSelection]) -> (String, String, [SeedSummary])? {
     var cells: [(group: CellGroup, magnitude: Double, score: SeedSummary, moved: Double?)] = []
     for m in Preset.paperModules.map(\.rawValue) {
       for l in layers {
@@ -185,7 +189,7 @@ enum ReportClaims {
     if moved.count >= 4 {
       line += "; ρ = \(String(format: "%.2f", ReportFindings.spearman(moved))) between how far fine-tuning moved the module (‖Δw‖/‖w‖) and the score, over \(moved.count) cells"
     }
-    return (verdict, line + ".")
+    return (verdict, line + ".", cells.map(\.score))
   }
 
   /// Whether two verdicts reverse each other: one says the claim holds (supported, partly), the
@@ -198,11 +202,6 @@ enum ReportClaims {
   /// `report A B --compare`: every claim's verdict in each study side by side, and whether it held.
   static func comparison(_ a: StudyResults, _ b: StudyResults, names: (String, String)) -> [String] {
     let va = verdicts(a), vb = verdicts(b)
-    func seedsOf(_ r: StudyResults, _ task: String) -> String {
-      let ns = r.scores.filter { $0.key.task == task }.compactMap { r.best($0.key)?.n }
-      guard let lo = ns.min(), let hi = ns.max() else { return "?" }
-      return lo == hi ? "\(lo)" : "\(lo)-\(hi)"
-    }
     var lines = ["| task | claim | \(names.0) | \(names.1) | |", "|---|---|---|---|---|"]
     var reversed = 0, same = 0, total = 0
     let keys = (va + vb).map { "\($0.task)|\($0.number)" }
@@ -210,8 +209,8 @@ enum ReportClaims {
     for key in keys where seen.insert(key).inserted {
       let x = va.first { "\($0.task)|\($0.number)" == key }, y = vb.first { "\($0.task)|\($0.number)" == key }
       let task = x?.task ?? y!.task, number = x?.number ?? y!.number
-      let left = x.map { "\($0.verdict) (\(seedsOf(a, task)) seeds)" } ?? "–"
-      let right = y.map { "\($0.verdict) (\(seedsOf(b, task)) seeds)" } ?? "–"
+      let left = x.map { "\($0.verdict) (\($0.seeds) seeds)" } ?? "–"
+      let right = y.map { "\($0.verdict) (\($0.seeds) seeds)" } ?? "–"
       var mark = ""
       if let x, let y {
         total += 1

@@ -22,8 +22,9 @@ enum ReportLoRA {
       guard !loraSets.isEmpty else { continue }
       let t = "**\(results.label(task: task))**"
       let fullGroup = CellGroup(task: task, set: "full", layers: .all)
-      let headGroup = CellGroup(task: task, set: "classifier", layers: .all)
-      let head = results.best(headGroup)
+      // The same floor as the paper's claims: the head alone, or the majority class where it collapsed.
+      let floor = results.headFloor(task)
+      let headGroup = floor?.group ?? CellGroup(task: task, set: "classifier", layers: .all)
       let headCount = ReportFindings.headCount(results, task)
       func trained(_ g: CellGroup) -> Int? { results.parameters[g].map { $0.trainable - headCount } }
       func ticket(_ g: CellGroup) -> Decision {
@@ -43,7 +44,7 @@ enum ReportLoRA {
         CellGroup(task: task, set: names["\(modules)|\(r)"] ?? "lora(r=\(r)):" + modules, layers: l)
       }
 
-      if let rank, let full = results.best(fullGroup), let head {
+      if let rank, let full = results.best(fullGroup), let floor {
         // 4. LoRA's winning tickets, module-wise and layer-wise.
         let cells = kinds.compactMap { m -> (String, SeedSummary, Decision)? in
           results.best(lora(m, rank)).map { (m, $0, ticket(lora(m, rank))) }
@@ -52,7 +53,8 @@ enum ReportLoRA {
           let d = cells.map(\.2), v = ReportClaims.verdict(d)
           var line = "\(t), LoRA 1 (every module with rank-\(rank) LoRA adapters in all layers is a winning ticket): **\(v)**, "
             + "\(count(d, .yes)) of \(cells.count) modules tickets, \(count(d, .undecided)) undecided "
-            + "(\(ReportClaims.seeds(cells.map(\.1) + [full, head]))): "
+            + "(\(ReportClaims.seeds(cells.map(\.1) + [full] + floor.seeds))"
+            + (floor.seeds.isEmpty ? "; \(floor.name) \(ReportFormat.summary(floor.summary))" : "") + "): "
             + cells.map { "\($0.0) \(ReportFormat.summary($0.1)) \(word($0.2, "ticket", "not"))" }.joined(separator: "; ") + "."
           var layerDecisions: [Decision] = [], bestLayers: [String] = []
           for m in kinds {
@@ -66,7 +68,7 @@ enum ReportLoRA {
             line += " Layer-wise: \(count(layerDecisions, .yes)) of \(layerDecisions.count) (module, layer) cells are tickets, "
               + "\(count(layerDecisions, .undecided)) undecided; the best layer of each module: \(bestLayers.joined(separator: ", "))."
           }
-          out.append(.init(task: task, number: 4, verdict: v, line: line))
+          out.append(.init(task: task, number: 4, verdict: v, line: line, cells: cells.map(\.1) + [full] + floor.seeds))
         }
       }
 
@@ -89,7 +91,7 @@ enum ReportLoRA {
           let v = ReportClaims.verdict(d)
           out.append(.init(task: task, number: 5, verdict: v, line: "\(t), LoRA 2 (rank-\(rank) LoRA on a module, all layers, comes within "
             + "\(ReportFormat.score(ReportClaims.ticketGap)) points of training that module in full): **\(v)**, \(count(d, .yes)) of \(d.count) modules, "
-            + "\(count(d, .undecided)) undecided (\(ReportClaims.seeds(summaries))): " + parts.joined(separator: "; ") + "."))
+            + "\(count(d, .undecided)) undecided (\(ReportClaims.seeds(summaries))): " + parts.joined(separator: "; ") + ".", cells: summaries))
         }
       }
 
@@ -106,7 +108,7 @@ enum ReportLoRA {
         let matched = x == y ? "\(ReportFormat.count(x)) scalars each" : "\(ReportFormat.count(x)) against \(ReportFormat.count(y)) scalars (closest counts)"
         out.append(.init(task: task, number: 6, verdict: v, line: "\(t), LoRA 3 (at matched parameters, attention-only LoRA on query and value "
           + "beats MLP-only LoRA on intermediate and output): **\(v)** (\(ReportClaims.seeds([sa, sm]))): \(a.set) \(ReportFormat.summary(sa)) vs "
-          + "\(m.set) \(ReportFormat.summary(sm)), \(matched): \(ReportFormat.gap(sa.mean - sm.mean)) \(ReportClaims.interval(i))."))
+          + "\(m.set) \(ReportFormat.summary(sm)), \(matched): \(ReportFormat.gap(sa.mean - sm.mean)) \(ReportClaims.interval(i)).", cells: [sa, sm]))
       }
 
       // 7. At the LayerNorms' count: LoRA on query and value against the LayerNorms and random scalars.
@@ -123,7 +125,7 @@ enum ReportLoRA {
           line += "; vs as many random scalars \(ReportFormat.summary(sr)): \(ReportFormat.gap(sq.mean - sr.mean)) "
             + ReportClaims.interval(boot.difference(qv, random))
         }
-        out.append(.init(task: task, number: 7, verdict: v, line: line + "."))
+        out.append(.init(task: task, number: 7, verdict: v, line: line + ".", cells: [sq, ln]))
       }
     }
     return out

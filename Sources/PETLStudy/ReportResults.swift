@@ -114,21 +114,45 @@ public struct StudyResults: Sendable {
   public let metrics: [String: String]
   /// Cells whose run collapsed after every restart: listed, never scored.
   public let collapsed: [CollapsedCell]
-  /// Per classification task whose head-only cells all collapsed: what the claims compare against
-  /// instead of the head, the dev set's majority class predicted for every example (the most a
-  /// collapsed head scores). One deterministic score; its interval is over dev examples, paired with
-  /// every group's.
+  /// Per classification task whose head-only cell collapsed in more than half its seeds: what the
+  /// claims compare against instead of the head, the dev set's majority class predicted for every
+  /// example (the most a collapsed head scores). The head alone is a linear probe, so a collapse there
+  /// is what its features carry, not a failed optimisation; with most of its seeds collapsed, its
+  /// counted seeds are the exception and too few to stand for it. One deterministic score; its
+  /// interval is over dev examples, paired with every group's.
   public let floors: [String: SeedSummary]
+  /// Per task with a floor: how many head-only seeds collapsed, of how many ran.
+  public let headCollapses: [String: (collapsed: Int, runs: Int)]
   /// Intervals over seeds and dev examples at each group's best learning rate.
   let bootstrap: SeedExampleBootstrap
 
   /// The bootstrap's name for a task's majority-class floor (`floors`).
   static func floorGroup(_ task: String) -> CellGroup { CellGroup(task: task, set: "majority class", layers: .all) }
 
-  /// The task's majority-class floor with its interval over dev examples (nil: the head has a counted run).
+  /// The task's majority-class floor with its interval over dev examples (nil: most head seeds counted).
   public func floor(_ task: String) -> SeedSummary? {
     guard let f = floors[task] else { return nil }
     return bootstrap.interval(Self.floorGroup(task)).map { f.with(combined: $0) } ?? f
+  }
+
+  /// What "above the head alone" means for a task's claims: the head-only cell, or the majority-class
+  /// floor where the head collapsed in most seeds (`floors`). `seeds` holds the summaries that count
+  /// as seeds beside the compared cells (none for the floor: it is not a trained cell).
+  public struct HeadFloor: Sendable {
+    public let group: CellGroup
+    public let summary: SeedSummary
+    public let name: String
+    public let seeds: [SeedSummary]
+  }
+
+  public func headFloor(_ task: String) -> HeadFloor? {
+    if let floor = floor(task), let c = headCollapses[task] {
+      let how = c.collapsed == c.runs ? "in every run" : "in \(c.collapsed) of \(c.runs) seeds"
+      return HeadFloor(group: Self.floorGroup(task), summary: floor,
+                       name: "head only collapsed \(how), so the floor is the dev majority class", seeds: [])
+    }
+    let group = CellGroup(task: task, set: TrainableModule.classifier.rawValue, layers: .all)
+    return best(group).map { HeadFloor(group: group, summary: $0, name: "head only", seeds: [$0]) }
   }
 
   public init(records: [JournalRecord]) throws {
@@ -192,10 +216,12 @@ public struct StudyResults: Sendable {
       let d = details[group]?[best.learningRate] ?? [:]
       predictions[group] = (scores[group]?[best.learningRate] ?? [:]).keys.sorted().map { d[$0]?.predictions }
     }
-    var floors: [String: SeedSummary] = [:]
+    var floors: [String: SeedSummary] = [:], headCollapses: [String: (collapsed: Int, runs: Int)] = [:]
     for task in tasks {
       let head = CellGroup(task: task, set: TrainableModule.classifier.rawValue, layers: .all)
-      guard scores[head] == nil, let gold = records.lazy
+      let counted = Set((scores[head] ?? [:]).values.flatMap(\.keys))
+      let lost = Set(collapsed.filter { CellGroup($0.spec) == head }.map(\.spec.options.seed)).subtracting(counted)
+      guard lost.count > counted.count, let gold = records.lazy
         .filter({ $0.status == .ok && $0.result.collapsed && CellGroup($0.spec) == head })
         .compactMap({ $0.result.devPredictions?.classes?.gold }).first else { continue }
       let classes = max(2, (gold.max() ?? 0) + 1)
@@ -206,10 +232,12 @@ public struct StudyResults: Sendable {
       let group = Self.floorGroup(task)
       let value = 100 * score(metric: metrics[task] ?? "accuracy", predicted: predicted, gold: gold, classes: classes)
       floors[task] = SeedSummary(learningRate: 0, scores: [value])
+      headCollapses[task] = (lost.count, lost.count + counted.count)
       plain[group] = floors[task]
       predictions[group] = [DevPredictions(predicted: predicted, gold: gold, classes: classes)]
     }
     self.floors = floors
+    self.headCollapses = headCollapses
     bootstrap = SeedExampleBootstrap(groups: predictions, summaries: plain, metrics: metrics)
   }
 

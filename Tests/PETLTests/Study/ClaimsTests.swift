@@ -93,6 +93,47 @@ final class ClaimsTests: XCTestCase {
     XCTAssertTrue(c2.contains("**undecided (partly supported to supported)**, 1 of 2 layers, 1 undecided (3 seeds per cell)"), c2)
   }
 
+  /// A head that collapsed in two of three seeds stands for the majority class too (its one counted
+  /// seed is the exception, and one seed is no cell to compare with); one collapse in three leaves the
+  /// head's two counted seeds as the floor. LoRA's ticket rule uses the same floor.
+  func testAHeadCollapsedInMostSeedsLeavesTheMajorityClassAsTheFloor() throws {
+    func study(collapsedSeeds: Set<UInt64>) throws -> StudyResults {
+      var records: [JournalRecord] = []
+      let gold = (0..<400).map { $0 % 2 }
+      for seed in UInt64(1)...3 {
+        records.append(Self.seeded(["full"], .all, seed: seed, accuracy: 0.85, trainable: 1000))
+        records.append(Self.seeded(["layernorm"], .all, seed: seed, accuracy: 0.84, trainable: 26))
+        records.append(Self.seeded(["layernorm"], .indices([0]), seed: seed, accuracy: 0.80, trainable: 18))
+        var lora = Self.seeded(["query"], .all, seed: seed, accuracy: 0.83, trainable: 40)
+        lora.spec.options.method = .lora; lora.spec.options.loraRank = 8; lora.spec.options.loraAlpha = 8
+        lora.specHash = lora.spec.hash
+        records.append(lora)
+        var head = Self.seeded(["classifier"], .all, seed: seed, accuracy: 0.6, trainable: 10)
+        if collapsedSeeds.contains(seed) {
+          head.result.devPredictions = DevPredictions(predicted: [Int](repeating: 1, count: 400), gold: gold, classes: 2)
+          head.result.collapse = Collapse(predictedShare: 1, goldShare: 0.5, reason: "100.0% of dev predictions in one class")
+        }
+        records.append(head)
+      }
+      return try StudyResults(records: records)
+    }
+    func lines(_ r: StudyResults) -> [String] { ReportClaims.claims(r) + ReportClaims.loraClaims(r) }
+    let mostCollapsed = try study(collapsedSeeds: [1, 2]), most = lines(mostCollapsed)
+    let c1 = try XCTUnwrap(most.first { $0.contains("claim 1") }), l1 = try XCTUnwrap(most.first { $0.contains("LoRA 1") })
+    XCTAssertTrue(c1.contains("head only collapsed in 2 of 3 seeds, so the floor is the dev majority class 50.0"), c1)
+    XCTAssertTrue(c1.contains("(3 seeds per cell)"), c1)
+    XCTAssertTrue(l1.contains("(3 seeds per cell; head only collapsed in 2 of 3 seeds, so the floor is the dev majority class 50.0"), l1)
+    XCTAssertTrue(l1.contains("query 83.0") && l1.contains("ticket"), l1)
+    // `--compare` names the seeds behind each claim's compared cells, not the fewest of the whole study.
+    let compared = ReportClaims.comparison(mostCollapsed, mostCollapsed, names: ("A", "B"))
+    XCTAssertTrue(compared.contains { $0.hasPrefix("| rt-vader | 1 | supported (3 seeds) |") }, compared.joined(separator: "\n"))
+    let one = lines(try study(collapsedSeeds: [1]))
+    let o1 = try XCTUnwrap(one.first { $0.contains("claim 1") }), ol = try XCTUnwrap(one.first { $0.contains("LoRA 1") })
+    XCTAssertTrue(o1.contains("head only 60.0") && !o1.contains("majority"), o1)
+    XCTAssertTrue(o1.contains("1 of 3 cells has fewer than 3"), o1)
+    XCTAssertTrue(ol.contains("1 of 3 cells has fewer than 3") && !ol.contains("majority"), ol)
+  }
+
   func testClaimsHaveVerdictsSeedsAndControlsBesideTheirCells() throws {
     var records: [JournalRecord] = []
     func add(_ m: [TrainableModule], _ l: LayerSelection, _ scores: [Double], trainable: Int, meanAbs: Double? = nil, k: Int? = nil) {
