@@ -61,23 +61,34 @@ final class ClaimsTests: XCTestCase {
     return rec
   }
 
+  /// Three seeds of full (85), the LayerNorms in all layers (84) and at layer 0 (80), `extra`'s
+  /// records per seed, and the head alone at `head`, except in its `collapsed` seeds, where it
+  /// predicts one class for all 400 balanced dev examples.
+  static func headStudy(head: Double, collapsed: Set<UInt64>, extra: (UInt64) -> [JournalRecord]) -> [JournalRecord] {
+    var records: [JournalRecord] = []
+    let gold = (0..<400).map { $0 % 2 }
+    for seed in UInt64(1)...3 {
+      records.append(seeded(["full"], .all, seed: seed, accuracy: 0.85, trainable: 1000))
+      records.append(seeded(["layernorm"], .all, seed: seed, accuracy: 0.84, trainable: 26))
+      records.append(seeded(["layernorm"], .indices([0]), seed: seed, accuracy: 0.80, trainable: 18))
+      records += extra(seed)
+      var h = seeded(["classifier"], .all, seed: seed, accuracy: head, trainable: 10)
+      if collapsed.contains(seed) {
+        h.result.devPredictions = DevPredictions(predicted: [Int](repeating: 1, count: 400), gold: gold, classes: 2)
+        h.result.collapse = Collapse(predictedShare: 1, goldShare: 0.5, reason: "100.0% of dev predictions in one class")
+      }
+      records.append(h)
+    }
+    return records
+  }
+
   /// A head that collapsed in every run is never scored: claims 1 and 2 compare against the dev set's
   /// majority class instead (here 50.0 on balanced labels), with its interval over dev examples, and
   /// name the substitution; its one deterministic score does not count as a seed.
   func testCollapsedHeadLeavesTheMajorityClassAsTheFloor() throws {
-    var records: [JournalRecord] = []
-    let gold = (0..<400).map { $0 % 2 }
-    for seed in UInt64(1)...3 {
-      records.append(Self.seeded(["full"], .all, seed: seed, accuracy: 0.85, trainable: 1000))
-      records.append(Self.seeded(["layernorm"], .all, seed: seed, accuracy: 0.84, trainable: 26))
-      records.append(Self.seeded(["layernorm"], .indices([0]), seed: seed, accuracy: 0.80, trainable: 18))
-      records.append(Self.seeded(["layernorm"], .indices([1]), seed: seed, accuracy: 0.52, trainable: 18))
-      var head = Self.seeded(["classifier"], .all, seed: seed, accuracy: 0.5, trainable: 10)
-      head.result.devPredictions = DevPredictions(predicted: [Int](repeating: 1, count: 400), gold: gold, classes: 2)
-      head.result.collapse = Collapse(predictedShare: 1, goldShare: 0.5, reason: "100.0% of dev predictions in one class")
-      records.append(head)
-    }
-    let results = try StudyResults(records: records)
+    let results = try StudyResults(records: Self.headStudy(head: 0.5, collapsed: [1, 2, 3]) { seed in
+      [Self.seeded(["layernorm"], .indices([1]), seed: seed, accuracy: 0.52, trainable: 18)]
+    })
     XCTAssertNil(results.best(CellGroup(task: "rt-vader", set: "classifier", layers: .all)), "a collapsed head is not scored")
     let floor = try XCTUnwrap(results.floor("rt-vader"))
     XCTAssertEqual(floor.mean, 50.0, accuracy: 1e-9)
@@ -98,24 +109,12 @@ final class ClaimsTests: XCTestCase {
   /// head's two counted seeds as the floor. LoRA's ticket rule uses the same floor.
   func testAHeadCollapsedInMostSeedsLeavesTheMajorityClassAsTheFloor() throws {
     func study(collapsedSeeds: Set<UInt64>) throws -> StudyResults {
-      var records: [JournalRecord] = []
-      let gold = (0..<400).map { $0 % 2 }
-      for seed in UInt64(1)...3 {
-        records.append(Self.seeded(["full"], .all, seed: seed, accuracy: 0.85, trainable: 1000))
-        records.append(Self.seeded(["layernorm"], .all, seed: seed, accuracy: 0.84, trainable: 26))
-        records.append(Self.seeded(["layernorm"], .indices([0]), seed: seed, accuracy: 0.80, trainable: 18))
+      try StudyResults(records: Self.headStudy(head: 0.6, collapsed: collapsedSeeds) { seed in
         var lora = Self.seeded(["query"], .all, seed: seed, accuracy: 0.83, trainable: 40)
         lora.spec.options.method = .lora; lora.spec.options.loraRank = 8; lora.spec.options.loraAlpha = 8
         lora.specHash = lora.spec.hash
-        records.append(lora)
-        var head = Self.seeded(["classifier"], .all, seed: seed, accuracy: 0.6, trainable: 10)
-        if collapsedSeeds.contains(seed) {
-          head.result.devPredictions = DevPredictions(predicted: [Int](repeating: 1, count: 400), gold: gold, classes: 2)
-          head.result.collapse = Collapse(predictedShare: 1, goldShare: 0.5, reason: "100.0% of dev predictions in one class")
-        }
-        records.append(head)
-      }
-      return try StudyResults(records: records)
+        return [lora]
+      })
     }
     func lines(_ r: StudyResults) -> [String] { ReportClaims.claims(r) + ReportClaims.loraClaims(r) }
     let mostCollapsed = try study(collapsedSeeds: [1, 2]), most = lines(mostCollapsed)
