@@ -94,11 +94,11 @@ enum ReportClaims {
           return results.best(g).map { (m, $0, ticket(g)) }
         }
         if !modules.isEmpty {
-          let d = modules.map(\.2)
+          let d = modules.map(\.2), behind = modules.map(\.1) + [full] + headSeeds
           let v1 = verdict(d)
           var line = "\(t), claim 1 (every module, trained in all layers, is a winning ticket): **\(v1)**, "
             + "\(d.filter { $0 == .yes }.count) of \(modules.count) modules tickets, \(d.filter { $0 == .undecided }.count) undecided "
-            + "(\(seeds(modules.map(\.1) + [full] + headSeeds))); full \(ReportFormat.summary(full)), \(headName) \(ReportFormat.summary(head)): "
+            + "(\(seeds(behind))); full \(ReportFormat.summary(full)), \(headName) \(ReportFormat.summary(head)): "
             + modules.map { "\($0.0) \(ReportFormat.summary($0.1)) \($0.2 == .yes ? "ticket" : $0.2 == .no ? "not" : "undecided")" }
               .joined(separator: "; ") + "."
           let layerCells = Preset.paperModules.map(\.rawValue).flatMap { m in
@@ -111,7 +111,7 @@ enum ReportClaims {
             line += " Layer-wise: \(layerCells.filter { $0 == .yes }.count) of \(layerCells.count) (module, layer) cells are tickets, "
               + "\(layerCells.filter { $0 == .undecided }.count) undecided."
           }
-          out.append(Claim(task: task, number: 1, verdict: v1, line: line, cells: modules.map(\.1) + [full] + headSeeds))
+          out.append(Claim(task: task, number: 1, verdict: v1, line: line, cells: behind))
         }
       }
       // 2. One layer's LayerNorms give acceptable scores: above the head alone beyond the interval

@@ -50,10 +50,10 @@ enum ReportLoRA {
           results.best(lora(m, rank)).map { (m, $0, ticket(lora(m, rank))) }
         }
         if !cells.isEmpty {
-          let d = cells.map(\.2), v = ReportClaims.verdict(d)
+          let d = cells.map(\.2), v = ReportClaims.verdict(d), behind = cells.map(\.1) + [full] + floor.seeds
           var line = "\(t), LoRA 1 (every module with rank-\(rank) LoRA adapters in all layers is a winning ticket): **\(v)**, "
             + "\(count(d, .yes)) of \(cells.count) modules tickets, \(count(d, .undecided)) undecided "
-            + "(\(ReportClaims.seeds(cells.map(\.1) + [full] + floor.seeds))"
+            + "(\(ReportClaims.seeds(behind))"
             + (floor.seeds.isEmpty ? "; \(floor.name) \(ReportFormat.summary(floor.summary))" : "") + "): "
             + cells.map { "\($0.0) \(ReportFormat.summary($0.1)) \(word($0.2, "ticket", "not"))" }.joined(separator: "; ") + "."
           var layerDecisions: [Decision] = [], bestLayers: [String] = []
@@ -68,7 +68,7 @@ enum ReportLoRA {
             line += " Layer-wise: \(count(layerDecisions, .yes)) of \(layerDecisions.count) (module, layer) cells are tickets, "
               + "\(count(layerDecisions, .undecided)) undecided; the best layer of each module: \(bestLayers.joined(separator: ", "))."
           }
-          out.append(.init(task: task, number: 4, verdict: v, line: line, cells: cells.map(\.1) + [full] + floor.seeds))
+          out.append(.init(task: task, number: 4, verdict: v, line: line, cells: behind))
         }
       }
 

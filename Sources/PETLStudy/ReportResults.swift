@@ -119,10 +119,9 @@ public struct StudyResults: Sendable {
   /// example (the most a collapsed head scores). The head alone is a linear probe, so a collapse there
   /// is what its features carry, not a failed optimisation; with most of its seeds collapsed, its
   /// counted seeds are the exception and too few to stand for it. One deterministic score; its
-  /// interval is over dev examples, paired with every group's.
-  public let floors: [String: SeedSummary]
-  /// Per task with a floor: how many head-only seeds collapsed, of how many ran.
-  public let headCollapses: [String: (collapsed: Int, runs: Int)]
+  /// interval is over dev examples, paired with every group's. Beside it, how many head-only seeds
+  /// collapsed, of how many ran.
+  let floors: [String: (score: SeedSummary, collapsed: Int, runs: Int)]
   /// Intervals over seeds and dev examples at each group's best learning rate.
   let bootstrap: SeedExampleBootstrap
 
@@ -131,7 +130,7 @@ public struct StudyResults: Sendable {
 
   /// The task's majority-class floor with its interval over dev examples (nil: most head seeds counted).
   public func floor(_ task: String) -> SeedSummary? {
-    guard let f = floors[task] else { return nil }
+    guard let f = floors[task]?.score else { return nil }
     return bootstrap.interval(Self.floorGroup(task)).map { f.with(combined: $0) } ?? f
   }
 
@@ -146,7 +145,7 @@ public struct StudyResults: Sendable {
   }
 
   public func headFloor(_ task: String) -> HeadFloor? {
-    if let floor = floor(task), let c = headCollapses[task] {
+    if let floor = floor(task), let c = floors[task] {
       let how = c.collapsed == c.runs ? "in every run" : "in \(c.collapsed) of \(c.runs) seeds"
       return HeadFloor(group: Self.floorGroup(task), summary: floor,
                        name: "head only collapsed \(how), so the floor is the dev majority class", seeds: [])
@@ -216,7 +215,7 @@ public struct StudyResults: Sendable {
       let d = details[group]?[best.learningRate] ?? [:]
       predictions[group] = (scores[group]?[best.learningRate] ?? [:]).keys.sorted().map { d[$0]?.predictions }
     }
-    var floors: [String: SeedSummary] = [:], headCollapses: [String: (collapsed: Int, runs: Int)] = [:]
+    var floors: [String: (score: SeedSummary, collapsed: Int, runs: Int)] = [:]
     for task in tasks {
       let head = CellGroup(task: task, set: TrainableModule.classifier.rawValue, layers: .all)
       let counted = Set((scores[head] ?? [:]).values.flatMap(\.keys))
@@ -231,13 +230,12 @@ public struct StudyResults: Sendable {
       let predicted = [Int](repeating: majority, count: gold.count)
       let group = Self.floorGroup(task)
       let value = 100 * score(metric: metrics[task] ?? "accuracy", predicted: predicted, gold: gold, classes: classes)
-      floors[task] = SeedSummary(learningRate: 0, scores: [value])
-      headCollapses[task] = (lost.count, lost.count + counted.count)
-      plain[group] = floors[task]
+      let floor = SeedSummary(learningRate: 0, scores: [value])
+      floors[task] = (floor, lost.count, lost.count + counted.count)
+      plain[group] = floor
       predictions[group] = [DevPredictions(predicted: predicted, gold: gold, classes: classes)]
     }
     self.floors = floors
-    self.headCollapses = headCollapses
     bootstrap = SeedExampleBootstrap(groups: predictions, summaries: plain, metrics: metrics)
   }
 
