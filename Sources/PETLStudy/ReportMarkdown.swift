@@ -77,7 +77,7 @@ extension StudyReport {
   /// Per cell that chose its learning rate: the rate chosen and every candidate's score at the rung.
   private func learningRateSection() -> [String] {
     var lines: [String] = []
-    var positions: [LearningRateSelection.Position: Int] = [:], atBound: [String] = [], reused = 0
+    var positions: [LearningRateSelection.Position: Int] = [:], atBound: [String] = [], reused = 0, atChance = 0
     for r in results.records where r.status == .ok {
       guard let sel = r.result.selection else { continue }
       if sel.reusedFromSeed != nil { reused += 1; continue }
@@ -88,6 +88,8 @@ extension StudyReport {
             + (sel.bounds.map { " [\(ReportFormat.learningRate($0[0])), \(ReportFormat.learningRate($0[1]))]" } ?? ""))
         }
       }
+      let chance = Self.searchAtChance(sel, r.result.devPredictions)
+      if chance { atChance += 1 }
       guard let metric = r.primaryMetric else { continue }
       let tried = sel.candidates.map { c in
         "\(ReportFormat.learningRate(c.learningRate)): " + (c.dev[metric].map { score in
@@ -95,7 +97,7 @@ extension StudyReport {
         } ?? "failed")
       }
       lines.append("- \(r.spec.task) \(CellGroup(r.spec).set)@\(ReportFormat.layers(r.spec.layers)) seed \(r.spec.options.seed): "
-        + "**\(ReportFormat.learningRate(sel.chosen))** of {\(tried.joined(separator: "; "))}")
+        + "**\(ReportFormat.learningRate(sel.chosen))** of {\(tried.joined(separator: "; "))}" + (chance ? " (at chance)" : ""))
     }
     guard !lines.isEmpty else {
       return ["Every cell trained at the rate its spec names; tables show the best rate of each set (highest mean)."]
@@ -104,11 +106,21 @@ extension StudyReport {
     var head = ["Chosen on dev by successive halving: every candidate trained the first twelfth of the cell's steps on its own schedule; the two with the lowest mean loss on the first half of dev went on to a fifth of the steps, and the one with the better score there to the end (each candidate's loss and score on the first half of dev where it stopped; the tables report the whole dev set). A rate chosen at an end of the candidates was challenged by the next rate beyond it (at the ladder's ratio there), trained to the same rung, up to the cell's hard bounds.", ""]
     if searched > 0 {
       head.append("\(positions[.interior] ?? 0) of \(searched) searches ended on an interior rate (\(String(format: "%.0f", 100 * Double(positions[.interior] ?? 0) / Double(searched)))%); \(positions[.atBound] ?? 0) at a hard bound, \(positions[.atEdge] ?? 0) at an end of a search without bounds."
-        + (reused > 0 ? " \(reused) cells of further seeds trained at the rate their first seed's cell chose (not searched again)." : ""))
+        + (reused > 0 ? " \(reused) cells of further seeds trained at the rate their first seed's cell chose (not searched again)." : "")
+        + (atChance > 0 ? " \(atChance) of \(searched) searches ended with no candidate distinguishable from chance (marked at chance: no candidate's accuracy on half of dev, where it stopped, above the 95% band of always predicting that half's majority class): the rate they kept was chosen among scores chance could give, not shown to be an optimum." : ""))
       if !atBound.isEmpty { head += [""] + atBound.map { "- not interior: " + $0 } }
       head.append("")
     }
     return head + lines
+  }
+
+  /// Whether a search's rungs could not tell its candidates from chance, judged on the first half of
+  /// the recorded dev labels (the examples the rungs score; `CellEvaluation.primary(half:)`).
+  static func searchAtChance(_ sel: LearningRateSelection, _ predictions: DevPredictions?) -> Bool {
+    guard let gold = predictions?.classes?.gold else { return false }
+    let half = gold.prefix((gold.count + 1) / 2)
+    let majority = Dictionary(half.map { ($0, 1) }, uniquingKeysWith: +).values.max() ?? 0
+    return sel.atChance(majorityShare: Double(majority) / Double(half.count), examples: half.count)
   }
 
   /// Cells whose every run collapsed (never scored), and cells that needed restarts to train.

@@ -144,6 +144,19 @@ public struct LearningRateSelection: Codable, Hashable, Sendable {
     return SearchRungs.within(next, bounds) ? .atEdge : .atBound
   }
 
+  /// True when no candidate's accuracy where it stopped lies above the 95% band of always predicting
+  /// the majority class on the `examples` the rungs score (share p: p + 1.96·√(p(1−p)/m); a score
+  /// below the band is no sign of learning either):
+  /// the rungs could not tell any candidate from chance, so the rate the search kept was chosen
+  /// among scores chance could give, not shown to be an optimum (the report says so). False for a reused rate (its own cell's
+  /// search says), or when no candidate recorded an accuracy (regression).
+  public func atChance(majorityShare p: Double, examples m: Int) -> Bool {
+    guard reusedFromSeed == nil, m > 0, p > 0, p < 1 else { return false }
+    let accuracies = candidates.compactMap { $0.dev["accuracy"] }
+    let band = 1.96 * (p * (1 - p) / Double(m)).squareRoot()
+    return !accuracies.isEmpty && accuracies.allSatisfy { $0 <= p + band }
+  }
+
   /// A cell with `k` candidates trains this many plain cells' steps (1.28 for three): every
   /// candidate to the first rung, the kept ones to the next, one to the end (from `rungs` on a
   /// cell long enough that the integer steps are exact fractions).

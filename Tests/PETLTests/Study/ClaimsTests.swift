@@ -171,6 +171,31 @@ final class ClaimsTests: XCTestCase {
     XCTAssertFalse(claims.joined().contains("±"), "no standard deviation where intervals exist")
   }
 
+  /// A search whose candidates all scored at or below chance's band on the rung's examples (half of
+  /// 400 balanced: up to 0.5 + 0.069) is counted and marked "(at chance)"; one where a candidate
+  /// rose above it is not.
+  func testASearchAtChanceIsMarkedInTheReport() throws {
+    func searched(_ modules: [TrainableModule], accuracies: [Double]) -> JournalRecord {
+      let sel = LearningRateSelection(candidates: accuracies.enumerated().map { i, a in
+        .init(learningRate: [1e-3, 3e-3, 1e-2][i], dev: ["accuracy": a, "loss": 0.69], steps: 20) },
+        chosen: 3e-3, rungSteps: 20, bounds: [1e-4, 1])
+      return Self.seeded(modules, .all, seed: 1, accuracy: 0.6, trainable: 100, selection: sel)
+    }
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chance-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let url = folder.appendingPathComponent("journal.jsonl")
+    do {
+      let j = try Journal(url: url)
+      try j.append(searched([.query], accuracies: [0.52, 0.56, 0.35]))
+      try j.append(searched([.key], accuracies: [0.52, 0.58, 0.45]))
+    }
+    let md = try StudyReport(journals: [url]).markdown()
+    XCTAssertTrue(md.contains("1 of 2 searches ended with no candidate distinguishable from chance"), md)
+    let lines = md.split(separator: "\n")
+    XCTAssertTrue(try XCTUnwrap(lines.first { $0.hasPrefix("- rt-vader query@all layers seed 1:") }).hasSuffix("(at chance)"), md)
+    XCTAssertFalse(try XCTUnwrap(lines.first { $0.hasPrefix("- rt-vader key@all layers seed 1:") }).contains("at chance"), md)
+  }
+
   /// A quick-preset journal: each rate group searches within its own bounds and seeds 2 and 3 name
   /// the seed whose rate they reuse. Both are the learning-rate axis, not a second experiment, so
   /// one report takes them all (it once refused the default study for its bounds).

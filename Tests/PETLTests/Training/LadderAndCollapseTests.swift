@@ -63,6 +63,21 @@ final class LadderAndCollapseTests: XCTestCase {
     XCTAssertEqual(run.lr, 3e-3)
   }
 
+  func testASearchWhoseCandidatesNeverLeftChanceSaysSo() {
+    func selection(_ accuracies: [Double], reused: UInt64? = nil) -> LearningRateSelection {
+      LearningRateSelection(candidates: accuracies.enumerated().map { i, a in
+        .init(learningRate: 1e-3 * Double(i + 1), dev: ["accuracy": a, "loss": 0.69], steps: 20) },
+        chosen: 1e-3, rungSteps: 20, reusedFromSeed: reused)
+    }
+    // Majority 0.5 on 100 examples: the band is 0.5 ± 0.098.
+    XCTAssertTrue(selection([0.55, 0.42, 0.59]).atChance(majorityShare: 0.5, examples: 100))
+    XCTAssertTrue(selection([0.55, 0.30, 0.59]).atChance(majorityShare: 0.5, examples: 100), "below chance is no sign of learning")
+    XCTAssertFalse(selection([0.55, 0.42, 0.61]).atChance(majorityShare: 0.5, examples: 100), "one candidate left chance")
+    XCTAssertFalse(selection([0.55, 0.42, 0.59]).atChance(majorityShare: 0.5, examples: 400), "a narrower band on more examples")
+    XCTAssertFalse(selection([0.55, 0.42, 0.59], reused: 1).atChance(majorityShare: 0.5, examples: 100), "its own cell's search says")
+    XCTAssertFalse(selection([]).atChance(majorityShare: 0.5, examples: 100))
+  }
+
   func testCollapseOnOneClassAndOnALossThatNeverLeftChance() throws {
     let task = try TaskDescriptor.named("rte")
     let labels = (0..<200).map { Float($0 % 2) }
