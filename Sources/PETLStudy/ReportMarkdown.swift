@@ -88,7 +88,7 @@ extension StudyReport {
             + (sel.bounds.map { " [\(ReportFormat.learningRate($0[0])), \(ReportFormat.learningRate($0[1]))]" } ?? ""))
         }
       }
-      let chance = Self.searchAtChance(sel, r.result.devPredictions)
+      let chance = sel.atChance(devPredictions: r.result.devPredictions)
       if chance { atChance += 1 }
       guard let metric = r.primaryMetric else { continue }
       let tried = sel.candidates.map { c in
@@ -112,15 +112,6 @@ extension StudyReport {
       head.append("")
     }
     return head + lines
-  }
-
-  /// Whether a search's rungs could not tell its candidates from chance, judged on the first half of
-  /// the recorded dev labels (the examples the rungs score; `CellEvaluation.primary(half:)`).
-  static func searchAtChance(_ sel: LearningRateSelection, _ predictions: DevPredictions?) -> Bool {
-    guard let gold = predictions?.classes?.gold else { return false }
-    let half = gold.prefix((gold.count + 1) / 2)
-    let majority = Dictionary(half.map { ($0, 1) }, uniquingKeysWith: +).values.max() ?? 0
-    return sel.atChance(majorityShare: Double(majority) / Double(half.count), examples: half.count)
   }
 
   /// Cells whose every run collapsed (never scored), and cells that needed restarts to train.

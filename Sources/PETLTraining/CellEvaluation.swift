@@ -39,8 +39,11 @@ struct CellEvaluation {
     guard let p = data.dev.first(where: { $0.split == data.task.devSplits[0] }) else {
       throw PETLError("\(data.task.name): no \(data.task.devSplits[0]) split to evaluate on")
     }
-    return half ? (p.split, Array(p.examples.prefix((p.examples.count + 1) / 2))) : (p.split, p.examples)
+    return half ? (p.split, Array(p.examples.prefix(Self.rungExamples(p.examples.count)))) : (p.split, p.examples)
   }
+
+  /// How many of the primary split's `n` examples a search's rungs score: the first half.
+  static func rungExamples(_ n: Int) -> Int { (n + 1) / 2 }
 }
 
 /// Forward passes in eval mode over many examples: sorted by length so batches pack tightly.

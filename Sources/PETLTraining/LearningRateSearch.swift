@@ -48,12 +48,12 @@ struct LearningRateSearch<Run: SearchTrial> {
       alive = kept.map { ($0.run, $0.index) }
       lastKept = kept
     }
-    // A rung decides only once its leader has left chance: while the leader's rung predictions are
+    // A rung decides only once its leader predicts more than one class: while its rung predictions are
     // (almost) all one class, the kept candidates train on to twice the rung, up to half the cell.
     var final = rungs.last!.steps
-    while SearchRungs.atChance(tried[lastKept[0].index]), final * 2 <= totalSteps / 2 {
+    while SearchRungs.predictsOneClass(tried[lastKept[0].index]), final * 2 <= totalSteps / 2 {
       final *= 2
-      log("leader still at chance: the last rung moves to step \(final)")
+      log("leader still predicts one class: the last rung moves to step \(final)")
       for i in lastKept.indices {
         lastKept[i].key = try score(lastKept[i].run, at: final, last: true, into: &tried[lastKept[i].index])
       }
@@ -133,7 +133,7 @@ enum SearchRungs {
 
   /// A candidate whose rung predictions are (almost) all one class (`Collapse.oneClassShare`): its
   /// score there says nothing about where its rate ends.
-  static func atChance(_ c: LearningRateSelection.Candidate) -> Bool {
+  static func predictsOneClass(_ c: LearningRateSelection.Candidate) -> Bool {
     guard let share = c.dev[majorityShareKey] else { return false }
     return share >= Collapse.oneClassShare
   }

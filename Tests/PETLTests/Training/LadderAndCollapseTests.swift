@@ -56,7 +56,7 @@ final class LadderAndCollapseTests: XCTestCase {
     XCTAssertEqual(interior.candidates.count, 3, "an interior winner is not challenged")
   }
 
-  func testALastRungAtChanceMovesLater() throws {
+  func testALastRungWhoseLeaderPredictsOneClassMovesLater() throws {
     // Every candidate predicts one class until step 40; the last rung (step 24 of 120) moves to 48.
     let (run, sel) = try search([1e-3, 3e-3, 1e-2], bounds: nil, peak: 3e-3, leavesChance: 40)
     XCTAssertEqual(sel.rungSteps, 48)
