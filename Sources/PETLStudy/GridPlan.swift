@@ -140,6 +140,7 @@ public struct GridPlan: Sendable {
             if selectLearningRate && rates.count > 1 {
               options.learningRate = 0
               options.learningRateCandidates = rates.sorted()
+              options.rungPastChance = true
               if let b = bounds, options.learningRateBounds == nil { options.learningRateBounds = b }
               if reuseRates && seed != seeds[0] { options.rateFromSeed = seeds[0] }
               perCell = [options]

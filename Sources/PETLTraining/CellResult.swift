@@ -145,16 +145,15 @@ public struct LearningRateSelection: Codable, Hashable, Sendable {
   }
 
   /// True when no candidate's accuracy where it stopped lies above the 95% band of always predicting
-  /// the majority class on the `examples` the rungs score (share p: p + 1.96·√(p(1−p)/m); a score
-  /// below the band is no sign of learning either): the rungs could not tell any candidate from
-  /// chance, so the rate the search kept was chosen among scores chance could give, not shown to be
-  /// an optimum (the report says so). False for a reused rate (its own cell's search says), or when
-  /// no candidate recorded an accuracy (regression).
+  /// the majority class on the `examples` the rungs score (`chanceAccuracy`; a score below the band
+  /// is no sign of learning either): the rungs could not tell any candidate from chance, so the rate
+  /// the search kept was chosen among scores chance could give, not shown to be an optimum (the report
+  /// says so). False for a reused rate (its own cell's search says), or when no candidate recorded an
+  /// accuracy (regression).
   public func atChance(majorityShare p: Double, examples m: Int) -> Bool {
-    guard reusedFromSeed == nil, m > 0, p > 0, p < 1 else { return false }
+    guard reusedFromSeed == nil, let limit = Self.chanceAccuracy(majorityShare: p, examples: m) else { return false }
     let accuracies = candidates.compactMap { $0.dev["accuracy"] }
-    let band = 1.96 * (p * (1 - p) / Double(m)).squareRoot()
-    return !accuracies.isEmpty && accuracies.allSatisfy { $0 <= p + band }
+    return !accuracies.isEmpty && accuracies.allSatisfy { $0 <= limit }
   }
 
   /// `atChance` on the examples the rungs scored: the first half of the cell's recorded dev labels
@@ -162,8 +161,22 @@ public struct LearningRateSelection: Codable, Hashable, Sendable {
   public func atChance(devPredictions: DevPredictions?) -> Bool {
     guard let gold = devPredictions?.classes?.gold, !gold.isEmpty else { return false }
     let half = gold.prefix(CellEvaluation.rungExamples(gold.count))
-    let majority = Dictionary(half.map { ($0, 1) }, uniquingKeysWith: +).values.max() ?? 0
-    return atChance(majorityShare: Double(majority) / Double(half.count), examples: half.count)
+    return atChance(majorityShare: Self.majorityShare(half), examples: half.count)
+  }
+
+  /// The top of the 95% band of accuracies that always predicting the majority class (share p) gives
+  /// on m examples: p + 1.96·√(p(1−p)/m). An accuracy at or below it cannot be told from chance.
+  /// nil when there is no band (no examples, or one class only).
+  public static func chanceAccuracy(majorityShare p: Double, examples m: Int) -> Double? {
+    guard m > 0, p > 0, p < 1 else { return nil }
+    return p + 1.96 * (p * (1 - p) / Double(m)).squareRoot()
+  }
+
+  /// The share of the most frequent label.
+  static func majorityShare<L: Hashable>(_ labels: some Collection<L>) -> Double {
+    guard !labels.isEmpty else { return 0 }
+    let counts = Dictionary(labels.map { ($0, 1) }, uniquingKeysWith: +)
+    return Double(counts.values.max()!) / Double(labels.count)
   }
 
   /// A cell with `k` candidates trains this many plain cells' steps (1.28 for three): every

@@ -95,9 +95,14 @@ public struct CellTrainer {
                                         reusedFromSeed: from)
     } else if let candidates = o.learningRateCandidates, candidates.count > 1 {
       if let from = o.rateFromSeed { log("no rate from seed \(from) (not trained, failed or collapsed): searching") }
-      let search = LearningRateSearch(makeRun: { lr, first in
+      var search = LearningRateSearch(makeRun: { lr, first in
         try makeRun(lr: lr, data: data, seed: seed, totalSteps: totalSteps, announce: announce && first)
       }, task: task, totalSteps: totalSteps, log: log)
+      if o.rungPastChance, !task.isRegression {
+        let rung = try CellEvaluation(data: data, batchSize: o.batchSize, group: nil).primary(half: true).examples
+        search.chanceAccuracy = LearningRateSelection.chanceAccuracy(
+          majorityShare: LearningRateSelection.majorityShare(rung.map(\.label)), examples: rung.count)
+      }
       (run, selection) = try search.run(candidates, bounds: o.learningRateBounds)
     } else {
       run = try makeRun(lr: o.learningRateCandidates?.first ?? o.learningRate, data: data, seed: seed,

@@ -8,7 +8,8 @@ import PETLData
 /// Halving: every candidate trains the first rung's steps on its own full-length schedule; the two
 /// with the lowest mean loss on the first half of the primary dev split go on to the last rung, where
 /// the best dev metric (ties: lower loss, then the smaller rate) wins. A challenger trains straight
-/// to the last rung and must beat the winner strictly. The winner trains to the end from where it
+/// to the last rung and must beat the winner strictly. While the last rung cannot decide (its scores
+/// are chance's), it moves later (`laterRung`). The winner trains to the end from where it
 /// stopped, so its trajectory (batches, dropout masks, schedule) is exactly that of a plain cell at
 /// its rate.
 ///
@@ -22,6 +23,9 @@ struct LearningRateSearch<Run: SearchTrial> {
   let makeRun: (_ lr: Double, _ announce: Bool) throws -> Run
   let task: TaskDescriptor
   let totalSteps: Int
+  /// The accuracy chance can give on the rung's examples (`LearningRateSelection.chanceAccuracy`)
+  /// when the last rung moves past chance (`TrainOptions.rungPastChance`); nil otherwise.
+  var chanceAccuracy: Double? = nil
   let log: (String) -> Void
 
   private typealias Entry = (run: Run, index: Int, key: (Double, Double))
@@ -48,12 +52,11 @@ struct LearningRateSearch<Run: SearchTrial> {
       alive = kept.map { ($0.run, $0.index) }
       lastKept = kept
     }
-    // A rung decides only once its leader predicts more than one class: while its rung predictions are
-    // (almost) all one class, the kept candidates train on to twice the rung, up to half the cell.
     var final = rungs.last!.steps
-    while SearchRungs.predictsOneClass(tried[lastKept[0].index]), final * 2 <= totalSteps / 2 {
-      final *= 2
-      log("leader still predicts one class: the last rung moves to step \(final)")
+    while let (next, why) = laterRung(after: final, leader: tried[lastKept[0].index],
+                                      kept: lastKept.map { tried[$0.index] }) {
+      final = next
+      log("\(why): the last rung moves to step \(final)")
       for i in lastKept.indices {
         lastKept[i].key = try score(lastKept[i].run, at: final, last: true, into: &tried[lastKept[i].index])
       }
@@ -80,6 +83,26 @@ struct LearningRateSearch<Run: SearchTrial> {
     let run = winner.run
     log("lr \(String(format: "%.0e", run.lr)) chosen of \(tried.map { String(format: "%.0e", $0.learningRate) }.joined(separator: ", ")) on dev at step \(final)")
     return (run, LearningRateSelection(candidates: tried, chosen: run.lr, rungSteps: final, bounds: bounds))
+  }
+
+  /// Where the last rung moves when it cannot decide, with why; nil once it decides or can move no
+  /// later than half the cell. It cannot decide while its leader predicts (almost) one class, or,
+  /// with `chanceAccuracy`, while no kept candidate's accuracy is above chance: such scores rank
+  /// noise. It moves to twice its step; with `chanceAccuracy` the last move may stop at half the
+  /// cell. The winner trains on from there, so a later rung costs only the losers' extra steps.
+  private func laterRung(after final: Int, leader: LearningRateSelection.Candidate,
+                         kept: [LearningRateSelection.Candidate]) -> (Int, String)? {
+    let why: String
+    if SearchRungs.predictsOneClass(leader) {
+      why = "leader still predicts one class"
+    } else if let limit = chanceAccuracy, kept.allSatisfy({ ($0.dev["accuracy"] ?? 0) <= limit }) {
+      why = "no candidate above chance (accuracy " + String(format: "%.3f", limit) + ")"
+    } else {
+      return nil
+    }
+    let half = totalSteps / 2
+    let next = chanceAccuracy == nil ? final * 2 : min(final * 2, half)
+    return next > final && next <= half ? (next, why) : nil
   }
 
   /// Trains `run` to `steps` and scores it: (-loss, 0) at an early rung, (metric, -loss) at the last;

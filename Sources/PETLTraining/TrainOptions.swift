@@ -48,6 +48,11 @@ public struct TrainOptions: Codable, Hashable, Sendable {
   /// Train at the rate the cell of this seed (same task, set and layers) chose, instead of searching
   /// again: the grid hands that rate over (`PlannedCell.parent`). A cell run without it searches.
   public var rateFromSeed: UInt64? = nil
+  /// The search's last rung also moves later while no candidate there scores above chance, up to
+  /// half the cell (`LearningRateSearch`). The grid and `train` set it whenever they search; a cell
+  /// journaled before the rule existed decodes without it and keeps meaning what it meant (its spec
+  /// hash is unchanged, so a resumed old study is not credited with cells searched the new way).
+  public var rungPastChance: Bool = false
   /// How many times a collapsed run (`Collapse`) is trained again from a fresh seed before the cell is
   /// recorded as collapsed (0: detected and recorded, never rerun).
   public var restarts: Int = 0
@@ -66,7 +71,7 @@ public struct TrainOptions: Codable, Hashable, Sendable {
   enum CodingKeys: String, CodingKey {
     case epochs, maxSteps, learningRate, batchSize, maxLength, optimizer, weightDecay, warmupRatio, maxGradNorm
     case dropout, shuffle, maxTrain, maxEval, seed, prefixCache, lengthBuckets, learningRateCandidates
-    case minSteps, learningRateBounds, rateFromSeed, restarts, precision
+    case minSteps, learningRateBounds, rateFromSeed, rungPastChance, restarts, precision
     case method, loraRank, loraAlpha, loraDropout
   }
 
@@ -95,6 +100,7 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     minSteps = try c.decodeIfPresent(Int.self, forKey: .minSteps)
     learningRateBounds = try c.decodeIfPresent([Double].self, forKey: .learningRateBounds)
     rateFromSeed = try c.decodeIfPresent(UInt64.self, forKey: .rateFromSeed)
+    rungPastChance = try c.decodeIfPresent(Bool.self, forKey: .rungPastChance) ?? d.rungPastChance
     restarts = try c.decodeIfPresent(Int.self, forKey: .restarts) ?? d.restarts
     precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? d.precision
     method = try c.decodeIfPresent(TuningMethod.self, forKey: .method) ?? d.method
@@ -127,6 +133,7 @@ public struct TrainOptions: Codable, Hashable, Sendable {
     try c.encodeIfPresent(minSteps, forKey: .minSteps)
     try c.encodeIfPresent(learningRateBounds, forKey: .learningRateBounds)
     try c.encodeIfPresent(rateFromSeed, forKey: .rateFromSeed)
+    if rungPastChance { try c.encode(true, forKey: .rungPastChance) }
     if restarts != 0 { try c.encode(restarts, forKey: .restarts) }
     if precision != .fp32 { try c.encode(precision, forKey: .precision) }
     if method == .lora {

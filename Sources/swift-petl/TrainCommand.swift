@@ -45,7 +45,9 @@ struct TrainCommand: ParsableCommand {
         return x
       }
       guard !rates.isEmpty, Set(rates).count == rates.count else { throw ValidationError("--lrs: give distinct positive rates") }
-      if rates.count == 1 { options.learningRate = rates[0] } else { options.learningRate = 0; options.learningRateCandidates = rates.sorted() }
+      if rates.count == 1 { options.learningRate = rates[0] } else {
+        options.learningRate = 0; options.learningRateCandidates = rates.sorted(); options.rungPastChance = true
+      }
     }
     var catalog = TaskCatalog()
     let resolved = try catalog.resolve(task, flag: "--task")

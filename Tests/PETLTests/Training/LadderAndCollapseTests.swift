@@ -6,26 +6,31 @@ import XCTest
 /// The learning-rate search's ladder extension, on scripted trajectories whose dev score is a known
 /// function of the rate, and the collapse check on outputs whose answer is known.
 final class LadderAndCollapseTests: XCTestCase {
-  /// A trajectory whose rung accuracy peaks at `peak` (log-scale distance costs 10 points a decade)
-  /// and whose predictions are all one class before step `leavesChance`.
+  /// A trajectory whose rung accuracy peaks at `peak` (log-scale distance costs 10 points a decade),
+  /// whose predictions are all one class before step `leavesChance`, and whose accuracy stays at 0.5
+  /// with balanced predictions before step `learns`.
   final class Scripted: SearchTrial {
-    let lr: Double, peak: Double, leavesChance: Int
+    let lr: Double, peak: Double, leavesChance: Int, learns: Int
     var stepsDone = 0
     var failure: String? { nil }
-    init(lr: Double, peak: Double, leavesChance: Int = 0) { self.lr = lr; self.peak = peak; self.leavesChance = leavesChance }
+    init(lr: Double, peak: Double, leavesChance: Int = 0, learns: Int = 0) {
+      self.lr = lr; self.peak = peak; self.leavesChance = leavesChance; self.learns = learns
+    }
     func advance(to target: Int) throws { stepsDone = max(stepsDone, target) }
     func evaluateAtRung(task: TaskDescriptor) throws -> [String: Double] {
-      let atChance = stepsDone < leavesChance
-      let acc = atChance ? 0.5 : 0.9 - 0.1 * abs(log10(lr) - log10(peak))
-      return ["accuracy": acc, "loss": 1 - acc, SearchRungs.majorityShareKey: atChance ? 1 : 0.5]
+      let oneClass = stepsDone < leavesChance
+      let acc = oneClass || stepsDone < learns ? 0.5 : 0.9 - 0.1 * abs(log10(lr) - log10(peak))
+      return ["accuracy": acc, "loss": 1 - acc, SearchRungs.majorityShareKey: oneClass ? 1 : 0.5]
     }
   }
 
-  func search(_ candidates: [Double], bounds: [Double]?, peak: Double, leavesChance: Int = 0,
-              steps: Int = 120) throws -> (Scripted, LearningRateSelection) {
+  func search(_ candidates: [Double], bounds: [Double]?, peak: Double, leavesChance: Int = 0, learns: Int = 0,
+              chance: Double? = nil, steps: Int = 120) throws -> (Scripted, LearningRateSelection) {
     let task = try TaskDescriptor.named("rte")
-    return try LearningRateSearch(makeRun: { lr, _ in Scripted(lr: lr, peak: peak, leavesChance: leavesChance) },
-                                  task: task, totalSteps: steps, log: { _ in }).run(candidates, bounds: bounds)
+    var search = LearningRateSearch(makeRun: { lr, _ in Scripted(lr: lr, peak: peak, leavesChance: leavesChance, learns: learns) },
+                                    task: task, totalSteps: steps, log: { _ in })
+    search.chanceAccuracy = chance
+    return try search.run(candidates, bounds: bounds)
   }
 
   func testTheLadderExtendsPastTheLowEndUntilTheOptimumIsInterior() throws {
@@ -61,6 +66,37 @@ final class LadderAndCollapseTests: XCTestCase {
     let (run, sel) = try search([1e-3, 3e-3, 1e-2], bounds: nil, peak: 3e-3, leavesChance: 40)
     XCTAssertEqual(sel.rungSteps, 48)
     XCTAssertEqual(run.lr, 3e-3)
+  }
+
+  func testALastRungAtChanceMovesLaterUpToHalfTheCell() throws {
+    // Balanced predictions at accuracy 0.5 until step 50, against a chance band up to 0.6: the last
+    // rung (step 24 of 120) moves to 48, still at chance, then to 60 (half the cell), where the
+    // candidates rank; the winner trains on from there.
+    let (run, sel) = try search([1e-3, 3e-3, 1e-2], bounds: [1e-4, 1], peak: 3e-3, learns: 50, chance: 0.6)
+    XCTAssertEqual(sel.rungSteps, 60)
+    XCTAssertEqual(run.lr, 3e-3)
+    XCTAssertFalse(sel.atChance(majorityShare: 0.5, examples: 100))
+    // Without the rule the rung stays at 24 and keeps the smaller rate of a tie at chance, which the
+    // selection then says is at chance (band 0.5 + 0.098 on 100 examples).
+    let (old, oldSel) = try search([1e-3, 3e-3, 1e-2], bounds: [1e-4, 1], peak: 3e-3, learns: 50)
+    XCTAssertEqual(oldSel.rungSteps, 24)
+    XCTAssertNotEqual(old.lr, 3e-3)
+    XCTAssertTrue(oldSel.atChance(majorityShare: 0.5, examples: 100))
+    // A search that never leaves chance stops moving at half the cell and says it is at chance.
+    let (_, never) = try search([1e-3, 3e-3, 1e-2], bounds: [1e-4, 1], peak: 3e-3, learns: 1_000, chance: 0.6)
+    XCTAssertEqual(never.rungSteps, 60)
+    XCTAssertTrue(never.atChance(majorityShare: 0.5, examples: 100))
+    // A search above chance at its rung decides there.
+    let (_, early) = try search([1e-3, 3e-3, 1e-2], bounds: [1e-4, 1], peak: 3e-3, chance: 0.6)
+    XCTAssertEqual(early.rungSteps, 24)
+  }
+
+  func testTheChanceBandOfAMajorityClass() {
+    XCTAssertEqual(LearningRateSelection.chanceAccuracy(majorityShare: 0.5, examples: 100)!, 0.598, accuracy: 1e-12)
+    // MRPC's dev majority (68.4% paraphrases) on the 204 pairs a rung scores: the band reaches 74.8.
+    XCTAssertEqual(LearningRateSelection.chanceAccuracy(majorityShare: 0.684, examples: 204)!, 0.7478, accuracy: 1e-4)
+    XCTAssertNil(LearningRateSelection.chanceAccuracy(majorityShare: 1, examples: 100))
+    XCTAssertEqual(LearningRateSelection.majorityShare([1, 0, 1, 1] as [Float]), 0.75)
   }
 
   func testASearchWhoseCandidatesNeverLeftChanceSaysSo() {
