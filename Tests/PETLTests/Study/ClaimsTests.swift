@@ -196,6 +196,22 @@ final class ClaimsTests: XCTestCase {
     XCTAssertFalse(try XCTUnwrap(lines.first { $0.hasPrefix("- rt-vader key@all layers seed 1:") }).contains("at chance"), md)
   }
 
+  /// Cells searched before the last rung moved past chance (`rungPastChance`) and after are two
+  /// experiments: a journal holding both is refused with the task named, never pooled.
+  func testSearchesUnderTwoRungRulesAreNotPooled() throws {
+    let sel = LearningRateSelection(candidates: [1e-3, 3e-3, 1e-2].map { .init(learningRate: $0, dev: ["accuracy": 0.7], steps: 20) },
+                                    chosen: 3e-3, rungSteps: 20, bounds: [1e-4, 1])
+    let old = Self.seeded([.query], .all, seed: 1, accuracy: 0.7, trainable: 100, selection: sel)
+    var new = Self.seeded([.key], .all, seed: 1, accuracy: 0.7, trainable: 100, selection: sel)
+    XCTAssertNoThrow(try StudyResults(records: [old, new]))
+    new.spec.options.rungPastChance = true
+    new.specHash = new.spec.hash
+    XCTAssertNotEqual(new.spec.hash, { var s = new.spec; s.options.rungPastChance = false; return s.hash }())
+    XCTAssertThrowsError(try StudyResults(records: [old, new])) { error in
+      XCTAssertTrue("\(error)".contains("task 'rt-vader' mixes training settings"), "\(error)")
+    }
+  }
+
   /// A quick-preset journal: each rate group searches within its own bounds and seeds 2 and 3 name
   /// the seed whose rate they reuse. Both are the learning-rate axis, not a second experiment, so
   /// one report takes them all (it once refused the default study for its bounds).
