@@ -123,7 +123,13 @@ final class CellRun: SearchTrial {
     var (metrics, outputs) = try evaluation.run(model: model, ws: step.workspace, prefixes: devCaches, splits: [half])
     metrics["loss"] = meanLoss(task: data.task, outputs: outputs, labels: half.examples.map(\.label))
     if !task.isRegression {
-      metrics[SearchRungs.majorityShareKey] = Collapse.share(outputs.map(argmax), classes: task.numLabels)
+      let predicted = outputs.map(argmax)
+      metrics[SearchRungs.majorityShareKey] = Collapse.share(predicted, classes: task.numLabels)
+      // Whatever the task ranks by (CoLA: MCC), the rung's accuracy is what chance is judged on.
+      if metrics["accuracy"] == nil, !predicted.isEmpty {
+        let right = zip(predicted, half.examples).filter { $0 == Int($1.label) }.count
+        metrics["accuracy"] = Double(right) / Double(predicted.count)
+      }
     }
     return metrics
   }

@@ -95,7 +95,8 @@ struct LearningRateSearch<Run: SearchTrial> {
     let why: String
     if SearchRungs.predictsOneClass(leader) {
       why = "leader still predicts one class"
-    } else if let limit = chanceAccuracy, kept.allSatisfy({ ($0.dev["accuracy"] ?? 0) <= limit }) {
+    } else if let limit = chanceAccuracy, case let accuracies = kept.compactMap({ $0.dev["accuracy"] }),
+              !accuracies.isEmpty, accuracies.allSatisfy({ $0 <= limit }) {
       why = "no candidate above chance (accuracy " + String(format: "%.3f", limit) + ")"
     } else {
       return nil
@@ -134,7 +135,7 @@ protocol SearchTrial: AnyObject {
   /// Why it failed (diverged), nil while it trains.
   var failure: String? { get }
   func advance(to target: Int) throws
-  /// Dev metrics, `loss` and (classification) `majority_share` on the rung's split.
+  /// Dev metrics, `loss` and (classification) `majority_share` and `accuracy` on the rung's split.
   func evaluateAtRung(task: TaskDescriptor) throws -> [String: Double]
 }
 
