@@ -65,6 +65,16 @@ final class SelectionTests: XCTestCase {
     XCTAssertEqual(trajectory(selected), trajectory(alone))
     XCTAssertEqual(selected.moved, alone.moved)
     XCTAssertNotNil(selected.pretrainedMeanAbs)
+
+    // With the rung moving past chance (as the grid and `train` search), up to half the cell (12
+    // steps), the winner still trains on as the plain cell at its rate, bit for bit.
+    o.rungPastChance = true
+    let pastChance = try CellTrainer(spec: spec(["layernorm"], .indices([4]), o), context: ctx).run().result
+    let sel2 = try XCTUnwrap(pastChance.selection)
+    XCTAssertTrue([4, 8, 12].contains(sel2.rungSteps), "\(sel2.rungSteps)")
+    plain.learningRate = sel2.chosen
+    let alone2 = try CellTrainer(spec: spec(["layernorm"], .indices([4]), plain), context: ctx).run().result
+    XCTAssertEqual(trajectory(pastChance), trajectory(alone2))
   }
 
   /// Three candidates: all to a twelfth, two to a fifth, one to the end (1.28 cells' steps); two
