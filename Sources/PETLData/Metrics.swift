@@ -94,7 +94,7 @@ public func argmax(_ logits: [Float]) -> Int {
   return best
 }
 
-func accuracy(_ predicted: [Int], _ gold: [Int]) -> Double {
+public func accuracy(_ predicted: [Int], _ gold: [Int]) -> Double {
   Double(zip(predicted, gold).filter { $0 == $1 }.count) / Double(gold.count)
 }
 

@@ -161,7 +161,7 @@ public struct LearningRateSelection: Codable, Hashable, Sendable {
   public func atChance(devPredictions: DevPredictions?) -> Bool {
     guard let gold = devPredictions?.classes?.gold, !gold.isEmpty else { return false }
     let half = gold.prefix(CellEvaluation.rungExamples(gold.count))
-    return atChance(majorityShare: Self.majorityShare(half), examples: half.count)
+    return atChance(majorityShare: Collapse.share(Array(half), classes: (half.max() ?? 0) + 1), examples: half.count)
   }
 
   /// The top of the 95% band of accuracies that always predicting the majority class (share p) gives
@@ -170,13 +170,6 @@ public struct LearningRateSelection: Codable, Hashable, Sendable {
   public static func chanceAccuracy(majorityShare p: Double, examples m: Int) -> Double? {
     guard m > 0, p > 0, p < 1 else { return nil }
     return p + 1.96 * (p * (1 - p) / Double(m)).squareRoot()
-  }
-
-  /// The share of the most frequent label.
-  static func majorityShare<L: Hashable>(_ labels: some Collection<L>) -> Double {
-    guard !labels.isEmpty else { return 0 }
-    let counts = Dictionary(labels.map { ($0, 1) }, uniquingKeysWith: +)
-    return Double(counts.values.max()!) / Double(labels.count)
   }
 
   /// A cell with `k` candidates trains this many plain cells' steps (1.28 for three): every

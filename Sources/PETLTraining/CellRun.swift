@@ -127,8 +127,7 @@ final class CellRun: SearchTrial {
       metrics[SearchRungs.majorityShareKey] = Collapse.share(predicted, classes: task.numLabels)
       // Whatever the task ranks by (CoLA: MCC), the rung's accuracy is what chance is judged on.
       if metrics["accuracy"] == nil, !predicted.isEmpty {
-        let right = zip(predicted, half.examples).filter { $0 == Int($1.label) }.count
-        metrics["accuracy"] = Double(right) / Double(predicted.count)
+        metrics["accuracy"] = accuracy(predicted, half.examples.map { Int($0.label) })
       }
     }
     return metrics

@@ -101,7 +101,7 @@ public struct CellTrainer {
       if o.rungPastChance, !task.isRegression {
         let rung = try CellEvaluation(data: data, batchSize: o.batchSize, group: nil).primary(half: true).examples
         search.chanceAccuracy = LearningRateSelection.chanceAccuracy(
-          majorityShare: LearningRateSelection.majorityShare(rung.map(\.label)), examples: rung.count)
+          majorityShare: Collapse.share(rung.map { Int($0.label) }, classes: task.numLabels), examples: rung.count)
       }
       (run, selection) = try search.run(candidates, bounds: o.learningRateBounds)
     } else {

@@ -49,9 +49,9 @@ public struct TrainOptions: Codable, Hashable, Sendable {
   /// again: the grid hands that rate over (`PlannedCell.parent`). A cell run without it searches.
   public var rateFromSeed: UInt64? = nil
   /// The search's last rung also moves later while no candidate there scores above chance, up to
-  /// half the cell (`LearningRateSearch`). The grid and `train` set it whenever they search; a cell
-  /// journaled before the rule existed decodes without it and keeps meaning what it meant (its spec
-  /// hash is unchanged, so a resumed old study is not credited with cells searched the new way).
+  /// half the cell (`LearningRateSearch`). The grid and `train` set it whenever they search. Part of
+  /// the spec, so a cell searched under the older rule keeps its hash and meaning, and a study resumed
+  /// on an old journal searches its cells again instead of crediting the old ones.
   public var rungPastChance: Bool = false
   /// How many times a collapsed run (`Collapse`) is trained again from a fresh seed before the cell is
   /// recorded as collapsed (0: detected and recorded, never rerun).

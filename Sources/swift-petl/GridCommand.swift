@@ -29,7 +29,7 @@ struct GridCommand: ParsableCommand {
   @Option(help: "all, each, or I[,J...] (with --modules; default all).") var layers: String = "all"
   @Option(help: "Seeds, comma-separated (default: the preset's).") var seeds: String?
   @Option(help: "Learning rates for every cell, comma-separated (default: per module family).") var lrs: String?
-  @Option(help: ArgumentHelp("How a cell's learning rate is chosen among several: grid (one cell per rate; the report takes the best on dev) or halving (one cell: every rate trains a twelfth of the steps, the two lowest losses on half of dev a fifth, the better of them to the end).",
+  @Option(help: ArgumentHelp("How a cell's learning rate is chosen among several: grid (one cell per rate; the report takes the best on dev) or halving (one cell: every rate trains a twelfth of the steps, the two lowest losses on half of dev a fifth, or later while none is above chance, the better of them to the end).",
                              discussion: "Default: halving in the quick and lora presets, grid in the paper preset and with --lrs.")) var lrSelection: LearningRateChoice?
   @Option(help: "Scalars the `random` control trains.") var randomCount: Int?
   @Option(help: "Match the `random` control to a set's size: SET[@LAYERS], e.g. layernorm@0 (one layer's LayerNorms).") var match: String?

@@ -96,7 +96,6 @@ final class LadderAndCollapseTests: XCTestCase {
     // MRPC's dev majority (68.4% paraphrases) on the 204 pairs a rung scores: the band reaches 74.8.
     XCTAssertEqual(LearningRateSelection.chanceAccuracy(majorityShare: 0.684, examples: 204)!, 0.7478, accuracy: 1e-4)
     XCTAssertNil(LearningRateSelection.chanceAccuracy(majorityShare: 1, examples: 100))
-    XCTAssertEqual(LearningRateSelection.majorityShare([1, 0, 1, 1] as [Float]), 0.75)
   }
 
   func testASearchWhoseCandidatesNeverLeftChanceSaysSo() {
